@@ -1,0 +1,46 @@
+"""Accounts and their balances. Amounts are integer asset units (`exchange.engine.units`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from exchange.engine.book import Order
+
+FEE_ACCOUNT_ID = 0
+"""The account that collects every fee, so that each asset is conserved exactly."""
+
+
+class Balance:
+    """`total` is owned; `held` is the part that open orders may still spend."""
+
+    __slots__ = ("account_id", "asset", "dirty", "held", "total")
+
+    def __init__(self, account_id: int, asset: str) -> None:
+        self.account_id = account_id
+        self.asset = asset
+        self.total = 0
+        self.held = 0
+        self.dirty = False  # already listed among the command's changed balances
+
+    @property
+    def available(self) -> int:
+        return self.total - self.held
+
+    def __repr__(self) -> str:
+        return f"<Balance {self.account_id} {self.asset} {self.total} held {self.held}>"
+
+
+class Account:
+    __slots__ = ("account_id", "balances", "orders")
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.balances: dict[str, Balance] = {}
+        self.orders: dict[int, Order] = {}  # open and pending orders by id
+
+    def balance(self, asset: str) -> Balance:
+        balance = self.balances.get(asset)
+        if balance is None:
+            balance = self.balances[asset] = Balance(self.account_id, asset)
+        return balance

@@ -1,0 +1,80 @@
+"""Enumerations shared by commands and events: sides, order types, statuses and reason codes.
+
+All are `StrEnum`s whose values are the contract's lower-case snake case strings, so an enum
+member serialises as itself and compares equal to the plain string.
+"""
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+    STOP_MARKET = "stop_market"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    GTD = "gtd"
+
+
+class SelfTradePrevention(StrEnum):
+    CANCEL_NEWEST = "cancel_newest"
+    CANCEL_OLDEST = "cancel_oldest"
+    CANCEL_BOTH = "cancel_both"
+    NONE = "none"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+class CloseReason(StrEnum):
+    """Why an order left the book without filling completely."""
+
+    USER = "user"  # cancelled by its owner
+    OCO = "oco"  # the other half of a bracket completed or triggered
+    IOC = "ioc"  # remainder of an immediate-or-cancel order
+    FOK = "fok"  # fill-or-kill that could not fill completely
+    MARKET = "market"  # remainder of a market order (book or funds exhausted)
+    STP = "stp"  # self-trade prevention
+    GTD = "gtd"  # good-till-date time reached
+
+
+class RejectReason(StrEnum):
+    """Business rejections. The values are the contract's error codes."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    PRICE_NOT_ON_TICK = "price_not_on_tick"
+    QUANTITY_NOT_ON_LOT = "quantity_not_on_lot"
+    QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+    INSTRUMENT_HALTED = "instrument_halted"
+    TOO_MANY_OPEN_ORDERS = "too_many_open_orders"
+    INVALID_ORDER = "invalid_order"
+    ORDER_NOT_OPEN = "order_not_open"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    CONFLICT = "conflict"
+    DUPLICATE_TRANSFER = "duplicate_transfer"
+
+
+CLOSED_BY_EXPIRY = frozenset(
+    {CloseReason.IOC, CloseReason.FOK, CloseReason.MARKET, CloseReason.STP, CloseReason.GTD}
+)
+"""Close reasons that leave an order `expired`; the others leave it `cancelled`."""

@@ -1,0 +1,125 @@
+"""Commands: the engine's only input.
+
+Every command carries `ts`, the time the sequencer gave it, in integer microseconds since the
+Unix epoch: the engine never reads a clock, so the same commands always give the same events.
+
+Units: prices are integer ticks of the instrument, quantities integer lots, and amounts of an
+asset integer units of `10**-ASSET_DECIMALS` (see `exchange.engine.units`). Conversion from
+and to decimal strings happens at the edges.
+
+Commands are frozen `msgspec.Struct`s: slotted and immutable like a frozen dataclass, about
+fourteen times cheaper to build, and encodable to JSON or MessagePack for a message bus.
+"""
+
+from decimal import Decimal
+
+import msgspec
+
+from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+
+
+class Command(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    ts: int = 0
+
+
+# -- REFERENCE DATA --
+
+
+class AddInstrument(Command, frozen=True, gc=False, kw_only=True):
+    symbol: str
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_quantity: int = 1  # lots
+    maker_fee_rate: Decimal = Decimal(0)
+    taker_fee_rate: Decimal = Decimal(0)
+
+
+class HaltInstrument(Command, frozen=True, gc=False, kw_only=True):
+    symbol: str
+
+
+class ResumeInstrument(Command, frozen=True, gc=False, kw_only=True):
+    symbol: str
+
+
+class CreateAccount(Command, frozen=True, gc=False, kw_only=True):
+    """Creates the next account; the engine assigns `account_id` (see `AccountCreated`)."""
+
+
+class Deposit(Command, frozen=True, gc=False, kw_only=True):
+    """Credits `amount` units; a repeated non-empty `transfer_id` changes nothing."""
+
+    account_id: int
+    asset: str
+    amount: int
+    transfer_id: str | None = None
+
+
+class Withdraw(Command, frozen=True, gc=False, kw_only=True):
+    """Debits `amount` units from what is available; idempotent by `transfer_id` like `Deposit`."""
+
+    account_id: int
+    asset: str
+    amount: int
+    transfer_id: str | None = None
+
+
+# -- TRADING --
+
+
+class PlaceOrder(Command, frozen=True, gc=False, kw_only=True):
+    account_id: int
+    symbol: str
+    side: Side
+    type: OrderType = OrderType.LIMIT
+    quantity: int | None = None  # lots
+    price: int | None = None  # ticks
+    stop_price: int | None = None  # ticks
+    quote_quantity: int | None = None  # quote asset units, market orders only
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_time: int | None = None  # microseconds, with GTD
+    post_only: bool = False
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
+    client_order_id: str | None = None
+    take_profit_price: int | None = None  # ticks
+    stop_loss_price: int | None = None  # ticks
+
+
+class CancelOrder(Command, frozen=True, gc=False, kw_only=True):
+    account_id: int
+    order_id: int
+
+
+class CancelAllOrders(Command, frozen=True, gc=False, kw_only=True):
+    account_id: int
+    symbol: str | None = None
+
+
+class AmendOrder(Command, frozen=True, gc=False, kw_only=True):
+    """Changes a resting order: `quantity` is the new total quantity, `price` the new price."""
+
+    account_id: int
+    order_id: int
+    quantity: int | None = None
+    price: int | None = None
+
+
+class ExpireOrders(Command, frozen=True, gc=False, kw_only=True):
+    """Expires every good-till-date order whose `expire_time` is at or before `ts`."""
+
+
+AnyCommand = (
+    PlaceOrder
+    | CancelOrder
+    | AmendOrder
+    | CancelAllOrders
+    | ExpireOrders
+    | Deposit
+    | Withdraw
+    | CreateAccount
+    | AddInstrument
+    | HaltInstrument
+    | ResumeInstrument
+)
