@@ -30,6 +30,7 @@ class Order:
         "fee_paid",
         "filled",
         "hold",
+        "holds_for_sibling",
         "instrument",
         "is_buy",
         "is_market",
@@ -37,6 +38,7 @@ class Order:
         "next",
         "order_id",
         "parent_order_id",
+        "pending",
         "prev",
         "price",
         "priority",
@@ -45,8 +47,6 @@ class Order:
         "quote_left",
         "sibling",
         "stop_price",
-        "holds_for_sibling",
-        "pending",
     )
 
     def __init__(

@@ -14,7 +14,7 @@ from decimal import Decimal
 ASSET_DECIMALS = 12
 ASSET_UNIT = Decimal(1).scaleb(-ASSET_DECIMALS)
 RATE_DECIMALS = 8
-RATE_SCALE = 10**RATE_DECIMALS
+RATE_SCALE: int = 10**RATE_DECIMALS
 
 
 def to_steps(value: Decimal, step: Decimal) -> int | None:
