@@ -157,7 +157,7 @@ class Engine(Triggers):
                 hold = bal.total - bal.held
                 if cmd.quote_quantity is not None and cmd.quote_quantity < hold:
                     hold = cmd.quote_quantity
-                elif hold <= 0 or not self._buys_a_lot(inst, hold):
+                elif hold <= 0 or not self.buys_a_lot(inst, hold):
                     self._reject(cmd, RejectReason.INSUFFICIENT_FUNDS)
                     return
             else:
@@ -259,14 +259,6 @@ class Engine(Triggers):
         best = (inst.asks if is_buy else inst.bids).best_price()
         return best is not None and (best <= price if is_buy else best >= price)
 
-    def _buys_a_lot(self, inst: Instrument, budget: int) -> bool:
-        """Whether `budget` quote units pay for one lot at the best ask (true on an empty
-        book: such a market order is accepted and expires)."""
-        best = inst.asks.best_price()
-        if best is None:
-            return True
-        return self.buy_hold(inst, best, 1, 0, 0) <= budget
-
     def _reject(self, cmd: PlaceOrder, reason: RejectReason) -> None:
         self.events.append(OrderRejected(cmd.account_id, reason, cmd.client_order_id, 0, cmd.ts))
 
@@ -305,7 +297,7 @@ class Engine(Triggers):
             if order.order_id in self.orders:  # a sibling may have gone with its pair
                 self.unlink(order)
                 self.close(order, CloseReason.USER)
-        while self.spawn:
+        if self.spawn:
             self.settle(self.spawn[0].instrument)
 
     def _amend(self, cmd: AmendOrder) -> None:

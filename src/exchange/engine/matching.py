@@ -200,6 +200,14 @@ class Matcher(EngineState):
             return order.hold >= (order.quote_left or 0)
         return order.hold >= inst.base_mult
 
+    def buys_a_lot(self, inst: Instrument, budget: int) -> bool:
+        """Whether `budget` quote units pay for one lot at the best ask (true on an empty
+        book: such a market order is accepted and expires)."""
+        best = inst.asks.best_price()
+        if best is None:
+            return True
+        return self.buy_hold(inst, best, 1, 0, 0) <= budget
+
     def _fok_fillable(self, taker: Order, inst: Instrument) -> bool:
         """Whether the book can fill all of `taker` now, counting self-trade prevention."""
         need = taker.quantity - taker.filled

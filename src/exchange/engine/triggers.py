@@ -16,19 +16,25 @@ class Triggers(Matcher):
     def settle(self, inst: Instrument) -> None:
         """Runs what the command's trades set off, until nothing more happens: bracket children
         of parents that finished, then stops whose trigger condition holds, in placement order.
-        Stops found due together all trigger, each in turn."""
-        while True:
-            if self.spawn:
-                parents, self.spawn = self.spawn, []
-                for parent in parents:
-                    self._spawn_children(parent)
-                continue
-            due = self._due_stops(inst)
-            if not due:
-                return
-            for order in due:
-                if order.order_id in self.orders:
-                    self.trigger(order, inst)
+        Stops found due together all trigger, each in turn. A child can trade on another
+        instrument than `inst` (cancel-all), whose stops are then checked too."""
+        instruments = [inst]
+        while instruments:
+            inst = instruments.pop()
+            while True:
+                if self.spawn:
+                    parents, self.spawn = self.spawn, []
+                    for parent in parents:
+                        if parent.instrument is not inst:
+                            instruments.append(parent.instrument)
+                        self._spawn_children(parent)
+                    continue
+                due = self._due_stops(inst)
+                if not due:
+                    break
+                for order in due:
+                    if order.order_id in self.orders:
+                        self.trigger(order, inst)
 
     def needs_settle(self, inst: Instrument) -> bool:
         if self.spawn:
@@ -99,7 +105,7 @@ class Triggers(Matcher):
         if order.is_buy:
             bal = order.quote_balance
             budget = bal.total - bal.held
-            if budget <= 0:
+            if budget <= 0 or not self.buys_a_lot(inst, budget):
                 self._reject_active(order, RejectReason.INSUFFICIENT_FUNDS)
                 return
         else:
@@ -154,10 +160,15 @@ class Triggers(Matcher):
         else:
             bal = parent.base_balance
             need = filled * inst.base_mult
-        if need > bal.total - bal.held:
+        children = (take_profit is not None) + (stop_loss is not None)
+        refusal = None
+        if len(parent.account.orders) + children > self.max_open_orders:
+            refusal = RejectReason.TOO_MANY_OPEN_ORDERS
+        elif need > bal.total - bal.held:
+            refusal = RejectReason.INSUFFICIENT_FUNDS
+        if refusal is not None:
             self.events.append(
-                OrderRejected(parent.account.account_id, RejectReason.INSUFFICIENT_FUNDS,
-                              None, 0, self.ts)
+                OrderRejected(parent.account.account_id, refusal, None, 0, self.ts)
             )
             return
         side = Side.BUY if buy_children else Side.SELL
