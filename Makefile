@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 
 .PHONY: install run bench test lint clean
 
-$(BIN)/exchange: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The engine's modules are compiled with mypyc when a C compiler is there (setup.py), so a
+# change to them reinstalls; EXCHANGE_PURE=1 keeps the pure-Python engine.
+$(BIN)/exchange: pyproject.toml setup.py $(wildcard src/exchange/engine/*.py)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
@@ -27,4 +29,5 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -f src/exchange/engine/*.so
