@@ -25,7 +25,6 @@ class Order:
         "account",
         "base_balance",
         "command",
-        "expire_time",
         "fee_num",
         "fee_paid",
         "filled",
@@ -46,7 +45,6 @@ class Order:
         "quote_balance",
         "quote_left",
         "sibling",
-        "stop_price",
     )
 
     def __init__(
@@ -67,10 +65,8 @@ class Order:
         self.is_buy = command.side == "buy"
         self.is_market = False
         self.price: int | None = command.price
-        self.stop_price: int | None = command.stop_price
         self.quantity: int = command.quantity or 0
         self.quote_left: int | None = command.quote_quantity
-        self.expire_time: int | None = command.expire_time
         self.filled = 0
         self.hold = 0  # asset units this order holds (quote for a buy, base for a sell)
         self.fee_num = 0  # sum of notional * rate over its fills (ticks*lots*RATE_SCALE)
@@ -83,6 +79,14 @@ class Order:
         self.level: Level | None = None
         self.prev: Order | None = None
         self.next: Order | None = None
+
+    @property
+    def stop_price(self) -> int | None:
+        return self.command.stop_price
+
+    @property
+    def expire_time(self) -> int | None:
+        return self.command.expire_time
 
     @property
     def remaining(self) -> int:

@@ -12,7 +12,17 @@ from typing import Any
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
-from exchange.engine.codes import CloseReason, OrderType, RejectReason, TimeInForce
+from exchange.engine.codes import (
+    CLOSED_BY_USER,
+    GTC,
+    GTD,
+    LIMIT,
+    MARKET,
+    STOP_LIMIT,
+    STOP_MARKET,
+    CloseReason,
+    RejectReason,
+)
 from exchange.engine.commands import (
     AddInstrument,
     AmendOrder,
@@ -44,14 +54,6 @@ from exchange.engine.instruments import Instrument
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
 from exchange.engine.triggers import Triggers
 from exchange.engine.units import RATE_SCALE
-
-_LIMIT = OrderType.LIMIT
-_MARKET = OrderType.MARKET
-_STOP_MARKET = OrderType.STOP_MARKET
-_STOP_LIMIT = OrderType.STOP_LIMIT
-_GTC = TimeInForce.GTC
-_GTD = TimeInForce.GTD
-_USER = CloseReason.USER
 
 
 class Engine(Triggers):
@@ -113,8 +115,8 @@ class Engine(Triggers):
         price = cmd.price
         quantity = cmd.quantity
         if not (
-            kind == _LIMIT
-            and cmd.time_in_force == _GTC
+            kind == LIMIT
+            and cmd.time_in_force == GTC
             and price is not None
             and price > 0
             and quantity is not None
@@ -137,8 +139,8 @@ class Engine(Triggers):
         base_bal = balances.get(inst.base) or account.balance(inst.base)
         quote_bal = balances.get(inst.quote) or account.balance(inst.quote)
         # What the order must hold, from what the account has available.
-        if kind in (_LIMIT, _STOP_LIMIT):
-            if cmd.post_only and kind == _LIMIT and self._crosses(inst, is_buy, price or 0):
+        if kind in (LIMIT, STOP_LIMIT):
+            if cmd.post_only and kind == LIMIT and self._crosses(inst, is_buy, price or 0):
                 self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
                 return
             if is_buy:
@@ -151,7 +153,7 @@ class Engine(Triggers):
             else:
                 hold = (quantity or 0) * inst.base_mult
                 bal = base_bal
-        elif kind == _MARKET:
+        elif kind == MARKET:
             if is_buy:
                 bal = quote_bal
                 hold = bal.total - bal.held
@@ -189,14 +191,14 @@ class Engine(Triggers):
                 self.touched.append(bal)
         self.orders[order_id] = order
         account.orders[order_id] = order
-        stop = kind in (_STOP_MARKET, _STOP_LIMIT)
+        stop = kind in (STOP_MARKET, STOP_LIMIT)
         self.events.append(OrderAccepted(order_id, cmd, stop, priority, 0, cmd.ts))
-        if cmd.expire_time is not None and cmd.time_in_force == _GTD:
+        if cmd.expire_time is not None and cmd.time_in_force == GTD:
             heappush(self.expiries, (cmd.expire_time, order_id))
         if stop:
             self.add_stop(order, inst)
         else:
-            order.is_market = kind == _MARKET
+            order.is_market = kind == MARKET
             self.activate(order, inst)
         if (self.spawn or inst.buy_stops or inst.sell_stops) and self.needs_settle(inst):
             self.settle(inst)
@@ -217,19 +219,19 @@ class Engine(Triggers):
         quantity = cmd.quantity
         if cmd.side != "buy" and cmd.side != "sell":
             return RejectReason.INVALID_ORDER
-        if kind in (_LIMIT, _STOP_LIMIT):
+        if kind in (LIMIT, STOP_LIMIT):
             if cmd.price is None or cmd.price <= 0 or cmd.quote_quantity is not None:
                 return RejectReason.INVALID_ORDER
-        elif kind in (_MARKET, _STOP_MARKET):
+        elif kind in (MARKET, STOP_MARKET):
             if cmd.price is not None or cmd.post_only or tif not in ("gtc", "ioc"):
                 return RejectReason.INVALID_ORDER
-            if kind == _MARKET and (quantity is None) == (cmd.quote_quantity is None):
+            if kind == MARKET and (quantity is None) == (cmd.quote_quantity is None):
                 return RejectReason.INVALID_ORDER
-            if cmd.quote_quantity is not None and (kind != _MARKET or cmd.quote_quantity <= 0):
+            if cmd.quote_quantity is not None and (kind != MARKET or cmd.quote_quantity <= 0):
                 return RejectReason.INVALID_ORDER
         else:
             return RejectReason.INVALID_ORDER
-        if kind in (_STOP_MARKET, _STOP_LIMIT):
+        if kind in (STOP_MARKET, STOP_LIMIT):
             if cmd.stop_price is None or cmd.stop_price <= 0 or quantity is None:
                 return RejectReason.INVALID_ORDER
         elif cmd.stop_price is not None:
@@ -239,12 +241,12 @@ class Engine(Triggers):
                 return RejectReason.INVALID_ORDER
             if quantity < inst.min_quantity:
                 return RejectReason.QUANTITY_BELOW_MINIMUM
-        if tif == _GTD:
+        if tif == GTD:
             if cmd.expire_time is None or cmd.expire_time <= cmd.ts:
                 return RejectReason.INVALID_ORDER
         elif cmd.expire_time is not None or tif not in ("gtc", "ioc", "fok"):
             return RejectReason.INVALID_ORDER
-        if cmd.post_only and tif != _GTC and tif != _GTD:
+        if cmd.post_only and tif != GTC and tif != GTD:
             return RejectReason.INVALID_ORDER
         if cmd.self_trade_prevention not in (
             "cancel_newest", "cancel_oldest", "cancel_both", "none"
@@ -278,7 +280,7 @@ class Engine(Triggers):
             self.events.append(RequestRejected(cmd.account_id, order, cmd.order_id, cmd.ts))
             return
         self.unlink(order)
-        self.close(order, _USER)
+        self.close(order, CLOSED_BY_USER)
         if self.spawn:
             self.settle(order.instrument)
 
@@ -365,7 +367,7 @@ class Engine(Triggers):
             return RejectReason.POST_ONLY_WOULD_TAKE
         remaining = quantity - order.filled
         if order.is_buy:
-            if order.command.type == _STOP_MARKET:
+            if order.command.type == STOP_MARKET:
                 return None
             need = self.buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
             bal = order.quote_balance
@@ -380,7 +382,7 @@ class Engine(Triggers):
         """Sets an order's hold to what its (amended) remainder needs."""
         remaining = order.quantity - order.filled
         if order.is_buy:
-            if order.command.type == _STOP_MARKET:
+            if order.command.type == STOP_MARKET:
                 return
             need = self.buy_hold(inst, order.price or 0, remaining, order.fee_num,
                                  order.fee_paid)

@@ -10,7 +10,22 @@ from bisect import bisect_left
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Balance
 from exchange.engine.book import Level, Order
-from exchange.engine.codes import CloseReason, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import (
+    BUY,
+    CLOSED_BY_OCO,
+    CLOSED_BY_USER,
+    EXPIRED_FOK,
+    EXPIRED_IOC,
+    EXPIRED_MARKET,
+    EXPIRED_STP,
+    FOK,
+    IOC,
+    SELL,
+    STP_CANCEL_NEWEST,
+    STP_CANCEL_OLDEST,
+    STP_NONE,
+    CloseReason,
+)
 from exchange.engine.events import (
     BookLevelChanged,
     OrderAmended,
@@ -22,22 +37,6 @@ from exchange.engine.events import (
 from exchange.engine.instruments import Instrument
 from exchange.engine.state import EngineState
 from exchange.engine.units import RATE_SCALE
-
-# Enum members as module constants: in Python 3.11 `TimeInForce.IOC` costs ~200 ns a lookup.
-_BUY = Side.BUY
-_SELL = Side.SELL
-_STP_NONE = SelfTradePrevention.NONE
-_STP_NEWEST = SelfTradePrevention.CANCEL_NEWEST
-_STP_OLDEST = SelfTradePrevention.CANCEL_OLDEST
-_GTC = TimeInForce.GTC
-_IOC = TimeInForce.IOC
-_FOK = TimeInForce.FOK
-_USER = CloseReason.USER
-_OCO = CloseReason.OCO
-_R_IOC = CloseReason.IOC
-_R_FOK = CloseReason.FOK
-_R_MARKET = CloseReason.MARKET
-_R_STP = CloseReason.STP
 
 
 class Matcher(EngineState):
@@ -52,13 +51,13 @@ class Matcher(EngineState):
             opp = inst.asks if order.is_buy else inst.bids
             keys = opp.keys
             if not keys or keys[-1] < (order.price or 0) * opp.sign:
-                if tif in (_IOC, _FOK):
-                    self.close(order, _R_IOC if tif == _IOC else _R_FOK)
+                if tif in (IOC, FOK):
+                    self.close(order, EXPIRED_IOC if tif == IOC else EXPIRED_FOK)
                 else:
                     self.rest(order, inst)
                 return
-        if tif == _FOK and not self._fok_fillable(order, inst):
-            self.close(order, _R_FOK)
+        if tif == FOK and not self._fok_fillable(order, inst):
+            self.close(order, EXPIRED_FOK)
             return
         reason = self._match(order, inst)
         if order.is_market:
@@ -66,17 +65,17 @@ class Matcher(EngineState):
                 if order.filled and reason is None and self._quote_spent(order, inst):
                     self.close(order, None)
                 else:
-                    self.close(order, reason or _R_MARKET)
+                    self.close(order, reason or EXPIRED_MARKET)
             elif order.filled == order.quantity:
                 self.close(order, None)
             else:
-                self.close(order, reason or _R_MARKET)
+                self.close(order, reason or EXPIRED_MARKET)
         elif order.filled == order.quantity:
             self.close(order, None)
         elif reason is not None:
             self.close(order, reason)
-        elif tif in (_IOC, _FOK):
-            self.close(order, _R_IOC if tif == _IOC else _R_FOK)
+        elif tif in (IOC, FOK):
+            self.close(order, EXPIRED_IOC if tif == IOC else EXPIRED_FOK)
         else:
             self.rest(order, inst)
 
@@ -96,7 +95,7 @@ class Matcher(EngineState):
         account = taker.account
         events = self.events
         symbol = inst.symbol
-        opp_side = _SELL if is_buy else _BUY
+        opp_side = SELL if is_buy else BUY
         fill = self._fill
         stopped: CloseReason | None = None
         while keys:
@@ -115,14 +114,14 @@ class Matcher(EngineState):
             changed = False
             while maker is not None:
                 nxt = maker.next
-                if maker.account is account and stp != _STP_NONE:
-                    if stp != _STP_NEWEST:  # cancel_oldest or cancel_both
+                if maker.account is account and stp != STP_NONE:
+                    if stp != STP_CANCEL_NEWEST:  # cancel_oldest or cancel_both
                         level.quantity -= maker.quantity - maker.filled
                         level.remove(maker)
                         changed = True
-                        self.close(maker, _R_STP)
-                    if stp != _STP_OLDEST:  # cancel_newest or cancel_both
-                        stopped = _R_STP
+                        self.close(maker, EXPIRED_STP)
+                    if stp != STP_CANCEL_OLDEST:  # cancel_newest or cancel_both
+                        stopped = EXPIRED_STP
                         break
                     maker = nxt
                     continue
@@ -221,8 +220,8 @@ class Matcher(EngineState):
                 return False
             order = opp.levels[key * sign].head
             while order is not None:
-                if order.account is account and stp != _STP_NONE:
-                    if stp != _STP_OLDEST:
+                if order.account is account and stp != STP_NONE:
+                    if stp != STP_CANCEL_OLDEST:
                         return False
                 else:
                     need -= order.quantity - order.filled
@@ -236,24 +235,8 @@ class Matcher(EngineState):
     def _fill(self, inst: Instrument, maker: Order, taker: Order, price: int, qty: int) -> None:
         """One trade at the maker's price: fees, balances, holds and the trade event."""
         notional = price * qty  # quote increments
-        rate = inst.maker_rate
-        if rate:
-            fee_num = maker.fee_num + notional * rate
-            maker.fee_num = fee_num
-            paid = -(-fee_num // RATE_SCALE)
-            maker_fee = paid - maker.fee_paid
-            maker.fee_paid = paid
-        else:
-            maker_fee = 0
-        rate = inst.taker_rate
-        if rate:
-            fee_num = taker.fee_num + notional * rate
-            taker.fee_num = fee_num
-            paid = -(-fee_num // RATE_SCALE)
-            taker_fee = paid - taker.fee_paid
-            taker.fee_paid = paid
-        else:
-            taker_fee = 0
+        maker_fee = self._charge(maker, notional, inst.maker_rate)
+        taker_fee = self._charge(taker, notional, inst.taker_rate)
         maker.filled += qty
         taker.filled += qty
         qm = inst.quote_mult
@@ -314,7 +297,7 @@ class Matcher(EngineState):
                 inst.symbol,
                 price,
                 qty,
-                _BUY if taker.is_buy else _SELL,
+                BUY if taker.is_buy else SELL,
                 maker.order_id,
                 taker.order_id,
                 maker.account.account_id,
@@ -328,6 +311,19 @@ class Matcher(EngineState):
             self._reduce_sibling(maker, qty)
         if taker.sibling is not None:
             self._reduce_sibling(taker, qty)
+
+    @staticmethod
+    def _charge(order: Order, notional: int, rate: int) -> int:
+        """The fee of a fill in quote increments: the rise of the order's rounded-up total
+        fee (README: "Balances, holds and fees")."""
+        if not rate:
+            return 0
+        fee_num = order.fee_num + notional * rate
+        order.fee_num = fee_num
+        paid = -(-fee_num // RATE_SCALE)
+        fee = paid - order.fee_paid
+        order.fee_paid = paid
+        return fee
 
     def fee_balance(self, inst: Instrument) -> Balance:
         return self.accounts[FEE_ACCOUNT_ID].balance(inst.quote)
@@ -355,23 +351,12 @@ class Matcher(EngineState):
         level = side.levels.get(price)
         if level is None:
             level = side.level_for(price)
-        # Level.append, inlined: this is the path of every passive order.
-        order.level = level
-        tail = level.tail
-        order.prev = tail
-        if tail is None:
-            level.head = order
-        else:
-            tail.next = order
-        level.tail = order
-        quantity = level.quantity + order.quantity - order.filled
-        level.quantity = quantity
-        count = level.count + 1
-        level.count = count
+        level.append(order)
         seq = inst.sequence + 1
         inst.sequence = seq
         self.events.append(
-            BookLevelChanged(inst.symbol, _BUY if is_buy else _SELL, price, quantity, count, seq)
+            BookLevelChanged(inst.symbol, BUY if is_buy else SELL, price, level.quantity,
+                             level.count, seq)
         )
 
     def level_changed(self, inst: Instrument, level: Level, is_bid: bool) -> None:
@@ -379,7 +364,7 @@ class Matcher(EngineState):
         inst.sequence = seq
         self.events.append(
             BookLevelChanged(
-                inst.symbol, _BUY if is_bid else _SELL, level.price, level.quantity,
+                inst.symbol, BUY if is_bid else SELL, level.price, level.quantity,
                 level.count, seq,
             )
         )
@@ -414,7 +399,7 @@ class Matcher(EngineState):
             self.touch(bal)
         if reason is None:
             self.events.append(OrderFilled(order_id, account.account_id, self.ts))
-        elif reason is _USER or reason is _OCO:
+        elif reason is CLOSED_BY_USER or reason is CLOSED_BY_OCO:
             self.events.append(OrderCancelled(order_id, account.account_id, reason, self.ts))
         else:
             self.events.append(OrderExpired(order_id, account.account_id, reason, self.ts))
@@ -449,7 +434,7 @@ class Matcher(EngineState):
             return
         if completed:
             self.unlink(sibling)
-            self.close(sibling, _OCO)
+            self.close(sibling, CLOSED_BY_OCO)
         elif order.holds_for_sibling:
             # The shared hold went with `order`: the stop-loss sell now holds its own base.
             need = (sibling.quantity - sibling.filled) * sibling.instrument.base_mult
