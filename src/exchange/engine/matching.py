@@ -241,7 +241,6 @@ class Matcher(EngineState):
         taker.filled += qty
         qm = inst.quote_mult
         base = qty * inst.base_mult
-        touched = self.touched
         if taker.is_buy:
             buyer, seller, buyer_fee, seller_fee = taker, maker, taker_fee, maker_fee
         else:
@@ -249,36 +248,14 @@ class Matcher(EngineState):
         cost = (notional + buyer_fee) * qm
         if taker.quote_left is not None:
             taker.quote_left -= cost if taker.is_buy else notional * qm
-        bal = buyer.quote_balance
-        bal.total -= cost
-        bal.held -= cost
-        buyer.hold -= cost
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
-        bal = buyer.base_balance
-        bal.total += base
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
-        bal = seller.base_balance
-        bal.total -= base
-        bal.held -= base
-        seller.hold -= base
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
-        bal = seller.quote_balance
-        bal.total += (notional - seller_fee) * qm
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
+        spend = self._spend
+        credit = self._credit
+        spend(buyer, buyer.quote_balance, cost)
+        credit(buyer.base_balance, base)
+        spend(seller, seller.base_balance, base)
+        credit(seller.quote_balance, (notional - seller_fee) * qm)
         if maker_fee or taker_fee:
-            bal = self.fee_balance(inst)
-            bal.total += (maker_fee + taker_fee) * qm
-            if not bal.dirty:
-                bal.dirty = True
-                touched.append(bal)
+            credit(self.fee_balance(inst), (maker_fee + taker_fee) * qm)
         if buyer is maker and maker.filled < maker.quantity:
             # Keep a resting buy's hold exact for what is left: releases price improvement
             # and the unused part of the fee bound.
@@ -324,6 +301,21 @@ class Matcher(EngineState):
         fee = paid - order.fee_paid
         order.fee_paid = paid
         return fee
+
+    def _spend(self, order: Order, bal: Balance, amount: int) -> None:
+        """Takes `amount` out of what `order` holds in `bal`."""
+        bal.total -= amount
+        bal.held -= amount
+        order.hold -= amount
+        if not bal.dirty:
+            bal.dirty = True
+            self.touched.append(bal)
+
+    def _credit(self, bal: Balance, amount: int) -> None:
+        bal.total += amount
+        if not bal.dirty:
+            bal.dirty = True
+            self.touched.append(bal)
 
     def fee_balance(self, inst: Instrument) -> Balance:
         return self.accounts[FEE_ACCOUNT_ID].balance(inst.quote)
