@@ -1,0 +1,87 @@
+"""The schema, its migrations and `exchange migrate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from exchange.cli import main
+from exchange.store import rows
+from exchange.store.migrate import head_revision, upgrade_engine
+from exchange.store.schema import (
+    accounts,
+    balances,
+    instruments,
+    metadata,
+    orders,
+    trades,
+    transfers,
+)
+
+from .conftest import Database
+
+
+def test_row_tuples_name_existing_columns_in_table_order() -> None:
+    assert tuple(column.name for column in orders.columns) == rows.ORDER_COLUMNS
+    assert tuple(column.name for column in trades.columns) == rows.TRADE_COLUMNS
+    assert tuple(column.name for column in balances.columns) == rows.BALANCE_COLUMNS
+    assert tuple(column.name for column in accounts.columns) == rows.ACCOUNT_COLUMNS
+    assert tuple(column.name for column in instruments.columns) == rows.INSTRUMENT_COLUMNS
+    assert set(rows.TRANSFER_COLUMNS) == {c.name for c in transfers.columns} - {"id"}
+    assert set(rows.ORDER_UPDATE_COLUMNS) <= set(rows.ORDER_COLUMNS)
+
+
+def test_no_float_columns() -> None:
+    for table in metadata.tables.values():
+        for column in table.columns:
+            assert "FLOAT" not in repr(column.type).upper(), (table.name, column.name)
+
+
+def _differences(sync_conn: Any) -> list[Any]:
+    context = MigrationContext.configure(
+        sync_conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(context, metadata))
+
+
+async def _diff(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_differences)
+
+
+async def _drop_index(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP INDEX ix_trades_symbol_trade_id"))
+
+
+async def test_migrations_create_exactly_the_metadata(db: Database) -> None:
+    async with db.bridge(migrate=False) as bridge:
+        assert await bridge.run(upgrade_engine) == head_revision() == "0001"
+        assert await bridge.run(_diff) == []
+        # Applying them again changes nothing.
+        assert await bridge.run(upgrade_engine) == "0001"
+        # The comparison does see a difference when there is one.
+        await bridge.run(_drop_index)
+        assert await bridge.run(_diff) != []
+
+
+def test_migrate_command_on_sqlite(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert main(["migrate", "--database-url", url]) == 0
+    assert "0001" in capsys.readouterr().out
+    assert main(["migrate", "--database-url", url]) == 0
+
+
+def test_migrate_command_reports_a_bad_database_in_one_line(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}"
+    assert main(["migrate", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("exchange migrate:")
+    assert err.count("\n") == 1
