@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,37 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--seed", type=int, default=1)
     engine.add_argument("--json", action="store_true", help="print one JSON object last")
     engine.add_argument("--no-progress", action="store_true")
+
+    persist = benches.add_parser(
+        "persist", help="the writer: mixed-workload events made durable, then recovery"
+    )
+    persist.add_argument("--database-url", default=None,
+                         help="default: $EXCHANGE_DATABASE_URL, else ./exchange-bench.db")
+    persist.add_argument("--workload", choices=["mixed"], default="mixed")
+    persist.add_argument("--commands", type=int, default=200_000)
+    persist.add_argument("--batch", type=int, default=1_000, help="commands per batch")
+    persist.add_argument("--symbols", type=int, default=1)
+    persist.add_argument("--seed", type=int, default=1)
+    persist.add_argument("--recovery-orders", type=int, default=0,
+                         help="grow the book to this many open orders before recovery")
+    persist.add_argument("--live-engine", action="store_true",
+                         help="run the engine alongside the writer instead of before it")
+    persist.add_argument("--max-events", type=int, default=None,
+                         help="merge queued batches into one transaction up to this many "
+                              "events (default: the writer's)")
+    persist.add_argument("--reset", action="store_true",
+                         help="overwrite an existing SQLite file")
+    persist.add_argument("--json", action="store_true", help="print one JSON object last")
+    persist.add_argument("--no-progress", action="store_true")
+
+    migrate = commands.add_parser("migrate", help="bring the database schema to the newest "
+                                                  "migration")
+    migrate.add_argument("--database-url", default=None,
+                         help="default: $EXCHANGE_DATABASE_URL, else sqlite:///./exchange.db")
+
+    from exchange.server.cli import add_server_commands  # serve, accounts, bench http
+
+    add_server_commands(commands, benches)
     return parser
 
 
@@ -35,4 +67,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json=args.json,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
+    if args.command == "bench" and args.bench == "persist":
+        from exchange.bench.persist import run_persist_bench
+
+        return run_persist_bench(
+            url=args.database_url or os.environ.get("EXCHANGE_DATABASE_URL"),
+            commands=args.commands,
+            batch=args.batch,
+            symbols=args.symbols,
+            seed=args.seed,
+            recovery_orders=args.recovery_orders,
+            live_engine=args.live_engine,
+            reset=args.reset,
+            **({} if args.max_events is None else {"max_events": args.max_events}),
+            as_json=args.json,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    if args.command == "migrate":
+        return _migrate(args.database_url)
+    if args.command in ("serve", "accounts") or (args.command == "bench" and args.bench == "http"):
+        from exchange.server.cli import run_server_command
+
+        return run_server_command(args)
     return 2
+
+
+def _migrate(url: str | None) -> int:
+    from exchange.store.database import database_url
+    from exchange.store.errors import StoreError
+    from exchange.store.migrate import upgrade
+
+    try:
+        target = database_url(url)
+        revision = upgrade(target)
+    except (StoreError, ValueError, OSError) as exc:
+        print(f"exchange migrate: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a driver's error: one line, not a traceback (cli.md)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"exchange migrate: cannot migrate the database: {reason}", file=sys.stderr)
+        return 2
+    print(f"database schema at revision {revision}")
+    return 0

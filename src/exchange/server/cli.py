@@ -1,0 +1,131 @@
+"""The server's subcommands: `serve`, `accounts create` and `bench http`.
+
+Options left out fall back to `EXCHANGE_*` variables and `.env` (pydantic-settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from exchange.server.config import ConfigError, Settings, load_settings
+
+
+def add_server_commands(commands: Any, benches: Any) -> None:
+    serve = commands.add_parser("serve", help="run the exchange server")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default 8000")
+    serve.add_argument("--database-url", default=None,
+                       help="default sqlite+aiosqlite:///./exchange.db; memory:// keeps nothing")
+    serve.add_argument("--admin-token", default=None)
+    serve.add_argument("--demo", action="store_true", default=None,
+                       help="create demo instruments and funded accounts if absent")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="do not apply database migrations at start")
+    serve.add_argument("--log-format", choices=["text", "json"], default=None)
+
+    accounts = commands.add_parser("accounts", help="manage accounts")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create an account and print its API key once")
+    create.add_argument("name")
+    create.add_argument("--deposit", action="append", default=[], metavar="ASSET=AMOUNT")
+    create.add_argument("--url", default=None,
+                        help="a running server's URL (admin API); without it, offline")
+    create.add_argument("--admin-token", default=None)
+    create.add_argument("--database-url", default=None, help="offline: the database")
+
+    http = benches.add_parser("http", help="order entry over REST against a running server")
+    http.add_argument("--url", required=True)
+    http.add_argument("--admin-token", default=None)
+    http.add_argument("--clients", type=int, default=64)
+    http.add_argument("--duration", type=float, default=10.0)
+    http.add_argument("--seed", type=int, default=1)
+    http.add_argument("--json", action="store_true", help="print one JSON object last")
+    http.add_argument("--no-progress", action="store_true")
+
+
+def run_server_command(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "serve":
+            settings = load_settings(
+                host=args.host, port=args.port, database_url=args.database_url,
+                admin_token=args.admin_token, demo=args.demo,
+                migrate=False if args.no_migrate else None, log_format=args.log_format,
+            )
+            from exchange.server.command import run_serve
+
+            return run_serve(settings)
+        if args.command == "accounts":
+            return _create_account(args)
+        settings = load_settings(admin_token=args.admin_token)
+        from exchange.bench.http import run_http_bench
+
+        return run_http_bench(
+            url=args.url, admin_token=settings.admin_token, clients=args.clients,
+            duration=args.duration, seed=args.seed, as_json=args.json,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except ConfigError as exc:
+        print(f"exchange: {exc}", file=sys.stderr)
+        return 2
+
+
+def _deposits(specs: list[str]) -> list[tuple[str, Decimal]]:
+    out = []
+    for spec in specs:
+        asset, _, amount = spec.partition("=")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not asset or not value.is_finite() or value <= 0:
+            raise ConfigError(f"--deposit {spec!r}: use ASSET=AMOUNT, e.g. USD=1000")
+        out.append((asset, value))
+    return out
+
+
+def _create_account(args: argparse.Namespace) -> int:
+    deposits = _deposits(args.deposit)
+    if args.url:
+        settings = load_settings(admin_token=args.admin_token)
+        if settings.admin_token is None:
+            raise ConfigError("--url needs --admin-token (or EXCHANGE_ADMIN_TOKEN)")
+        import trio
+
+        from exchange.client import ExchangeClient, ExchangeError
+
+        async def online() -> tuple[int, str]:
+            async with ExchangeClient(args.url, admin_token=settings.admin_token) as client:
+                created = await client.create_account(args.name)
+                for asset, amount in deposits:
+                    await client.deposit(created["account_id"], asset, amount)
+                return created["account_id"], created["api_key"]
+
+        try:
+            account_id, api_key = trio.run(online)
+        except ExchangeError as exc:
+            print(f"exchange accounts create: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"exchange accounts create: cannot reach {args.url}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        settings = load_settings(database_url=args.database_url)
+        from exchange.server.offline import create_account_offline
+        from exchange.server.storage import StartupError
+
+        try:
+            account_id, api_key = create_account_offline(settings, args.name, deposits)
+        except StartupError as exc:
+            print(f"exchange accounts create: {exc}", file=sys.stderr)
+            return 2
+    print(f"account {account_id} ({args.name})")
+    print(f"api key: {api_key}")
+    return 0
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    """Settings that ignore the environment's `.env` (tests)."""
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]

@@ -1,0 +1,1 @@
+"""The HTTP edge: the Quart-Trio app, request models, authentication and rendering."""

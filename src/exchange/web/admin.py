@@ -1,0 +1,139 @@
+"""Admin routes (the configured admin token): accounts, deposits, instruments, halts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from exchange.engine.commands import (
+    AddInstrument,
+    CreateAccount,
+    Deposit,
+    HaltInstrument,
+    ResumeInstrument,
+    Withdraw,
+)
+from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
+from exchange.engine.units import to_steps, to_units
+from exchange.server.journal import AccountRecord
+from exchange.web import render
+from exchange.web.app import Services, json_response, request_body
+from exchange.web.auth import authorize_admin, new_api_key
+from exchange.web.errors import ApiError, invalid
+from exchange.web.models import (
+    CreateAccountBody,
+    CreateInstrumentBody,
+    DepositBody,
+    InstrumentStatusBody,
+    parse_body,
+)
+
+MAX_DEPOSIT_UNITS = 10**27
+
+
+def _refusal(events: list[AnyEvent]) -> str | None:
+    for event in events:
+        if type(event) is RequestRejected:
+            return event.reason
+    return None
+
+
+def register(app: QuartTrio, services: Services) -> None:
+    readmodel = services.readmodel
+    settings = services.settings
+    timeout = settings.request_timeout
+
+    def admin() -> None:
+        authorize_admin(readmodel, settings.admin_token, request.headers.get("Authorization"))
+
+    @app.post("/v1/admin/accounts")
+    async def create_account() -> Response:
+        admin()
+        body = parse_body(CreateAccountBody, await request_body())
+        api_key, key_id, key_hash = new_api_key()
+        events = await services.engine().execute(
+            CreateAccount(), account=AccountRecord(0, body.name, key_id, key_hash),
+            deadline=timeout,
+        )
+        created = next(e for e in events if type(e) is AccountCreated)
+        assert isinstance(created, AccountCreated)
+        return json_response(
+            {"account_id": created.account_id, "name": body.name, "api_key": api_key}, 201
+        )
+
+    @app.post("/v1/admin/accounts/<int:account_id>/deposits")
+    async def deposit(account_id: int) -> Response:
+        admin()
+        body = parse_body(DepositBody, await request_body())
+        if account_id not in readmodel.accounts or account_id == 0:
+            raise ApiError(404, "not_found", f"no account {account_id}")
+        amount = to_units(body.amount)
+        if amount is None or amount == 0 or abs(amount) > MAX_DEPOSIT_UNITS:
+            raise invalid("amount must be a non-zero decimal with at most 12 decimals",
+                          "$.amount")
+        kind = Deposit if amount > 0 else Withdraw
+        events = await services.engine().execute(
+            kind(account_id=account_id, asset=body.asset, amount=abs(amount),
+                 transfer_id=body.deposit_id),
+            deadline=timeout,
+        )
+        reason = _refusal(events)
+        status = 201
+        if reason == "duplicate_transfer":
+            status = 200
+        elif reason is not None:
+            raise ApiError.rejected(reason)
+        account = readmodel.accounts[account_id]
+        return json_response(
+            {"account_id": account_id, "balances": render.balances(account)}, status
+        )
+
+    @app.post("/v1/admin/instruments")
+    async def create_instrument() -> Response:
+        admin()
+        body = parse_body(CreateInstrumentBody, await request_body())
+        if body.symbol in readmodel.instruments:
+            raise ApiError(409, "conflict", f"instrument {body.symbol} exists")
+        min_lots = 1
+        if body.min_quantity is not None:
+            lots = to_steps(body.min_quantity, body.lot_size)
+            if lots is None or lots < 1:
+                raise invalid("min_quantity must be a positive multiple of lot_size",
+                              "$.min_quantity")
+            min_lots = lots
+        for name, size in (("lot_size", body.lot_size),
+                           ("tick_size", body.tick_size * body.lot_size)):
+            if to_units(size) is None:
+                raise invalid(f"{name} is finer than the asset unit (10^-12)", f"$.{name}")
+        rate_unit = Decimal(1).scaleb(-8)
+        for name, rate in (("maker_fee_rate", body.maker_fee_rate),
+                           ("taker_fee_rate", body.taker_fee_rate)):
+            if to_steps(rate, rate_unit) is None:
+                raise invalid(f"{name} has more than 8 decimals", f"$.{name}")
+        events = await services.engine().execute(
+            AddInstrument(
+                symbol=body.symbol, base=body.base, quote=body.quote,
+                tick_size=body.tick_size, lot_size=body.lot_size, min_quantity=min_lots,
+                maker_fee_rate=body.maker_fee_rate, taker_fee_rate=body.taker_fee_rate,
+            ),
+            deadline=timeout,
+        )
+        reason = _refusal(events)
+        if reason is not None:
+            raise ApiError.rejected(reason)
+        return json_response(render.instrument(readmodel.instruments[body.symbol]), 201)
+
+    @app.patch("/v1/admin/instruments/<symbol>")
+    async def set_status(symbol: str) -> Response:
+        admin()
+        body = parse_body(InstrumentStatusBody, await request_body())
+        if symbol not in readmodel.instruments:
+            raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
+        command = HaltInstrument if body.status == "halted" else ResumeInstrument
+        events = await services.engine().execute(command(symbol=symbol), deadline=timeout)
+        reason = _refusal(events)
+        if reason is not None:
+            raise ApiError.rejected(reason)
+        return json_response(render.instrument(readmodel.instruments[symbol]))

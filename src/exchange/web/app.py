@@ -1,0 +1,153 @@
+"""The Quart-Trio application: routes, the error envelope for every failure, metrics.
+
+`create_app(services)` builds the app for one server; the routes live in sibling modules
+(`market`, `orders`, `account`, `admin`, `ops`), each a `register(app, services)`.
+Every failure leaves as the contract's envelope: `ApiError` from the routes, werkzeug's
+HTTP errors (404 unknown route, 405 wrong method, 413 body too large), the pipeline's
+`Overloaded`/`Unavailable` (503), and, as a last resort that tests make sure never fires,
+any other exception (logged, answered 500 in the envelope).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from exchange.server.config import Settings
+from exchange.server.journal import Journal
+from exchange.server.metrics import Metrics
+from exchange.server.readmodel import ReadModel
+from exchange.server.sequencer import Overloaded, Sequencer, Unavailable
+from exchange.web.errors import ApiError
+from exchange.web.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from exchange.web.orders import OrderEntry
+
+log = logging.getLogger("exchange.web")
+
+JSON = "application/json"
+_encode = msgspec.json.encode
+
+HTTP_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@dataclass(eq=False)
+class Services:
+    """What the routes use. `sequencer` is None until recovery has finished."""
+
+    settings: Settings
+    readmodel: ReadModel
+    metrics: Metrics
+    journal: Journal
+    sequencer: Sequencer | None = None
+    limiter: RateLimiter = field(init=False)
+    # (account_id, client_order_id) of placements in flight: a second request with the same
+    # id waits for the first to finish instead of placing a duplicate.
+    inflight: dict[tuple[int, str], trio.Event] = field(default_factory=dict)
+    order_entry: OrderEntry | None = None  # set by `exchange.web.orders.register`
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_burst)
+
+    def engine(self) -> Sequencer:
+        if self.sequencer is None or self.sequencer.closed:
+            raise Unavailable("the exchange is starting or stopping")
+        return self.sequencer
+
+
+async def request_body() -> bytes:
+    """The current request's body (Quart raises 413 past MAX_CONTENT_LENGTH)."""
+    data = await request.get_data()
+    return data if isinstance(data, bytes) else data.encode()
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    return Response(_encode(data), status=status, content_type=JSON, headers=headers)
+
+
+def error_response(error: ApiError) -> Response:
+    return Response(error.body(), status=error.status, content_type=JSON, headers=error.headers)
+
+
+def create_app(services: Services) -> QuartTrio:
+    from exchange.web import account, admin, market, ops, orders
+
+    app = QuartTrio("exchange")
+    app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = 30
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.strict_slashes = False
+    metrics = services.metrics
+
+    @app.errorhandler(ApiError)
+    async def _api_error(error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(Overloaded)
+    async def _overloaded(_error: Overloaded) -> Response:
+        return error_response(ApiError(503, "overloaded", "the engine inbox is full; retry",
+                                       headers={"Retry-After": "1"}))
+
+    @app.errorhandler(Unavailable)
+    async def _unavailable(error: Unavailable) -> Response:
+        return error_response(ApiError(503, "unavailable", str(error) or "unavailable",
+                                       headers={"Retry-After": "1"}))
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = HTTP_CODES.get(status, "invalid_request" if status < 500 else "unavailable")
+        headers = {
+            name: value for name, value in error.get_headers()
+            if name.lower() not in ("content-type", "content-length")
+        }
+        message = {
+            404: "no such route",
+            405: f"method {request.method} not allowed here",
+            413: f"request body over {services.settings.max_body_bytes} bytes",
+        }.get(status, error.description or code)
+        return error_response(ApiError(status, code, message, headers=headers))
+
+    @app.errorhandler(Exception)
+    async def _bug(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path,
+                      exc_info=error)
+        return error_response(ApiError(500, "internal_error", "internal error"))
+
+    @app.before_request
+    async def _start() -> None:
+        g.exchange_start = time.perf_counter()
+
+    @app.after_request
+    async def _measure(response: Response) -> Response:
+        started: float | None = g.get("exchange_start")
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.request_seconds.labels(
+                request.method, rule, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+        return response
+
+    for module in (market, orders, account, admin, ops):
+        module.register(app, services)
+    return app

@@ -1,0 +1,120 @@
+"""The ASGI fast path for order entry: `POST /v1/orders`, `DELETE|PATCH /v1/orders/{id}`.
+
+Order entry is the hot path and Quart's per-request machinery (request and app contexts,
+routing, wrappers, hooks) costs about as much as everything else a request does. These three
+routes are therefore answered here, at the ASGI level, by the same `OrderEntry` methods the
+Quart routes call, with the same error envelope, limits and metrics; every other request
+(and every other method or path) goes to the Quart-Trio app unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+from quart_trio import QuartTrio
+
+from exchange.server.sequencer import Overloaded, Unavailable
+from exchange.web.app import JSON, Services
+from exchange.web.errors import ApiError
+
+log = logging.getLogger("exchange.web")
+
+_ORDERS = "/v1/orders"
+_ORDER_PREFIX = "/v1/orders/"
+_CONTENT_TYPE = (b"content-type", JSON.encode())
+_encode = msgspec.json.encode
+
+Scope = Any
+
+
+class FastPath:
+    """Wraps the Quart-Trio app; see the module docstring."""
+
+    def __init__(self, app: QuartTrio, services: Services) -> None:
+        self.app = app
+        self.services = services
+        self.max_body = services.settings.max_body_bytes
+        self.seconds = services.metrics.request_seconds
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            method = scope["method"]
+            path = scope["path"]
+            if method == "POST" and path == _ORDERS:
+                await self._handle(scope, receive, send, "place", 0, "/v1/orders")
+                return
+            if (method == "DELETE" or method == "PATCH") and path.startswith(_ORDER_PREFIX):
+                tail = path[len(_ORDER_PREFIX):]
+                if tail.isascii() and tail.isdigit() and len(tail) < 19:
+                    action = "cancel" if method == "DELETE" else "amend"
+                    await self._handle(scope, receive, send, action, int(tail),
+                                       "/v1/orders/<int:order_id>")
+                    return
+        await self.app(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Any, send: Any, action: str,
+                      order_id: int, route: str) -> None:
+        started = time.perf_counter()
+        entry = self.services.order_entry
+        assert entry is not None
+        authorization = None
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+        headers: dict[str, str] = {}
+        try:
+            try:
+                if action == "cancel":
+                    status, body = await entry.cancel(authorization, order_id)
+                else:
+                    raw = await self._body(receive, length)
+                    if action == "place":
+                        status, body = await entry.place(authorization, raw)
+                    else:
+                        status, body = await entry.amend(authorization, order_id, raw)
+                payload = _encode(body)
+            except Overloaded:
+                raise ApiError(503, "overloaded", "the engine inbox is full; retry",
+                               headers={"Retry-After": "1"}) from None
+            except Unavailable as exc:
+                raise ApiError(503, "unavailable", str(exc) or "unavailable",
+                               headers={"Retry-After": "1"}) from None
+        except ApiError as error:
+            status, payload, headers = error.status, error.body(), error.headers
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            bug = ApiError(500, "internal_error", "internal error")
+            status, payload = bug.status, bug.body()
+        response_headers = [_CONTENT_TYPE, (b"content-length", str(len(payload)).encode())]
+        response_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": response_headers})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        self.seconds.labels(scope["method"], route, str(status)).observe(
+            time.perf_counter() - started
+        )
+
+    async def _body(self, receive: Any, length: bytes | None) -> bytes:
+        too_large = ApiError(413, "payload_too_large",
+                             f"request body over {self.max_body} bytes")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            raise too_large
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "invalid_request", "the client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)

@@ -1,0 +1,106 @@
+"""Public market data: instruments, book, trades, ticker, candles (from the read model)."""
+
+from __future__ import annotations
+
+import time
+
+from quart import Response
+from quart_trio import QuartTrio
+
+from exchange.server.readmodel import INTERVALS, InstrumentView
+from exchange.web import render
+from exchange.web.app import Services, json_response
+from exchange.web.errors import ApiError
+from exchange.web.params import choice_arg, int_arg, time_arg
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def register(app: QuartTrio, services: Services) -> None:
+    readmodel = services.readmodel
+
+    def find(symbol: str) -> InstrumentView:
+        inst = readmodel.instruments.get(symbol)
+        if inst is None:
+            raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
+        return inst
+
+    @app.get("/v1/instruments")
+    async def instruments() -> Response:
+        return json_response(
+            [render.instrument(inst) for inst in readmodel.instruments.values()]
+        )
+
+    @app.get("/v1/instruments/<symbol>")
+    async def instrument(symbol: str) -> Response:
+        return json_response(render.instrument(find(symbol)))
+
+    @app.get("/v1/instruments/<symbol>/book")
+    async def book(symbol: str) -> Response:
+        inst = find(symbol)
+        depth = int_arg("depth", 50, 1, 1000) or 50
+        bids, asks = inst.depth(depth)
+        tick, lot = inst.tick_size, inst.lot_size
+        dec = render.dec
+        return json_response({
+            "symbol": inst.symbol,
+            "sequence": inst.sequence,
+            "bids": [[dec(tick * p), dec(lot * q), n] for p, q, n in bids],
+            "asks": [[dec(tick * p), dec(lot * q), n] for p, q, n in asks],
+            "ts": render.time_us(now_us()),
+        })
+
+    @app.get("/v1/instruments/<symbol>/trades")
+    async def trades(symbol: str) -> Response:
+        inst = find(symbol)
+        limit = int_arg("limit", 100, 1, 1000) or 100
+        before = int_arg("before", None, 1, 2**62)
+        return json_response(
+            [render.trade(inst, item) for item in inst.trades_before(before, limit)]
+        )
+
+    @app.get("/v1/instruments/<symbol>/ticker")
+    async def ticker(symbol: str) -> Response:
+        inst = find(symbol)
+        now = now_us()
+        open_, high, low, volume = inst.day_stats(now)
+
+        def price(ticks: int | None) -> str | None:
+            return None if ticks is None else render.dec(inst.tick_size * ticks)
+
+        return json_response({
+            "symbol": inst.symbol,
+            "best_bid": price(inst.best_bid()),
+            "best_ask": price(inst.best_ask()),
+            "last_price": price(inst.last_price),
+            "open_24h": price(open_),
+            "high_24h": price(high),
+            "low_24h": price(low),
+            "volume_24h": render.dec(inst.lot_size * volume),
+            "sequence": inst.sequence,
+            "ts": render.time_us(now),
+        })
+
+    @app.get("/v1/instruments/<symbol>/candles")
+    async def candles(symbol: str) -> Response:
+        inst = find(symbol)
+        interval = choice_arg("interval", "1m", tuple(INTERVALS))
+        start = time_arg("start")
+        end = time_arg("end")
+        limit = int_arg("limit", 300, 1, 1000) or 300
+        tick, lot = inst.tick_size, inst.lot_size
+        dec = render.dec
+        return json_response([
+            {
+                "start": render.time_us(c[0]),
+                "open": dec(tick * c[1]),
+                "high": dec(tick * c[2]),
+                "low": dec(tick * c[3]),
+                "close": dec(tick * c[4]),
+                "volume": dec(lot * c[5]),
+                "trades": c[6],
+            }
+            for c in inst.candles_between(INTERVALS[interval], start, end, limit)
+        ])

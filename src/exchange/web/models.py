@@ -1,0 +1,355 @@
+"""Request bodies (pydantic v2, strict, unknown fields rejected) and the response shapes that
+`/openapi.json` documents.
+
+Bodies are decoded by `parse_body` with msgspec, JSON floats becoming `Decimal` from their
+text, so `0.30000000000000004441` stays exactly that; NaN and Infinity are not JSON and
+"NaN" or "1e400" as values are refused by `ExactDecimal`. Validation errors become one
+`details` entry per bad field with its JSON path.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from exchange.web.errors import ApiError, invalid
+
+MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21
+MIN_ADJUSTED_EXPONENT = -30
+_DECIMAL_TEXT = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    """A finite decimal of sane size from a string, an integer or a JSON number."""
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal string or number")
+    if isinstance(value, str):
+        if len(value) > 64 or not _DECIMAL_TEXT.fullmatch(value):
+            raise ValueError("must be a decimal number like \"100.25\"")
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            raise ValueError("must be a decimal number") from None
+    elif isinstance(value, int):
+        if abs(value) >= 10**21:
+            raise ValueError("number out of range")
+        value = Decimal(value)
+    elif not isinstance(value, Decimal):
+        raise ValueError("must be a decimal string or number")
+    number: Decimal = value
+    if not number.is_finite():
+        raise ValueError("must be finite")
+    if number and not (MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT):
+        raise ValueError("number out of range")
+    return number
+
+
+def _timestamp(value: Any) -> datetime:
+    """An ISO 8601 time; one without an offset is taken as UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("must be an ISO 8601 time like \"2026-11-24T15:04:05.123456Z\"")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0)]
+FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1"))]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Symbol = Annotated[str, Field(min_length=1, max_length=32)]
+NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
+Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
+ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,36}$")]
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["limit", "market", "stop_market", "stop_limit"]
+TimeInForce = Literal["gtc", "ioc", "fok", "gtd"]
+SelfTradePrevention = Literal["cancel_newest", "cancel_oldest", "cancel_both", "none"]
+OrderStatus = Literal[
+    "pending", "new", "partially_filled", "filled", "cancelled", "expired", "rejected"
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# -- REQUESTS --
+
+
+class PlaceOrderBody(Body):
+    symbol: Symbol
+    side: Side
+    type: OrderType
+    quantity: PositiveDecimal | None = None
+    quote_quantity: PositiveDecimal | None = None
+    price: PositiveDecimal | None = None
+    stop_price: PositiveDecimal | None = None
+    time_in_force: TimeInForce = "gtc"
+    expire_time: Timestamp | None = None
+    post_only: bool = False
+    self_trade_prevention: SelfTradePrevention = "cancel_newest"
+    client_order_id: ClientOrderId | None = None
+    take_profit_price: PositiveDecimal | None = None
+    stop_loss_price: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> PlaceOrderBody:
+        """A field missing (or present but meaningless) for the chosen type is a 400."""
+        kind = self.type
+        if kind in ("limit", "stop_limit") and self.price is None:
+            raise ValueError(f"price is required for a {kind} order")
+        if kind in ("market", "stop_market") and self.price is not None:
+            raise ValueError(f"price is not allowed for a {kind} order")
+        if kind in ("stop_market", "stop_limit") and self.stop_price is None:
+            raise ValueError(f"stop_price is required for a {kind} order")
+        if kind in ("limit", "market") and self.stop_price is not None:
+            raise ValueError(f"stop_price is not allowed for a {kind} order")
+        if kind == "market":
+            if (self.quantity is None) == (self.quote_quantity is None):
+                raise ValueError("a market order needs exactly one of quantity, quote_quantity")
+        else:
+            if self.quantity is None:
+                raise ValueError("quantity is required")
+            if self.quote_quantity is not None:
+                raise ValueError("quote_quantity is only for market orders")
+        if self.time_in_force == "gtd" and self.expire_time is None:
+            raise ValueError("expire_time is required with time_in_force gtd")
+        if self.time_in_force != "gtd" and self.expire_time is not None:
+            raise ValueError("expire_time is only for time_in_force gtd")
+        return self
+
+
+class AmendOrderBody(Body):
+    quantity: PositiveDecimal | None = None
+    price: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> AmendOrderBody:
+        if self.quantity is None and self.price is None:
+            raise ValueError("give quantity, price or both")
+        return self
+
+
+class CreateAccountBody(Body):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class DepositBody(Body):
+    asset: Asset
+    amount: ExactDecimal
+    deposit_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+
+
+class CreateInstrumentBody(Body):
+    symbol: NewSymbol
+    base: Asset
+    quote: Asset
+    tick_size: PositiveDecimal
+    lot_size: PositiveDecimal
+    min_quantity: PositiveDecimal | None = None
+    maker_fee_rate: FeeRate = Decimal(0)
+    taker_fee_rate: FeeRate = Decimal(0)
+
+
+class InstrumentStatusBody(Body):
+    status: Literal["trading", "halted"]
+
+
+# -- RESPONSES (documentation: the routes render with msgspec) --
+
+DecimalString = Annotated[str, Field(examples=["100.25"])]
+Time = Annotated[str, Field(examples=["2026-11-24T15:04:05.123456Z"])]
+
+
+class Instrument(BaseModel):
+    symbol: str
+    base: str
+    quote: str
+    tick_size: DecimalString
+    lot_size: DecimalString
+    min_quantity: DecimalString
+    maker_fee_rate: DecimalString
+    taker_fee_rate: DecimalString
+    status: Literal["trading", "halted"]
+
+
+class Book(BaseModel):
+    symbol: str
+    sequence: int
+    bids: list[tuple[DecimalString, DecimalString, int]]
+    asks: list[tuple[DecimalString, DecimalString, int]]
+    ts: Time
+
+
+class Trade(BaseModel):
+    trade_id: int
+    symbol: str
+    price: DecimalString
+    quantity: DecimalString
+    taker_side: Side
+    ts: Time
+
+
+class Ticker(BaseModel):
+    symbol: str
+    best_bid: DecimalString | None
+    best_ask: DecimalString | None
+    last_price: DecimalString | None
+    open_24h: DecimalString | None
+    high_24h: DecimalString | None
+    low_24h: DecimalString | None
+    volume_24h: DecimalString
+    sequence: int
+    ts: Time
+
+
+class Candle(BaseModel):
+    start: Time
+    open: DecimalString
+    high: DecimalString
+    low: DecimalString
+    close: DecimalString
+    volume: DecimalString
+    trades: int
+
+
+class Fill(BaseModel):
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: Side
+    price: DecimalString
+    quantity: DecimalString
+    fee: DecimalString
+    fee_asset: str
+    liquidity: Literal["maker", "taker"]
+    ts: Time
+
+
+class Order(BaseModel):
+    order_id: int
+    client_order_id: str | None
+    account_id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    post_only: bool
+    self_trade_prevention: SelfTradePrevention
+    price: DecimalString | None
+    stop_price: DecimalString | None
+    quantity: DecimalString | None
+    quote_quantity: DecimalString | None
+    filled_quantity: DecimalString
+    remaining_quantity: DecimalString
+    average_fill_price: DecimalString | None
+    fee: DecimalString
+    status: OrderStatus
+    parent_order_id: int | None
+    expire_time: Time | None
+    take_profit_price: DecimalString | None
+    stop_loss_price: DecimalString | None
+    created_at: Time
+    updated_at: Time
+    fills: list[Fill] | None = None
+
+
+class Cancelled(BaseModel):
+    cancelled: list[int]
+
+
+class Balance(BaseModel):
+    asset: str
+    total: DecimalString
+    available: DecimalString
+    held: DecimalString
+
+
+class Account(BaseModel):
+    account_id: int
+    name: str | None
+    balances: list[Balance]
+
+
+class Position(BaseModel):
+    symbol: str
+    quantity: DecimalString
+    average_price: DecimalString | None
+    realized_pnl: DecimalString
+    unrealized_pnl: DecimalString | None
+    mark_price: DecimalString | None
+
+
+class CreatedAccount(BaseModel):
+    account_id: int
+    name: str
+    api_key: str
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+# -- PARSING --
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], raw: bytes) -> M:
+    """Decodes and validates a JSON body, or raises the contract's 400."""
+    try:
+        data = _decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
+        raise invalid("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise invalid("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    except RecursionError:
+        raise invalid("the body is nested too deeply") from None
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    details = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = "$" + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        )
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        details.append({"path": path, "message": message})
+    first = details[0]["message"] if details else "invalid request"
+    return ApiError(400, "invalid_request", first, details=details)

@@ -1,0 +1,314 @@
+"""Order entry and the account's orders and fills.
+
+Placing, amending and cancelling go through the engine (the sequencer) and are answered once
+durable; reads come from the read model. Idempotency: a placement with a `client_order_id`
+already used by the account answers the original order (200) when the request is the same
+and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
+still in flight waits for it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import trio
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.commands import AmendOrder, CancelAllOrders, CancelOrder, PlaceOrder
+from exchange.engine.events import (
+    AnyEvent,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    RequestRejected,
+    TradeExecuted,
+)
+from exchange.engine.units import to_units
+from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
+from exchange.web import render
+from exchange.web.app import Services, json_response, request_body
+from exchange.web.auth import authenticate
+from exchange.web.errors import ApiError
+from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
+from exchange.web.params import choice_arg, int_arg, str_arg
+
+MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
+MAX_UNITS = 10**27
+
+
+def _steps(inst: InstrumentView, value: Decimal, *, price: bool, field: str) -> int:
+    try:
+        steps = inst.ticks(value) if price else inst.lots(value)
+    except ArithmeticError:
+        steps = -1
+    if steps is None:
+        raise ApiError.rejected("price_not_on_tick" if price else "quantity_not_on_lot")
+    if not 0 < steps <= MAX_STEPS:
+        raise ApiError(422, "invalid_order", f"{field} is out of range for {inst.symbol}")
+    return steps
+
+
+def _opt_price(inst: InstrumentView, value: Decimal | None, field: str) -> int | None:
+    return None if value is None else _steps(inst, value, price=True, field=field)
+
+
+def to_command(body: PlaceOrderBody, inst: InstrumentView, account_id: int) -> PlaceOrder:
+    quote_quantity = None
+    if body.quote_quantity is not None:
+        quote_quantity = to_units(body.quote_quantity)
+        if quote_quantity is None or not 0 < quote_quantity <= MAX_UNITS:
+            raise ApiError(422, "invalid_order", "quote_quantity is off the asset's grid")
+    return PlaceOrder(
+        account_id=account_id,
+        symbol=inst.symbol,
+        side=Side(body.side),
+        type=OrderType(body.type),
+        quantity=(
+            None if body.quantity is None
+            else _steps(inst, body.quantity, price=False, field="quantity")
+        ),
+        price=_opt_price(inst, body.price, "price"),
+        stop_price=_opt_price(inst, body.stop_price, "stop_price"),
+        quote_quantity=quote_quantity,
+        time_in_force=TimeInForce(body.time_in_force),
+        expire_time=None if body.expire_time is None else render.us_of(body.expire_time),
+        post_only=body.post_only,
+        self_trade_prevention=SelfTradePrevention(body.self_trade_prevention),
+        client_order_id=body.client_order_id,
+        take_profit_price=_opt_price(inst, body.take_profit_price, "take_profit_price"),
+        stop_loss_price=_opt_price(inst, body.stop_loss_price, "stop_loss_price"),
+    )
+
+
+def placed(events: list[AnyEvent], account_id: int) -> OrderAccepted | str:
+    """The placed order's acceptance, or the reason it was refused."""
+    reason = "invalid_order"
+    for event in events:
+        kind = type(event)
+        if kind is OrderAccepted and event.parent_order_id == 0:  # type: ignore[union-attr]
+            return event  # type: ignore[return-value]
+        if kind is OrderRejected and event.order_id == 0 and event.account_id == account_id:  # type: ignore[union-attr]
+            reason = event.reason  # type: ignore[union-attr]
+    return reason
+
+
+def fills_of(events: list[AnyEvent], order_id: int) -> list[Fill]:
+    fills = []
+    for event in events:
+        if type(event) is TradeExecuted:
+            assert isinstance(event, TradeExecuted)
+            if event.taker_order_id == order_id:
+                fills.append(Fill(event, maker=False))
+            elif event.maker_order_id == order_id:
+                fills.append(Fill(event, maker=True))
+    return fills
+
+
+def refusal(events: list[AnyEvent]) -> str | None:
+    for event in events:
+        if type(event) is RequestRejected:
+            return event.reason
+    return None
+
+
+class OrderEntry:
+    """Placing, cancelling and amending, independent of the web framework: the Quart routes
+    and the ASGI fast path (`exchange.web.fastpath`) both call these. Each returns
+    `(status, body)` or raises `ApiError` (or the sequencer's `Overloaded`/`Unavailable`)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.readmodel = services.readmodel
+        self.limiter = services.limiter
+        self.timeout = services.settings.request_timeout
+
+    def own_order(self, account: AccountView, order_id: int) -> OrderView:
+        order = self.readmodel.orders.get(order_id)
+        if order is None:
+            raise ApiError(404, "not_found", f"no order {order_id}")
+        if order.account_id != account.account_id:
+            raise ApiError(403, "forbidden", "the order belongs to another account")
+        return order
+
+    def render(self, order: OrderView, fills: list[Fill] | None = None) -> dict[str, Any]:
+        return render.order(self.readmodel.instruments[order.symbol], order, fills)
+
+    async def original(self, account: AccountView, command: PlaceOrder) -> OrderView | None:
+        """The order already placed with the command's client_order_id, if any."""
+        coid = command.client_order_id
+        assert coid is not None
+        key = (account.account_id, coid)
+        while True:
+            order_id = account.client_ids.get(coid)
+            if order_id is not None:
+                order = self.readmodel.orders[order_id]
+                if msgspec.structs.replace(order.command, ts=0) == command:
+                    return order
+                raise ApiError(409, "duplicate_client_order_id",
+                               "client_order_id already used with a different request")
+            pending = self.services.inflight.get(key)
+            if pending is None:
+                return None
+            await pending.wait()
+
+    async def place(self, authorization: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
+        services = self.services
+        account = authenticate(self.readmodel, authorization)
+        self.limiter.check(account.account_id)
+        body = parse_body(PlaceOrderBody, raw)
+        inst = self.readmodel.instruments.get(body.symbol)
+        if inst is None:
+            raise ApiError.rejected("unknown_symbol")
+        command = to_command(body, inst, account.account_id)
+        sequencer = services.engine()
+        coid = command.client_order_id
+        if coid is None:
+            events = await sequencer.execute(command, deadline=self.timeout)
+        else:
+            existing = await self.original(account, command)
+            if existing is not None:
+                fills = [f for f in account.fills if f.order_id == existing.order_id]
+                return 200, self.render(existing, fills)
+            key = (account.account_id, coid)
+            done = services.inflight[key] = trio.Event()
+            try:
+                events = await sequencer.execute(command, deadline=self.timeout)
+            finally:
+                del services.inflight[key]
+                done.set()
+        result = placed(events, account.account_id)
+        if isinstance(result, str):
+            raise ApiError.rejected(result)
+        order = self.readmodel.orders[result.order_id]
+        return 201, self.render(order, fills_of(events, result.order_id))
+
+    async def cancel(self, authorization: str | None, order_id: int
+                     ) -> tuple[int, dict[str, Any]]:
+        account = authenticate(self.readmodel, authorization)
+        self.limiter.check(account.account_id)
+        order = self.own_order(account, order_id)
+        if not order.is_open:
+            raise ApiError.rejected("order_not_open")
+        events = await self.services.engine().execute(
+            CancelOrder(account_id=account.account_id, order_id=order_id),
+            deadline=self.timeout,
+        )
+        reason = refusal(events)
+        if reason is not None:
+            raise ApiError.rejected(reason)
+        return 200, self.render(order)
+
+    async def amend(self, authorization: str | None, order_id: int, raw: bytes
+                    ) -> tuple[int, dict[str, Any]]:
+        account = authenticate(self.readmodel, authorization)
+        self.limiter.check(account.account_id)
+        body = parse_body(AmendOrderBody, raw)
+        order = self.own_order(account, order_id)
+        if not order.is_open:
+            raise ApiError.rejected("order_not_open")
+        inst = self.readmodel.instruments[order.symbol]
+        command = AmendOrder(
+            account_id=account.account_id,
+            order_id=order_id,
+            quantity=(
+                None if body.quantity is None
+                else _steps(inst, body.quantity, price=False, field="quantity")
+            ),
+            price=_opt_price(inst, body.price, "price"),
+        )
+        events = await self.services.engine().execute(command, deadline=self.timeout)
+        reason = refusal(events)
+        if reason is not None:
+            raise ApiError.rejected(reason)
+        return 200, self.render(order)
+
+
+def register(app: QuartTrio, services: Services) -> None:
+    readmodel = services.readmodel
+    limiter = services.limiter
+    timeout = services.settings.request_timeout
+    entry = services.order_entry = OrderEntry(services)
+
+    def auth() -> str | None:
+        return request.headers.get("Authorization")
+
+    @app.post("/v1/orders")
+    async def place_order() -> Response:
+        status, body = await entry.place(auth(), await request_body())
+        return json_response(body, status)
+
+    @app.delete("/v1/orders/<int:order_id>")
+    async def cancel_order(order_id: int) -> Response:
+        status, body = await entry.cancel(auth(), order_id)
+        return json_response(body, status)
+
+    @app.patch("/v1/orders/<int:order_id>")
+    async def amend_order(order_id: int) -> Response:
+        status, body = await entry.amend(auth(), order_id, await request_body())
+        return json_response(body, status)
+
+    @app.get("/v1/orders")
+    async def list_orders() -> Response:
+        account = authenticate(readmodel, request.headers.get("Authorization"))
+        symbol = str_arg("symbol")
+        status = choice_arg("status", "all", ("open", "closed", "all"))
+        limit = int_arg("limit", 100, 1, 1000) or 100
+        before = int_arg("before", None, 1, 2**62)
+        orders = readmodel.orders_of(account, symbol=symbol, status=status, before=before,
+                                     limit=limit)
+        instruments = readmodel.instruments
+        return json_response([render.order(instruments[o.symbol], o) for o in orders])
+
+    @app.get("/v1/orders/<int:order_id>")
+    async def get_order(order_id: int) -> Response:
+        account = authenticate(readmodel, auth())
+        return json_response(entry.render(entry.own_order(account, order_id)))
+
+    @app.get("/v1/orders/by-client-id/<client_order_id>")
+    async def get_by_client_id(client_order_id: str) -> Response:
+        account = authenticate(readmodel, auth())
+        order_id = account.client_ids.get(client_order_id)
+        if order_id is None:
+            raise ApiError(404, "not_found", "no order with this client_order_id")
+        return json_response(entry.render(readmodel.orders[order_id]))
+
+    @app.delete("/v1/orders")
+    async def cancel_all() -> Response:
+        account = authenticate(readmodel, request.headers.get("Authorization"))
+        limiter.check(account.account_id)
+        symbol = str_arg("symbol")
+        if symbol is not None and symbol not in readmodel.instruments:
+            raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
+        events = await services.engine().execute(
+            CancelAllOrders(account_id=account.account_id, symbol=symbol), deadline=timeout
+        )
+        reason = refusal(events)
+        if reason is not None:
+            raise ApiError.rejected(reason)
+        cancelled = [
+            event.order_id for event in events
+            if type(event) is OrderCancelled and event.account_id == account.account_id
+        ]
+        return json_response({"cancelled": cancelled})
+
+    @app.get("/v1/fills")
+    async def fills() -> Response:
+        account = authenticate(readmodel, request.headers.get("Authorization"))
+        symbol = str_arg("symbol")
+        order_id = int_arg("order_id", None, 1, 2**62)
+        limit = int_arg("limit", 100, 1, 1000) or 100
+        before = int_arg("before", None, 1, 2**62)
+        out = []
+        for item in account.fills_before(before):
+            if symbol is not None and item.symbol != symbol:
+                continue
+            if order_id is not None and item.order_id != order_id:
+                continue
+            out.append(render.fill(readmodel.instruments[item.symbol], item))
+            if len(out) >= limit:
+                break
+        return json_response(out)
