@@ -1,4 +1,4 @@
-# `make run` installs into .venv and runs the program; `make test` installs and runs every test.
+# `make run` installs into .venv and serves the exchange (SQLite, demo data); `make test` installs and runs every test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ $(BIN)/exchange: pyproject.toml setup.py $(wildcard src/exchange/engine/*.py)
 install: $(BIN)/exchange
 
 run: install
-	$(BIN)/exchange bench engine
+	$(BIN)/exchange serve --demo
 
 bench: install
 	$(BIN)/exchange bench engine --commands 1000000
