@@ -365,32 +365,17 @@ class Engine(Triggers):
             and self._crosses(inst, order.is_buy, price or 0)
         ):
             return RejectReason.POST_ONLY_WOULD_TAKE
-        remaining = quantity - order.filled
-        if order.is_buy:
-            if order.command.type == STOP_MARKET:
-                return None
-            need = self.buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
-            bal = order.quote_balance
-        else:
-            need = remaining * inst.base_mult
-            bal = order.base_balance
+        need = self.required_hold(order, price, quantity)
+        bal = order.quote_balance if order.is_buy else order.base_balance
         if need - order.hold > bal.total - bal.held:
             return RejectReason.INSUFFICIENT_FUNDS
         return None
 
     def _rehold(self, order: Order, inst: Instrument) -> None:
         """Sets an order's hold to what its (amended) remainder needs."""
-        remaining = order.quantity - order.filled
-        if order.is_buy:
-            if order.command.type == STOP_MARKET:
-                return
-            need = self.buy_hold(inst, order.price or 0, remaining, order.fee_num,
-                                 order.fee_paid)
-            bal = order.quote_balance
-        else:
-            need = remaining * inst.base_mult
-            bal = order.base_balance
+        need = self.required_hold(order, order.price, order.quantity)
         if need != order.hold:
+            bal = order.quote_balance if order.is_buy else order.base_balance
             bal.held += need - order.hold
             order.hold = need
             self.touch(bal)

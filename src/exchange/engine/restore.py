@@ -265,22 +265,10 @@ def _pair_brackets(engine: Engine) -> None:
             take_profit.holds_for_sibling = not take_profit.is_buy
 
 
-def _hold(engine: Engine, order: Order) -> int:
-    inst = order.instrument
-    remaining = order.quantity - order.filled
-    if order.is_buy:
-        if order.command.type == OrderType.STOP_MARKET:
-            return 0
-        return engine.buy_hold(inst, order.price or 0, remaining, order.fee_num, order.fee_paid)
-    if order.sibling is not None and not order.holds_for_sibling:
-        return 0  # a paired stop-loss sell: its take-profit holds for both
-    return remaining * inst.base_mult
-
-
 def _check_holds(engine: Engine, stored_held: dict[tuple[int, str], int]) -> None:
     computed: dict[tuple[int, str], int] = defaultdict(int)
     for order in engine.orders.values():
-        order.hold = hold = _hold(engine, order)
+        order.hold = hold = engine.required_hold(order, order.price, order.quantity)
         if hold:
             inst = order.instrument
             asset = inst.quote if order.is_buy else inst.base

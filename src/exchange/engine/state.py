@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
+from exchange.engine.codes import OrderType
 from exchange.engine.events import AnyEvent
 from exchange.engine.instruments import Instrument
 from exchange.engine.units import fee_ceil
@@ -41,6 +42,21 @@ class EngineState:
         priority = self.next_priority
         self.next_priority = priority + 1
         return priority
+
+    def required_hold(self, order: Order, price: int | None, quantity: int) -> int:
+        """What an open (resting or pending) order must hold at `price` for a total of
+        `quantity`: the one rule behind placement, amends and recovery. A stop-market buy
+        holds nothing until it triggers; a bracket stop-loss sell shares its take-profit's
+        hold; a buy holds `buy_hold`, a sell its remaining base."""
+        remaining = quantity - order.filled
+        inst = order.instrument
+        if order.is_buy:
+            if order.command.type == OrderType.STOP_MARKET:
+                return 0
+            return self.buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
+        if order.sibling is not None and not order.holds_for_sibling:
+            return 0
+        return remaining * inst.base_mult
 
     @staticmethod
     def buy_hold(inst: Instrument, price: int, remaining: int, fee_num: int, fee_paid: int) -> int:
