@@ -11,6 +11,7 @@ from exchange.bench.report import Progress, percentile, print_json, print_table
 from exchange.bench.workload import MixedWorkload
 from exchange.engine import Engine
 from exchange.engine.events import AnyEvent, OrderRejected, TradeExecuted
+from exchange.gctuning import freeze_long_lived
 
 CHUNK = 1_000
 SAMPLE_EVERY = 8  # one command in eight is timed on its own for the latency figures
@@ -57,9 +58,8 @@ def measure(*, commands: int, symbols: int = 1, seed: int = 1,
     busy = 0.0
     samples: list[int] = []
     events = trades = rejects = done = 0
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.freeze()  # the setup's objects are long-lived: do not rescan them on every collection
+    thresholds = gc.get_threshold()
+    freeze_long_lived()  # as `exchange serve` does after recovery
     try:
         while done < commands:
             chunk = workload.chunk(min(CHUNK, commands - done))
@@ -87,8 +87,7 @@ def measure(*, commands: int, symbols: int = 1, seed: int = 1,
     finally:
         bar.close()
         gc.unfreeze()
-        if gc_was_enabled:
-            gc.enable()
+        gc.set_threshold(*thresholds)
     samples.sort()
     return {
         "bench": "engine",

@@ -15,6 +15,7 @@ import time
 
 import trio
 
+from exchange.gctuning import freeze_long_lived
 from exchange.server.config import Settings
 from exchange.server.runtime import Server, serve_exchange
 from exchange.server.storage import StartupError
@@ -67,6 +68,7 @@ def run_serve(settings: Settings) -> int:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             server: Server = await nursery.start(serve_exchange, settings)
+            freeze_long_lived()  # the recovered engine and read model live as long as we do
             print(f"exchange listening on {server.url} (database: "
                   f"{server.storage.description})", file=sys.stderr, flush=True)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
