@@ -11,6 +11,7 @@ from exchange.engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderRejected,
+    OrderTriggered,
     RequestRejected,
     TradeExecuted,
 )
@@ -21,6 +22,7 @@ from .helpers import (
     Sim,
     accepted_id,
     btc,
+    fills,
     kinds,
     levels,
     make_sim,
@@ -143,6 +145,38 @@ def test_resume_lets_trading_go_on(sim: Sim) -> None:
 
     assert one(resumed, InstrumentStatusChanged).halted is False
     assert one(events, TradeExecuted).price == 10000
+
+
+def test_children_of_a_parent_cancelled_while_halted_never_trade(sim: Sim) -> None:
+    sim.limit(BOB, "sell", "0.5", "100")
+    sim.limit(BOB, "buy", "0.5", "90")
+    parent = accepted_id(sim.place(ALICE, "buy", "1", "100", take_profit_price="90"))
+    sim.handle(HaltInstrument(symbol="BTC-USD"))
+
+    events = sim.cancel(ALICE, parent)
+
+    assert of_type(events, TradeExecuted) == []
+    refused = one(events, OrderRejected)
+    assert (refused.reason, refused.order_id) == ("instrument_halted", 0)
+    assert sim.depth() == ([(9000, 500, 1)], [])
+    sim.assert_conserved()
+
+
+def test_a_stop_loss_due_while_halted_triggers_on_resume(sim: Sim) -> None:
+    sim.limit(BOB, "sell", "1", "100")
+    sim.limit(BOB, "buy", "1", "99")
+    # Fills 1 at 100 (the last price), rests 1; a sell stop at 100 is due as soon as it exists.
+    parent = accepted_id(sim.place(ALICE, "buy", "2", "100", stop_loss_price="100"))
+    sim.handle(HaltInstrument(symbol="BTC-USD"))
+
+    cancelled = sim.cancel(ALICE, parent)  # creates the stop-loss while halted
+    resumed = sim.handle(ResumeInstrument(symbol="BTC-USD"))
+
+    assert of_type(cancelled, TradeExecuted) == []
+    assert [e.parent_order_id for e in of_type(cancelled, OrderAccepted)] == [parent]
+    assert len(of_type(resumed, OrderTriggered)) == 1
+    assert fills(resumed) == [(9900, 1000)]
+    sim.assert_conserved()
 
 
 def test_halting_an_unknown_symbol_is_not_found(sim: Sim) -> None:

@@ -140,7 +140,7 @@ class Engine(Triggers):
         quote_bal = balances.get(inst.quote) or account.balance(inst.quote)
         # What the order must hold, from what the account has available.
         if kind in (LIMIT, STOP_LIMIT):
-            if cmd.post_only and kind == LIMIT and self._crosses(inst, is_buy, price or 0):
+            if cmd.post_only and kind == LIMIT and self.crosses(inst, is_buy, price or 0):
                 self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
                 return
             if is_buy:
@@ -257,10 +257,6 @@ class Engine(Triggers):
                 return RejectReason.INVALID_ORDER
         return None
 
-    def _crosses(self, inst: Instrument, is_buy: bool, price: int) -> bool:
-        best = (inst.asks if is_buy else inst.bids).best_price()
-        return best is not None and (best <= price if is_buy else best >= price)
-
     def _reject(self, cmd: PlaceOrder, reason: RejectReason) -> None:
         self.events.append(OrderRejected(cmd.account_id, reason, cmd.client_order_id, 0, cmd.ts))
 
@@ -362,7 +358,7 @@ class Engine(Triggers):
             order.command.post_only
             and not order.pending
             and price != order.price
-            and self._crosses(inst, order.is_buy, price or 0)
+            and self.crosses(inst, order.is_buy, price or 0)
         ):
             return RejectReason.POST_ONLY_WOULD_TAKE
         need = self.required_hold(order, price, quantity)
@@ -465,6 +461,8 @@ class Engine(Triggers):
             return
         inst.halted = isinstance(cmd, HaltInstrument)
         self.events.append(InstrumentStatusChanged(cmd.symbol, inst.halted, cmd.ts))
+        if not inst.halted and self.needs_settle(inst):
+            self.settle(inst)  # stops that came due while halted (bracket stop-losses)
 
     # -- INSPECTION (tests, snapshots, read models) --
 

@@ -199,6 +199,11 @@ class Matcher(EngineState):
             return order.hold >= (order.quote_left or 0)
         return order.hold >= inst.base_mult
 
+    def crosses(self, inst: Instrument, is_buy: bool, price: int) -> bool:
+        """Whether a limit at `price` on that side would trade against the book now."""
+        best = (inst.asks if is_buy else inst.bids).best_price()
+        return best is not None and (best <= price if is_buy else best >= price)
+
     def buys_a_lot(self, inst: Instrument, budget: int) -> bool:
         """Whether `budget` quote units pay for one lot at the best ask (true on an empty
         book: such a market order is accepted and expires)."""

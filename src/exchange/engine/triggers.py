@@ -29,7 +29,7 @@ class Triggers(Matcher):
                             instruments.append(parent.instrument)
                         self._spawn_children(parent)
                     continue
-                due = self._due_stops(inst)
+                due = [] if inst.halted else self._due_stops(inst)
                 if not due:
                     break
                 for order in due:
@@ -96,7 +96,7 @@ class Triggers(Matcher):
             self.unlink(sibling)
             self.close(sibling, CloseReason.OCO)
         if order.command.type == OrderType.STOP_LIMIT:
-            if order.command.post_only and self.would_take(order, inst, order.price or 0):
+            if order.command.post_only and self.crosses(inst, order.is_buy, order.price or 0):
                 self._reject_active(order, RejectReason.POST_ONLY_WOULD_TAKE)
                 return
             self.activate(order, inst)
@@ -138,11 +138,6 @@ class Triggers(Matcher):
         if order.filled:
             self.spawn.append(order)
 
-    def would_take(self, order: Order, inst: Instrument, price: int) -> bool:
-        opp = inst.asks if order.is_buy else inst.bids
-        best = opp.best_price()
-        return best is not None and (best <= price if order.is_buy else best >= price)
-
     # -- BRACKETS --
 
     def _spawn_children(self, parent: Order) -> None:
@@ -162,7 +157,12 @@ class Triggers(Matcher):
             need = filled * inst.base_mult
         children = (take_profit is not None) + (stop_loss is not None)
         refusal = None
-        if len(parent.account.orders) + children > self.max_open_orders:
+        if inst.halted and take_profit is not None and self.crosses(
+            inst, buy_children, take_profit
+        ):
+            # No trade while halted, and a take-profit that crosses cannot rest either.
+            refusal = RejectReason.INSTRUMENT_HALTED
+        elif len(parent.account.orders) + children > self.max_open_orders:
             refusal = RejectReason.TOO_MANY_OPEN_ORDERS
         elif need > bal.total - bal.held:
             refusal = RejectReason.INSUFFICIENT_FUNDS
