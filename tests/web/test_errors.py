@@ -91,6 +91,8 @@ INVALID = [
     ({"client_order_id": "x" * 37}, "$.client_order_id"),
     ({"post_only": "yes"}, "$.post_only"),
     ({"expire_time": "tomorrow", "time_in_force": "gtd"}, "$.expire_time"),
+    ({"time_in_force": "gtd", "expire_time": "9999-12-31T23:59:59-05:00"}, "$.expire_time"),
+    ({"time_in_force": "gtd", "expire_time": "1969-12-31T23:59:59Z"}, "$.expire_time"),
 ]
 
 

@@ -67,7 +67,15 @@ def _timestamp(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    # Every time must render back as UTC ("9999-12-31T23:59:59-05:00" would not) and stay
+    # after the epoch, the engine's zero.
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time between 1970 and 9998") from None
+    if not (1970 <= utc.year <= 9998):
+        raise ValueError("must be a time between 1970 and 9998")
+    return utc
 
 
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
