@@ -41,3 +41,37 @@ async def test_full_inbox_answers_503_and_loses_nothing(nursery: trio.Nursery) -
     assert len(await trader.client.orders()) == len(acknowledged)
     await running.admin.aclose()
     running.server.shutdown()
+
+
+async def test_retry_after_a_timeout_waits_for_the_first_attempt(nursery: trio.Nursery) -> None:
+    """A client_order_id stays taken while its first attempt is queued, even after that
+    request answered 503: the retry must not place a second order."""
+    journal = MemoryJournal()
+    running = await start_exchange(nursery, journal=journal, request_timeout=0.3)
+    await running.instrument()
+    trader = await running.trader("t", USD="1000000")
+    journal.commit_delay = 1.0
+    statuses: list[int] = []
+    for _ in range(2):
+        try:
+            await trader.client.place_order("BTC-USD", "buy", quantity="0.001", price="100",
+                                            client_order_id="abc")
+        except ExchangeError as exc:
+            statuses.append(exc.status)
+    journal.commit_delay = 0.0
+    with trio.fail_after(10):
+        while True:  # retries answer 503 until the first attempt is durable, then 200
+            try:
+                order = await trader.client.place_order(
+                    "BTC-USD", "buy", quantity="0.001", price="100", client_order_id="abc")
+                break
+            except ExchangeError as exc:
+                statuses.append(exc.status)
+    assert order["client_order_id"] == "abc"
+    accepted = [event for event in journal.events() if isinstance(event, OrderAccepted)]
+    assert statuses
+    assert set(statuses) == {503}
+    assert [event.order.client_order_id for event in accepted] == ["abc"]
+    assert [o["client_order_id"] for o in await trader.client.orders()] == ["abc"]
+    await running.admin.aclose()
+    running.server.shutdown()

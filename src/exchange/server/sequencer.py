@@ -117,7 +117,11 @@ class Sequencer:
     ) -> list[AnyEvent]:
         """Runs `command` and returns its events once they are durable (within `deadline`
         seconds, else `Unavailable`: the command may still take effect later)."""
-        request = self.submit(command, account)
+        return await self.wait(self.submit(command, account), deadline=deadline)
+
+    async def wait(self, request: Request, *, deadline: float = 30.0) -> list[AnyEvent]:
+        """The events of a submitted request once durable (else `Unavailable` after
+        `deadline` seconds; the request stays queued and may still take effect)."""
         with trio.move_on_after(deadline):
             await request.done.wait()
         if request.events is None:

@@ -29,6 +29,7 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
+from exchange.server.sequencer import Unavailable
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.auth import authenticate
@@ -153,7 +154,14 @@ class OrderEntry:
             pending = self.services.inflight.get(key)
             if pending is None:
                 return None
-            await pending.wait()
+            if pending.is_set():  # left by a request that timed out: it is settled now
+                del self.services.inflight[key]
+                continue
+            with trio.move_on_after(self.timeout):
+                await pending.wait()
+            if not pending.is_set():
+                raise Unavailable("an earlier request with this client_order_id is not "
+                                  "committed yet")
 
     async def place(self, authorization: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
         services = self.services
@@ -173,13 +181,16 @@ class OrderEntry:
             if existing is not None:
                 fills = [f for f in account.fills if f.order_id == existing.order_id]
                 return 200, self.render(existing, fills)
+            # The marker lives as long as the command, not the HTTP request: a retry after a
+            # 503 timeout must wait for the first attempt instead of placing a second order.
             key = (account.account_id, coid)
-            done = services.inflight[key] = trio.Event()
+            request = sequencer.submit(command)
+            services.inflight[key] = request.done
             try:
-                events = await sequencer.execute(command, deadline=self.timeout)
+                events = await sequencer.wait(request, deadline=self.timeout)
             finally:
-                del services.inflight[key]
-                done.set()
+                if request.done.is_set() and services.inflight.get(key) is request.done:
+                    del services.inflight[key]
         result = placed(events, account.account_id)
         if isinstance(result, str):
             raise ApiError.rejected(result)
