@@ -55,8 +55,9 @@ async def test_restart_rebuilds_the_same_state(tmp_path: Path) -> None:
         await bob.client.place_order("BTC-USD", "buy", quantity="2.5", price="101")
         await bob.client.place_order("BTC-USD", "buy", "stop_market", quantity="1",
                                      stop_price="120")
-        order = await bob.client.place_order("BTC-USD", "buy", quantity="1", price="90")
-        await bob.client.amend_order(order["order_id"], quantity="0.5")
+        order = await bob.client.place_order("BTC-USD", "buy", quantity="1", price="90",
+                                             client_order_id="b1")
+        await bob.client.amend_order(order["order_id"], quantity="0.5", price="89")
         before = await _snapshot(first)
         await first.admin.aclose()
         first.server.shutdown()
@@ -72,6 +73,12 @@ async def test_restart_rebuilds_the_same_state(tmp_path: Path) -> None:
         again = await second.traders[0].client.place_order(
             "BTC-USD", "sell", quantity="2", price="100", client_order_id="a1")
         assert again["filled_quantity"] == "2"
+        # ... also for an order amended since: the repeat is compared with the request as
+        # placed, and answers the order as it is now
+        amended = await second.traders[1].client.place_order(
+            "BTC-USD", "buy", quantity="1", price="90", client_order_id="b1")
+        assert (amended["order_id"], amended["quantity"], amended["price"]) == (
+            order["order_id"], "0.5", "89")
         # ids go on from where they were
         new = await second.traders[1].client.place_order("BTC-USD", "buy", quantity="1",
                                                          price="95")

@@ -186,9 +186,15 @@ async def load_readmodel(engine: AsyncEngine) -> ReadModel:
 
 
 def _order_view(row: Any) -> OrderView:
+    # The command is the request as placed (idempotency compares with it); the view's price
+    # and quantity are the current, possibly amended, ones.
+    placed_quantity = row["placed_quantity"]
+    placed_price = row["placed_price"]
     command = PlaceOrder(
         account_id=row["account_id"], symbol=row["symbol"], side=row["side"],
-        type=row["type"], quantity=row["quantity"], price=row["price"],
+        type=row["type"],
+        quantity=row["quantity"] if placed_quantity is None else placed_quantity,
+        price=row["price"] if placed_price is None else placed_price,
         stop_price=row["stop_price"],
         quote_quantity=None if row["quote_quantity"] is None else int(row["quote_quantity"]),
         time_in_force=row["time_in_force"], expire_time=row["expire_time"],
@@ -198,6 +204,8 @@ def _order_view(row: Any) -> OrderView:
     )
     view = OrderView(row["order_id"], command, status=row["status"],
                      parent_order_id=row["parent_order_id"] or None, ts=row["created_at"])
+    view.price = row["price"]
+    view.quantity = row["quantity"]
     view.filled = row["filled_quantity"]
     view.notional = int(row["notional"])
     view.fee = int(row["fee"])

@@ -20,7 +20,7 @@ ORDER_COLUMNS = (
     "self_trade_prevention", "client_order_id", "price", "stop_price", "quantity",
     "quote_quantity", "expire_time", "take_profit_price", "stop_loss_price", "parent_order_id",
     "sibling_order_id", "status", "close_reason", "filled_quantity", "notional", "fee",
-    "fee_num", "priority", "created_at", "updated_at",
+    "fee_num", "priority", "created_at", "updated_at", "placed_price", "placed_quantity",
 )
 ORDER_UPDATE_COLUMNS = (
     "order_id", "price", "quantity", "sibling_order_id", "status", "close_reason",
@@ -86,6 +86,8 @@ class OrderRow:
     priority: int
     created_at: int
     updated_at: int
+    placed_price: int | None  # as placed, for idempotent repeats after amends
+    placed_quantity: int | None
     stored: bool
 
     def __init__(self, **columns: Any) -> None:
@@ -105,7 +107,7 @@ class OrderRow:
             row.quote_quantity, row.expire_time, row.take_profit_price, row.stop_loss_price,
             row.parent_order_id, row.sibling_order_id, row.status, row.close_reason,
             row.filled_quantity, row.notional, row.fee, row.fee_num, row.priority,
-            row.created_at, row.updated_at,
+            row.created_at, row.updated_at, row.placed_price, row.placed_quantity,
         ) = values
         return row
 
@@ -117,7 +119,7 @@ class OrderRow:
             self.quote_quantity, self.expire_time, self.take_profit_price, self.stop_loss_price,
             self.parent_order_id, self.sibling_order_id, self.status, self.close_reason,
             self.filled_quantity, self.notional, self.fee, self.fee_num, self.priority,
-            self.created_at, self.updated_at,
+            self.created_at, self.updated_at, self.placed_price, self.placed_quantity,
         )
 
     def update_tuple(self) -> tuple[object, ...]:
@@ -197,6 +199,8 @@ def new_order_row(ev: OrderAccepted) -> OrderRow:
     row.fee = 0
     row.fee_num = 0
     row.priority = ev.priority
+    row.placed_price = cmd.price
+    row.placed_quantity = cmd.quantity
     row.created_at = ev.ts
     row.updated_at = ev.ts
     return row

@@ -182,6 +182,10 @@ orders = Table(
     Column("priority", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # The price and quantity as placed (`price`, `quantity` follow amends): an idempotent
+    # repeat of the POST is compared with the request as it was.
+    Column("placed_price", BigInteger, nullable=True),
+    Column("placed_quantity", BigInteger, nullable=True),
     # An account's orders newest first (order ids rise with time); its open ones (and
     # recovery's) from the partial index, which holds only open and pending orders.
     Index("ix_orders_account_id_order_id", "account_id", "order_id"),
