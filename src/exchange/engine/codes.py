@@ -74,12 +74,6 @@ class RejectReason(StrEnum):
     DUPLICATE_TRANSFER = "duplicate_transfer"
 
 
-CLOSED_BY_EXPIRY = frozenset(
-    {CloseReason.IOC, CloseReason.FOK, CloseReason.MARKET, CloseReason.STP, CloseReason.GTD}
-)
-"""Close reasons that leave an order `expired`; the others leave it `cancelled`."""
-
-
 # Members as plain module constants for the hot path: in Python 3.11 a class attribute lookup
 # such as `TimeInForce.IOC` costs about 200 ns, a module global a few.
 BUY = Side.BUY

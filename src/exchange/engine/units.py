@@ -36,18 +36,8 @@ def to_units(amount: Decimal) -> int | None:
     return to_steps(amount, ASSET_UNIT)
 
 
-def from_units(units: int) -> Decimal:
-    return from_steps(units, ASSET_UNIT)
-
-
 def rate_to_int(rate: Decimal) -> int | None:
     return to_steps(rate, Decimal(1).scaleb(-RATE_DECIMALS))
-
-
-def format_decimal(value: Decimal) -> str:
-    """Plain notation without exponent or trailing zeros: `Decimal('1E+2')` gives `'100'`."""
-    text = format(value.normalize(), "f")
-    return text
 
 
 def fee_ceil(numerator: int) -> int:
