@@ -8,6 +8,8 @@ EXCHANGE_PURE=1, the same modules install and run as pure Python.
 import os
 import shutil
 import sys
+import sysconfig
+from pathlib import Path
 
 from setuptools import setup
 
@@ -28,6 +30,10 @@ def extensions() -> list:
         return []
     if shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None:
         print("exchange: no C compiler found, installing the pure-Python engine", file=sys.stderr)
+        return []
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        print("exchange: no Python headers found, installing the pure-Python engine",
+              file=sys.stderr)
         return []
     try:
         from mypyc.build import mypycify
