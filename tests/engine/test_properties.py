@@ -1,6 +1,6 @@
 """Invariants of the matching engine, checked after every command of random scenarios.
 
-Each test runs a scenario from `strategies.command_sequences()` through a fresh `Engine` and
+Each test runs a scenario from `strategies.command_sequences()` through a fresh engine and
 checks one property after each command (not only at the end), from the engine's state, from
 the events, or both. A failure prints the command list, which replays as it is.
 """
@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, seed, settings
 
 from exchange.engine import Engine
 from exchange.engine.book import Order
@@ -34,7 +34,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 
-from .strategies import INCREMENT_UNITS, INSTRUMENTS, LOT_UNITS, command_sequences
+from .strategies import INCREMENT_UNITS, INSTRUMENTS, LOT_UNITS, command_sequences, new_engine
 
 Check = Callable[[Engine, AnyCommand, list[AnyEvent]], None]
 TERMINAL = (OrderFilled, OrderCancelled, OrderExpired)
@@ -48,7 +48,7 @@ QUOTE = {inst.symbol: inst.quote for inst in INSTRUMENTS}
 
 def run(commands: list[AnyCommand], check: Check) -> Engine:
     """Feeds `commands` one by one to a fresh engine, calling `check` after each."""
-    engine = Engine()
+    engine = new_engine()
     for command in commands:
         events = engine.handle(command)
         check(engine, command, events)
@@ -391,12 +391,14 @@ def test_open_orders_hold_what_the_rules_say(commands: list[AnyCommand]) -> None
 def test_time_in_force_is_honoured(commands: list[AnyCommand]) -> None:
     """An order placed (not pending) ends in its own command when it is a market, IOC or FOK
     order; a FOK order either fills in full or expires (`fok`) without a trade; a post-only
-    order never takes; no order is open past its `expire_time`."""
+    order never takes; a market order by `quote_quantity` spends (a buy, fees included) or
+    raises (a sell, gross) at most that; no order is open past its `expire_time`."""
     known = Orders()
 
     def check(engine: Engine, command: AnyCommand, events: list[AnyEvent]) -> None:
         placed = {}
         taken: Counter[int] = Counter()
+        quote: Counter[int] = Counter()  # a taker's quote spent (buy) or raised (sell)
         outcome: dict[int, AnyEvent] = {}
         for event in events:
             known.see(event)
@@ -405,6 +407,9 @@ def test_time_in_force_is_honoured(commands: list[AnyCommand]) -> None:
                     placed[event.order_id] = event.order
             elif isinstance(event, TradeExecuted):
                 taken[event.taker_order_id] += event.quantity
+                notional = event.price * event.quantity * INCREMENT_UNITS[event.symbol]
+                buy_fee = event.taker_fee if event.taker_side == Side.BUY else 0
+                quote[event.taker_order_id] += notional + buy_fee
             elif is_terminal(event):
                 outcome[event.order_id] = event  # type: ignore[union-attr]
         for order_id, request in placed.items():
@@ -421,9 +426,51 @@ def test_time_in_force_is_honoured(commands: list[AnyCommand]) -> None:
                     assert not taken[order_id], (request, taken[order_id])
             if request.post_only:
                 assert not taken[order_id], request
+            if request.quote_quantity is not None:
+                assert quote[order_id] <= request.quote_quantity, (request, quote[order_id])
         for order in engine.orders.values():
             if order.expire_time is not None:
                 assert order.expire_time > command.ts, order
+
+    run(commands, check)
+
+
+@given(command_sequences())
+def test_stops_trigger_when_due_and_only_then(commands: list[AnyCommand]) -> None:
+    """A buy stop triggers when the last trade price is at or above its stop price, a sell
+    stop at or below, and not before; after a command no stop that is due waits (but on a
+    halted instrument, where stops wait for the resume). Stops found due together all trigger
+    in turn, even when an earlier one moves the price back, so a trigger is checked against
+    every last price of its command."""
+    known = Orders()
+    last: dict[str, int] = {}
+
+    def due(order_id: int, prices: list[int]) -> bool:
+        request = known.command[order_id]
+        stop = request.stop_price
+        assert stop is not None, request
+        if request.side == Side.BUY:
+            return any(price >= stop for price in prices)
+        return any(price <= stop for price in prices)
+
+    def check(engine: Engine, command: AnyCommand, events: list[AnyEvent]) -> None:
+        seen = {symbol: [price] for symbol, price in last.items()}  # this command's prices
+        for event in events:
+            known.see(event)
+            if isinstance(event, TradeExecuted):
+                last[event.symbol] = event.price
+                seen.setdefault(event.symbol, []).append(event.price)
+            elif isinstance(event, OrderTriggered):
+                symbol = known.command[event.order_id].symbol
+                assert due(event.order_id, seen.get(symbol, [])), (
+                    event, known.command[event.order_id], seen.get(symbol)
+                )
+        for order_id, order in engine.orders.items():
+            if order.pending and not order.instrument.halted:
+                price = last.get(order.instrument.symbol)
+                assert price is None or not due(order_id, [price]), (
+                    order, known.command[order_id], price
+                )
 
     run(commands, check)
 
@@ -638,18 +685,17 @@ def state_of(engine: Engine) -> Any:
 def test_replay_gives_identical_events(commands: list[AnyCommand]) -> None:
     """The same commands into a fresh engine give equal events, command by command, and the
     same state after each."""
-    first = Engine()
-    second = Engine()
-    for command in commands:
-        assert first.handle(command) == second.handle(command), command
-        assert state_of(first) == state_of(second)
+    first = new_engine()
+    recorded = [(first.handle(command), state_of(first)) for command in commands]
+    second = new_engine()
+    for command, (events, state) in zip(commands, recorded, strict=True):
+        assert second.handle(command) == events, command
+        assert state_of(second) == state, command
 
 
 def test_strategies_reach_the_interesting_paths() -> None:
     """Guards the generator: a fixed-seed batch of scenarios meets trades, fees, stops,
-    brackets, amends, STP and GTD expiries (else the properties above test little)."""
-    from hypothesis import HealthCheck, seed, settings
-
+    brackets, amends, STP, GTD expiries and halts (else the properties above test little)."""
     seen: Counter[str] = Counter()
 
     @seed(20240601)
@@ -673,6 +719,6 @@ def test_strategies_reach_the_interesting_paths() -> None:
     for name in (
         "TradeExecuted", "fee", "OrderTriggered", "OrderAccepted:child", "OrderAmended",
         "OrderExpired:stp", "OrderExpired:gtd", "OrderExpired:fok", "OrderCancelled:user",
-        "OrderCancelled:oco", "OrderFilled", "FundsWithdrawn",
+        "OrderCancelled:oco", "OrderFilled", "FundsWithdrawn", "InstrumentStatusChanged",
     ):
         assert seen[name] > 0, (name, seen)
