@@ -244,7 +244,7 @@ def _step(draw: st.DrawFn, ts: int, sim: Engine | None, places: int) -> AnyComma
 
 
 @st.composite
-def command_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
+def command_sequences(draw: st.DrawFn, max_steps: int = 64) -> list[AnyCommand]:
     """A whole scenario: setup, opening deposits, then up to `max_steps` random commands."""
     funding = {(account, asset): _RICH[asset] for account in ACCOUNTS for asset in ASSETS}
     if draw(_one_in_2):  # some poor balances
