@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=50.0, ge=0)  # order-entry requests per second; 0: off
     rate_burst: int = Field(default=100, ge=1)
     max_open_orders: int = Field(default=10_000, ge=1)
+    max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    ws_outbox_size: int = Field(default=4096, ge=8)  # queued messages before 4008
+    # A connection whose peer leaves sent data unacknowledged this long is dropped by the
+    # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
+    # peer that stops reading could hold its writer, and the shutdown, forever.
+    send_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("admin_token")
     @classmethod
