@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     rate_burst: int = Field(default=100, ge=1)
     max_open_orders: int = Field(default=10_000, ge=1)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
-    ws_outbox_size: int = Field(default=4096, ge=8)  # queued messages before 4008
+    # What a WebSocket connection may have queued (JSON characters) before it is closed
+    # with 4008 (slow consumer).
+    ws_outbox_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
     # A connection whose peer leaves sent data unacknowledged this long is dropped by the
     # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
     # peer that stops reading could hold its writer, and the shutdown, forever.

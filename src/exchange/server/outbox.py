@@ -24,7 +24,7 @@ import trio
 
 SLOW_CONSUMER = 4008
 GOING_AWAY = 1001
-DEFAULT_LIMIT = 4096  # queued items; a book update counts one however many levels it holds
+DEFAULT_LIMIT = 4 * 1024 * 1024  # bytes queued (characters of JSON) before 4008
 FRAME_ITEMS = 1024  # most messages sent in one frame
 
 _encode = msgspec.json.encode
@@ -98,19 +98,27 @@ def merge_updates(items: Iterable[Item]) -> list[Item]:
 
 
 class Outbox:
-    """See the module docstring. Only Trio tasks of the server's thread use it."""
+    """See the module docstring. Only Trio tasks of the server's thread use it.
 
-    __slots__ = ("_items", "_wakeup", "close_code", "close_reason", "limit")
+    `limit` bounds the bytes queued (shared items count for each outbox they are in)."""
+
+    __slots__ = ("_items", "_size", "_wakeup", "close_code", "close_reason", "limit")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
         self._items: deque[Item] = deque()
+        self._size = 0
         self._wakeup = trio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """Bytes queued."""
+        return self._size
 
     @property
     def closed(self) -> bool:
@@ -120,13 +128,14 @@ class Outbox:
         """Queues `item` at once; False if the outbox is closed or has just overflowed."""
         if self.close_code is not None:
             return False
-        items = self._items
-        if len(items) >= self.limit:
+        size = _size(item)
+        if self._size + size > self.limit and self._items:
             self._compact()
-            if len(items) >= self.limit:
+            if self._size + size > self.limit:
                 self.close(SLOW_CONSUMER, "slow consumer")
                 return False
-        items.append(item)
+        self._items.append(item)
+        self._size += size
         self._wakeup.set()
         return True
 
@@ -139,6 +148,7 @@ class Outbox:
         self.close_reason = reason
         if code == SLOW_CONSUMER:
             self._items.clear()
+            self._size = 0
         self._wakeup.set()
 
     def discard(self, channel: str) -> None:
@@ -146,10 +156,8 @@ class Outbox:
         a new snapshot follows)."""
         items = self._items
         if any(type(item) is BookUpdate and item.channel == channel for item in items):
-            kept = [item for item in items
-                    if not (type(item) is BookUpdate and item.channel == channel)]
-            items.clear()
-            items.extend(kept)
+            self._replace([item for item in items
+                           if not (type(item) is BookUpdate and item.channel == channel)])
 
     async def take(self) -> str | None:
         """The next frame's text, once something is queued; None once the outbox is closed
@@ -163,8 +171,10 @@ class Outbox:
         if len(items) <= FRAME_ITEMS:
             batch: list[Item] = list(items)
             items.clear()
+            self._size = 0
         else:
             batch = [items.popleft() for _ in range(FRAME_ITEMS)]
+            self._size -= sum(_size(item) for item in batch)
         if len(batch) == 1:
             only = batch[0]
             if type(only) is str:
@@ -176,8 +186,15 @@ class Outbox:
         return "[" + ",".join(parts) + "]"
 
     def _compact(self) -> None:
-        items = self._items
-        merged = merge_updates(items)
-        if len(merged) < len(items):
-            items.clear()
-            items.extend(merged)
+        merged = merge_updates(self._items)
+        if len(merged) < len(self._items):
+            self._replace(merged)
+
+    def _replace(self, items: list[Item]) -> None:
+        self._items.clear()
+        self._items.extend(items)
+        self._size = sum(_size(item) for item in items)
+
+
+def _size(item: Item) -> int:
+    return len(item.text()) if isinstance(item, BookUpdate) else len(item)

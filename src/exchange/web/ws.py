@@ -146,7 +146,7 @@ class Connection:
         entry = self.services.order_entry
         assert entry is not None
         self.entry: OrderEntry = entry
-        self.outbox = Outbox(self.services.settings.ws_outbox_size)
+        self.outbox = Outbox(self.services.settings.ws_outbox_bytes)
         self.subscriber = Subscriber(self.outbox, account.account_id if account else None)
         self.account = account
         self.inflight = 0
