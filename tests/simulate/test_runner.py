@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from exchange.client import ExchangeClient
-from exchange.simulate import SimStats, SimulationError, run_simulation
-from exchange.simulate.runner import BURST
+from exchange.simulate import SimStats, SimulationError, run_simulation, runner
+from exchange.simulate.runner import BURST, top_ups
 from web.support import ADMIN_TOKEN, Exchange, start_exchange
 
 SYMBOLS = ["BTC-USD", "ETH-USD"]
@@ -109,3 +109,30 @@ async def test_an_unreachable_server_is_one_clear_error() -> None:
     with pytest.raises(SimulationError, match="cannot reach") as raised:
         await run_simulation(f"http://127.0.0.1:{port}", ADMIN_TOKEN, SYMBOLS)
     assert raised.value.exit_code == 2
+
+
+def test_top_ups_refill_what_runs_low() -> None:
+    needs = {"USD": 10_000_000.0, "BTC": 200.0}
+    balances = [{"asset": "USD", "total": "9000000", "available": "2400000", "held": "6600000"},
+                {"asset": "BTC", "total": "60", "available": "60", "held": "0"}]
+    assert top_ups(needs, balances, 0.25) == [("USD", "10000000.00000000")]
+    assert top_ups(needs, balances[1:], 0.25) == [("USD", "10000000.00000000")]  # none yet
+    assert top_ups(needs, balances, 0.2) == []
+
+
+async def test_the_treasurer_keeps_accounts_funded(nursery: trio.Nursery,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Topping up below 99.99% of the starting funds: the makers' first holds (about 0.5%
+    # of their funds) call for deposits at once; the deposits go through the admin API.
+    monkeypatch.setattr(runner, "LOW", 0.9999)
+    monkeypatch.setattr(runner, "TREASURY", 0.5)
+    exchange = await start_exchange(nursery)
+    async with trio.open_nursery() as simulation:
+        stats = await simulation.start(partial(run_simulation, exchange.url, ADMIN_TOKEN,
+                                               ["BTC-USD"], 30.0, seed=3))
+        with trio.fail_after(10):
+            while stats.deposits < 4:  # noqa: ASYNC110 - polling the live statistics
+                await trio.sleep(0.2)
+        simulation.cancel_scope.cancel()
+    assert_clean(stats)
+    await exchange.admin.aclose()

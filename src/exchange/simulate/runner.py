@@ -79,9 +79,11 @@ async def run_simulation(
 ) -> SimStats:
     """Runs market makers and takers on `symbols` at about `rate` order-entry requests per
     second in total, until cancelled. Calls `task_status.started(stats)` once every maker
-    has quoted. On cancellation it cancels its bots' open orders (at most a few seconds)
-    and returns the statistics. Raises `SimulationError` when the exchange cannot be
-    reached, refuses the admin token, or stops answering."""
+    has quoted; `stats` (given or new) is updated live. Cancelled, it first cancels its
+    bots' open orders (shielded, at most 5 s), then lets the cancellation go on.
+
+    Raises `SimulationError` when the exchange cannot be reached, refuses the admin token,
+    or stops answering."""
     stats = stats if stats is not None else SimStats()
     rng = random.Random(seed)
     health = Health(url)
@@ -90,6 +92,8 @@ async def run_simulation(
             markets = [await _market(admin, symbol, rng) for symbol in symbols]
             bots = await _open_bots(admin, markets, plan(rate, len(symbols)), stats, health,
                                     rng)
+        for market in markets:  # the status line lists the symbols in the given order
+            stats.last_price.setdefault(market.grid.symbol, "-")
         try:
             await _run(admin, markets, bots, stats, health, rng, task_status)
         except* SimulationError as group:  # one line for the operator, not a group
@@ -298,13 +302,19 @@ async def _treasurer(admin: ExchangeClient, desk: Desk, offset: float) -> None:
     while True:
         account = await desk.read("account")
         if account is not None:
-            available = {b["asset"]: float(b["available"]) for b in account["balances"]}
-            for asset, amount in desk.needs.items():
-                if available.get(asset, 0.0) < amount * LOW:
-                    try:
-                        await admin.deposit(desk.account_id, asset, _amount(amount))
-                        desk.stats.deposits += 1
-                    except (ExchangeError, httpx.HTTPError) as exc:
-                        desk.stats.errors += 1
-                        desk.health.failed(exc)
+            for asset, amount in top_ups(desk.needs, account["balances"], LOW):
+                try:
+                    await admin.deposit(desk.account_id, asset, amount)
+                    desk.stats.deposits += 1
+                except (ExchangeError, httpx.HTTPError) as exc:
+                    desk.stats.errors += 1
+                    desk.health.failed(exc)
         await trio.sleep(TREASURY)
+
+
+def top_ups(needs: dict[str, float], balances: list[Json], low: float) -> list[tuple[str, str]]:
+    """The deposits (asset, amount) that bring an account back to solvency: the starting
+    amount again for each asset whose available balance is below `low` of it."""
+    available = {balance["asset"]: Decimal(balance["available"]) for balance in balances}
+    return [(asset, _amount(amount)) for asset, amount in needs.items()
+            if available.get(asset, Decimal(0)) < Decimal(amount * low)]
