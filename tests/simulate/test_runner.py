@@ -11,6 +11,7 @@ import trio
 
 from exchange.client import ExchangeClient
 from exchange.simulate import SimStats, SimulationError, run_simulation, runner
+from exchange.simulate.desk import Desk, Health, Pacer
 from exchange.simulate.runner import BURST, top_ups
 from web.support import ADMIN_TOKEN, Exchange, start_exchange
 
@@ -135,4 +136,19 @@ async def test_the_treasurer_keeps_accounts_funded(nursery: trio.Nursery,
                 await trio.sleep(0.2)
         simulation.cancel_scope.cancel()
     assert_clean(stats)
+    await exchange.admin.aclose()
+
+
+async def test_a_bot_sees_all_its_open_orders_page_by_page(nursery: trio.Nursery) -> None:
+    exchange = await start_exchange(nursery)
+    await exchange.instrument("BTC-USD")
+    trader = await exchange.trader("many", USD="1000000")
+    for index in range(230):
+        await trader.client.place_order("BTC-USD", "buy", quantity="0.001",
+                                        price=str(1000 + index))
+    desk = Desk("many", trader.client, trader.account_id, SimStats(), Health(exchange.url),
+                Pacer(10.0, 1))
+    listed = await runner._open_orders(desk, "BTC-USD")
+    assert listed is not None
+    assert len({order["order_id"] for order in listed}) == 230
     await exchange.admin.aclose()

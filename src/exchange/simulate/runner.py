@@ -85,6 +85,7 @@ async def run_simulation(
     Raises `SimulationError` when the exchange cannot be reached, refuses the admin token,
     or stops answering."""
     stats = stats if stats is not None else SimStats()
+    symbols = list(dict.fromkeys(symbols))  # each once, in the order given
     rng = random.Random(seed)
     health = Health(url)
     async with ExchangeClient(url, admin_token=admin_token, timeout=10.0) as admin:
@@ -273,7 +274,7 @@ async def _bot_loop(desk: Desk, market: Market, bot: MarketMaker | Taker,
     while True:
         now = trio.current_time()
         if now >= next_sync:
-            listed = await desk.read("orders", symbol=grid.symbol, status="open", limit=100)
+            listed = await _open_orders(desk, grid.symbol)
             if listed is not None:
                 bot.sync(Resting.of(order, grid, now) for order in listed)
             next_sync = now + sync_every
@@ -282,6 +283,23 @@ async def _bot_loop(desk: Desk, market: Market, bot: MarketMaker | Taker,
         else:
             action = bot.next_action(market.fair.ticks, now)
         _apply(bot, action, await desk.send(action, grid), now)
+
+
+async def _open_orders(desk: Desk, symbol: str, pages: int = 10) -> list[Json] | None:
+    """The desk's open orders on `symbol` (newest first, up to `pages` pages of 100), or
+    None when a read failed."""
+    listed: list[Json] = []
+    before = None
+    for _ in range(pages):
+        page = await desk.read("orders", symbol=symbol, status="open", limit=100,
+                               before=before)
+        if page is None:
+            return None
+        listed += page
+        if len(page) < 100:
+            break
+        before = page[-1]["order_id"]
+    return listed
 
 
 def _apply(bot: MarketMaker | Taker, action: Action, result: Json | None, now: float) -> None:
