@@ -21,7 +21,7 @@ import httpx
 import trio
 
 from exchange.client import ExchangeClient, ExchangeError
-from exchange.simulate.actions import OPEN_STATUSES, Action, Amend, Cancel, Grid, Place, Resting
+from exchange.simulate.actions import OPEN_STATUSES, Action, Amend, Cancel, Grid, Resting
 from exchange.simulate.bots import MarketMaker, Shape, Taker
 from exchange.simulate.desk import Desk, Health, Pacer, SimulationError
 from exchange.simulate.fair import FairPrice
@@ -257,11 +257,13 @@ async def _watch(admin: ExchangeClient, symbol: str, stats: SimStats, health: He
 
 
 async def _seed(desk: Desk, market: Market, maker: MarketMaker) -> None:
-    """Places the maker's whole ladder."""
-    for _ in range(2 * maker.shape.levels):
+    """Quotes until the maker's ladder is complete (the price may move meanwhile: a few
+    more requests then)."""
+    for _ in range(3 * maker.shape.levels):
+        bids, asks = maker.targets(market.fair.ticks)
+        if len(maker.orders) >= len(bids) + len(asks):
+            return
         action = maker.next_action(market.fair.ticks)
-        if not isinstance(action, Place):
-            break
         _apply(maker, action, await desk.send(action, market.grid), trio.current_time())
 
 
