@@ -152,3 +152,21 @@ async def test_a_bot_sees_all_its_open_orders_page_by_page(nursery: trio.Nursery
     assert listed is not None
     assert len({order["order_id"] for order in listed}) == 230
     await exchange.admin.aclose()
+
+
+async def test_a_stricter_server_limit_slows_the_bots_down(nursery: trio.Nursery) -> None:
+    # 3 requests/s per account, far below the bots' pace: a few 429s, then they adapt.
+    exchange = await start_exchange(nursery, rate_limit=3.0, rate_burst=5)
+    async with trio.open_nursery() as simulation:
+        stats = await simulation.start(partial(run_simulation, exchange.url, ADMIN_TOKEN,
+                                               ["BTC-USD"], 60.0, seed=4))
+        await trio.sleep(4)
+        early = stats.throttled
+        await trio.sleep(4)
+        late = stats.throttled - early
+        simulation.cancel_scope.cancel()
+    assert early > 0
+    assert late < early
+    assert stats.unexpected == 0, stats.rejects_unexpected
+    assert stats.errors == 0
+    await exchange.admin.aclose()
