@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -13,7 +14,7 @@ from exchange.client import ExchangeClient
 from exchange.simulate import SimStats, SimulationError, run_simulation, runner
 from exchange.simulate.desk import Desk, Health, Pacer
 from exchange.simulate.runner import BURST, top_ups
-from web.support import ADMIN_TOKEN, Exchange, start_exchange
+from web.support import ADMIN_TOKEN, Exchange, Templates, database_url_for, start_exchange
 
 SYMBOLS = ["BTC-USD", "ETH-USD"]
 
@@ -37,8 +38,12 @@ def assert_clean(stats: SimStats) -> None:
     assert stats.throttled == 0
 
 
-async def test_a_market_on_every_symbol(nursery: trio.Nursery) -> None:
-    exchange = await start_exchange(nursery)
+@pytest.mark.parametrize("database", ["memory", "sqlite"])
+async def test_a_market_on_every_symbol(nursery: trio.Nursery, tmp_path: Path,
+                                        database: str) -> None:
+    # On SQLite every acknowledged request is durable first: slower answers, same market.
+    url = await database_url_for(database, tmp_path, Templates(tmp_path))
+    exchange = await start_exchange(nursery, database_url=url)
     # BTC-USD exists already, on a coarser lot and with a last trade at 20,000: the
     # simulator keeps the instrument and starts from that price. ETH-USD it creates.
     await exchange.instrument("BTC-USD", lot="0.001")
