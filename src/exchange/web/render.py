@@ -29,8 +29,18 @@ def dec(value: Decimal) -> str:
     return text
 
 
+_second: list[Any] = [None, ""]  # the last second rendered and its text
+
+
 def time_us(us: int) -> str:
-    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`"2026-11-24T15:04:05.123456Z"`. Times come in bursts within the same second, so the
+    second's text is kept (strftime costs most of a call)."""
+    second, micros = divmod(us, 1_000_000)
+    cache = _second
+    if cache[0] != second:
+        cache[1] = (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S.")
+        cache[0] = second
+    return f"{cache[1]}{micros:06d}Z"
 
 
 def us_of(moment: datetime) -> int:
