@@ -1,0 +1,195 @@
+"""The trading page in a real browser: market data from a running market, and trading
+through the form and the open-orders table, checked against the REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from playwright.sync_api import expect
+
+from .conftest import BUSY_SYMBOL, QUIET_SYMBOL, Market, Server, Ui
+
+
+def rest(server: Server, key: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=10,
+                        headers={"Authorization": f"Bearer {key}"})
+
+
+def open_orders(server: Server, key: str) -> list[dict[str, Any]]:
+    with rest(server, key) as http:
+        orders: list[dict[str, Any]] = http.get("/v1/orders", params={"status": "open"}).json()
+        return orders
+
+
+def test_the_page_loads_with_instruments_and_goes_live(ui: Ui) -> None:
+    ui.open(BUSY_SYMBOL)
+    page = ui.page
+    options = page.locator("#symbol option")
+    expect(options).to_have_count(2)
+    assert options.all_inner_texts() == ["BTC-USD", "ETH-USD"]
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(page.locator("#f-submit")).to_have_text("Buy BTC")
+    assert ui.errors == []
+
+
+def test_book_trades_and_candles_fill_in_from_a_running_market(ui: Ui, market: Market
+                                                               ) -> None:
+    ui.open(BUSY_SYMBOL)
+    page = ui.page
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    bids = page.locator("#book-bids .lrow:not(.empty)")
+    asks = page.locator("#book-asks .lrow:not(.empty)")
+    expect(bids.nth(4)).to_be_visible()
+    expect(asks.nth(4)).to_be_visible()
+    tape = page.locator("#trades .trow")
+    expect(tape.nth(2)).to_be_visible()
+    newest = tape.first.get_attribute("data-trade-id")
+    # Live: new trades arrive on the tape without a reload.
+    ui.wait_for("id => document.querySelector('#trades .trow').dataset.tradeId !== id",
+                newest)
+    # The ladder is a sane book: best first on each side, and never crossed.
+    book = ui.evaluate("""() => {
+        const prices = (side) => [...document.querySelectorAll(`#book-${side} .lrow`)]
+            .filter((row) => row.dataset.price).map((row) => Number(row.dataset.price));
+        return {bids: prices("bids"), asks: prices("asks"),
+                sequence: window.exchangePage.book.sequence};
+    }""")
+    assert book["bids"] == sorted(book["bids"], reverse=True)
+    assert book["asks"] == sorted(book["asks"])
+    assert book["bids"][0] < book["asks"][0]
+    expect(page.locator("#t-last")).not_to_have_text("—")
+    ui.wait_for("() => window.exchangePage.state.candles.length >= 1")
+    ui.wait_for("s => window.exchangePage.book.sequence > s", book["sequence"])
+    assert market.stats.trades > 0
+    assert ui.errors == []
+
+
+def test_an_order_from_the_form_rests_in_the_book_and_cancelling_removes_it(
+        ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    page = ui.page
+    page.select_option("#f-type", "limit")
+    page.fill("#f-price", "1234.56")
+    page.fill("#f-quantity", "0.5")
+    page.click("#f-submit")
+    expect(page.locator("#f-result")).to_contain_text("— new")
+    [order] = open_orders(ui.server, trader_key)
+    assert (order["side"], order["price"], order["quantity"]) == ("buy", "1234.56", "0.5")
+
+    level = page.locator('#book-bids .lrow[data-price="1234.56"]')
+    expect(level).to_have_class("lrow own")
+    expect(level.locator(".q")).to_have_text("0.5000")
+    row = page.locator(f'#open-orders tr[data-order-id="{order["order_id"]}"]')
+    expect(row).to_contain_text("1,234.56")
+    expect(row).to_contain_text("0.5000")
+    expect(page.locator("#open-count")).to_have_text("1")
+
+    row.locator("button.cancel").click()
+    expect(row).to_have_count(0)
+    expect(level).to_have_count(0)
+    expect(page.locator("#orders-result")).to_contain_text(f"Order #{order['order_id']} cancelled")
+    assert open_orders(ui.server, trader_key) == []
+    assert ui.errors == []
+
+
+def test_amending_from_the_table_changes_quantity_and_price(ui: Ui, trader_key: str) -> None:
+    with rest(ui.server, trader_key) as http:
+        placed = http.post("/v1/orders", json={"symbol": QUIET_SYMBOL, "side": "sell",
+                                               "type": "limit", "price": "5000",
+                                               "quantity": "1"}).json()
+    ui.open(QUIET_SYMBOL, trader_key)
+    page = ui.page
+    row = page.locator(f'#open-orders tr[data-order-id="{placed["order_id"]}"]')
+    expect(row).to_contain_text("5,000.00")
+    expect(page.locator('#book-asks .lrow[data-price="5000"] .q')).to_have_text("1.0000")
+
+    row.locator("button.amend").click()
+    row.locator("input.amend-qty").fill("0.4")
+    row.locator("input.amend-price").fill("5001.5")
+    row.locator("button.save").click()
+    expect(row).to_contain_text("5,001.50")
+    expect(row).to_contain_text("0.4000")
+    expect(page.locator('#book-asks .lrow[data-price="5001.5"] .q')).to_have_text("0.4000")
+    expect(page.locator('#book-asks .lrow[data-price="5000"]')).to_have_count(0)
+    [order] = open_orders(ui.server, trader_key)
+    assert (order["price"], order["quantity"]) == ("5001.5", "0.4")
+
+    # A quantity the server refuses shows its error and leaves the order as it was.
+    row.locator("button.amend").click()
+    row.locator("input.amend-qty").fill("0.00001")
+    row.locator("button.save").click()
+    expect(page.locator("#orders-result")).to_contain_text("quantity_not_on_lot")
+    row.locator("input.amend-qty").press("Escape")
+    expect(row).to_contain_text("0.4000")
+    assert ui.errors == []
+
+
+def test_refusals_show_the_error_envelope(ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    page = ui.page
+    result = page.locator("#f-result")
+    page.fill("#f-price", "100.001")
+    page.fill("#f-quantity", "1")
+    page.click("#f-submit")
+    expect(result).to_have_class("notice error")
+    expect(result).to_contain_text("price_not_on_tick")
+
+    page.fill("#f-price", "100")
+    page.fill("#f-quantity", "100000")
+    page.click("#f-submit")
+    expect(result).to_contain_text("insufficient_funds")
+
+    # A missing field: the server's validation details name it.
+    page.fill("#f-price", "")
+    page.click("#f-submit")
+    expect(result).to_contain_text("invalid_request")
+    expect(result.locator("li")).to_contain_text("price")
+    assert open_orders(ui.server, trader_key) == []
+
+
+def test_stop_and_gtd_orders_from_the_form(ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    page = ui.page
+    page.select_option("#f-type", "stop_limit")
+    expect(page.locator("#f-stop")).to_be_visible()
+    page.click(".side.sell")
+    page.fill("#f-stop", "900")
+    page.fill("#f-price", "899")
+    page.fill("#f-quantity", "0.25")
+    page.select_option("#f-tif", "gtd")
+    expect(page.locator("#f-expire")).to_be_visible()
+    page.click("#f-submit")
+    expect(page.locator("#f-result")).to_contain_text("pending")
+    [order] = open_orders(ui.server, trader_key)
+    assert (order["type"], order["side"], order["stop_price"], order["price"],
+            order["time_in_force"]) == ("stop_limit", "sell", "900", "899", "gtd")
+    row = page.locator(f'#open-orders tr[data-order-id="{order["order_id"]}"]')
+    expect(row).to_contain_text("pending")
+    # A pending stop is not on the book.
+    expect(page.locator('#book-asks .lrow[data-price="899"]')).to_have_count(0)
+
+    page.select_option("#f-type", "market")
+    expect(page.locator("#f-price")).to_be_hidden()
+    expect(page.locator("#f-tif")).to_be_hidden()
+    page.fill("#f-quantity", "0.1")
+    page.click("#f-submit")  # an empty book: the market order expires unfilled
+    expect(page.locator("#f-result")).to_contain_text("expired")
+    assert ui.errors == []
+
+
+def test_the_key_is_remembered_and_can_be_forgotten(ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    page = ui.page
+    name = page.locator("#account-name").inner_text()
+    page.reload()
+    expect(page.locator("#account-name")).to_have_text(name)
+    expect(page.locator("#balances tr[data-asset='USD']")).to_contain_text("1,000,000")
+    page.click("#key-forget")
+    expect(page.locator("#api-key")).to_be_visible()
+    assert ui.evaluate("() => localStorage.getItem('exchange.apiKey')") is None
+
+    page.fill("#api-key", "nobody.wrong-secret")
+    page.click("#key-save")
+    expect(page.locator("#f-result")).to_contain_text("unauthorized")
+    expect(page.locator("#keybox")).to_have_class("keybox bad")
