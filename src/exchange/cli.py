@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exchange.server.cli import add_server_commands  # serve, accounts, bench http
 
     add_server_commands(commands, benches)
+    from exchange.simulate.command import add_simulate_command
+
+    add_simulate_command(commands)
     return parser
 
 
@@ -89,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exchange.server.cli import run_server_command
 
         return run_server_command(args)
+    if args.command == "simulate":
+        from exchange.simulate.command import run_simulate_command
+
+        return run_simulate_command(args)
     return 2
 
 
