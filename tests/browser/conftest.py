@@ -1,5 +1,5 @@
 """Browser tests: the page in headless Chromium (Debian's, driven by Playwright) against a
-real server started as a subprocess, with a market driver keeping BTC-USD busy.
+real server started as a subprocess, with the market simulator keeping BTC-USD busy.
 
 Chromium is `/usr/bin/chromium` (or `EXCHANGE_CHROMIUM`); Playwright's own browser downloads
 are never used. Without Chromium these tests skip, except under `CI=true`, where they fail.
@@ -24,11 +24,11 @@ import httpx
 import pytest
 import trio
 
-from .market import MarketStats, run_market
+from exchange.simulate import SimStats, run_simulation
 
 CHROMIUM = os.environ.get("EXCHANGE_CHROMIUM", "/usr/bin/chromium")
 ADMIN_TOKEN = "browser-test-admin-token"
-BUSY_SYMBOL = "BTC-USD"   # the market driver trades here
+BUSY_SYMBOL = "BTC-USD"   # the simulator trades here
 QUIET_SYMBOL = "ETH-USD"  # only the tests' own orders, so the book is exactly known
 EXPECT_TIMEOUT_MS = 15_000
 
@@ -117,15 +117,16 @@ def trader_key(server: Server) -> str:
 
 @dataclass
 class Market:
-    stats: MarketStats
+    stats: SimStats
     thread: threading.Thread
     errors: list[BaseException] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
 def market(server: Server) -> Iterator[Market]:
-    """The market driver on BUSY_SYMBOL, in a thread of its own running Trio."""
-    stats = MarketStats()
+    """`exchange simulate` on BUSY_SYMBOL at its default rate (about 50 order-entry requests
+    a second), in a thread of its own running Trio."""
+    stats = SimStats()
     ready = threading.Event()
     errors: list[BaseException] = []
     handle: dict[str, Any] = {}
@@ -135,8 +136,8 @@ def market(server: Server) -> Iterator[Market]:
         with trio.CancelScope() as scope:
             handle["scope"] = scope
             async with trio.open_nursery() as nursery:
-                await nursery.start(lambda task_status: run_market(
-                    server.url, ADMIN_TOKEN, BUSY_SYMBOL, stats=stats,
+                await nursery.start(lambda task_status: run_simulation(
+                    server.url, ADMIN_TOKEN, [BUSY_SYMBOL], seed=1, stats=stats,
                     task_status=task_status))
                 ready.set()
 
@@ -150,7 +151,7 @@ def market(server: Server) -> Iterator[Market]:
 
     thread = threading.Thread(target=main, name="market", daemon=True)
     thread.start()
-    assert ready.wait(60), "the market driver did not start in 60 s"
+    assert ready.wait(60), "the simulator did not start in 60 s"
     assert not errors, errors
     yield Market(stats, thread, errors)
     trio.from_thread.run_sync(handle["scope"].cancel, trio_token=handle["token"])

@@ -27,6 +27,7 @@ const state = {
   lastPrice: null,
   direction: 0,
   candleInfo: "",
+  tradesLoaded: false,  // the first REST page of trades is in (see onTrades)
 };
 
 // -- FRAME LOOP --
@@ -117,15 +118,22 @@ function addToCandles(trades) {
   }
 }
 
-function onTrades(trades, live) {
-  // `trades` newest first (REST) or a single live one.
-  if (!tape.add(trades)) return;
+/** Trades from the feed or from REST (newest first), in any mix and with repeats. */
+function onTrades(trades) {
+  const before = tape.trades.length ? tape.trades[0].trade_id : null;
+  const added = tape.add(trades);
+  if (!added.length) return;
+  // Trades newer than the tape's newest move the candles (REST ones too, while polling);
+  // not before the first REST load: the candles from REST already hold those trades.
+  if (state.tradesLoaded) {
+    const floor = before ?? 0;
+    addToCandles(added.filter((t) => t.trade_id > floor).sort((a, b) => a.trade_id - b.trade_id));
+  }
   const newest = tape.trades[0];
   if (state.lastPrice !== null && newest.price !== state.lastPrice) {
     state.direction = Number(newest.price) > Number(state.lastPrice) ? 1 : -1;
   }
   state.lastPrice = newest.price;
-  if (live) addToCandles([...trades].reverse());
   mark("trades", "ticker", "candles", "book");
 }
 
@@ -160,7 +168,9 @@ async function loadTrades() {
   const token = loadToken;
   try {
     const trades = await rest.get(`/v1/instruments/${encodeURIComponent(state.symbol)}/trades`, { limit: 60 });
-    if (token === loadToken) onTrades(trades, false);
+    if (token !== loadToken) return;
+    onTrades(trades);
+    state.tradesLoaded = true;
   } catch (exc) {
     console.warn("trades", exc.message);
   }
@@ -203,6 +213,7 @@ function selectSymbol(symbol) {
   state.lastPrice = null;
   state.direction = 0;
   state.candles = [];
+  state.tradesLoaded = false;
   book.reset();
   const inst = current();
   tape.reset(decimalsOf(inst.tick_size), decimalsOf(inst.lot_size));
@@ -260,7 +271,7 @@ function onMessage(message) {
       return;
     }
     case "trade":
-      if (channel === `trades.${state.symbol}`) onTrades([message], true);
+      if (channel === `trades.${state.symbol}`) onTrades([message]);
       return;
     case "ticker":
       if (channel !== `ticker.${state.symbol}`) return;

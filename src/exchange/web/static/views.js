@@ -130,19 +130,19 @@ export class Tape {
     this.qd = qd;
   }
 
-  /** Adds trades (any order, duplicates ignored); returns whether any was new. */
+  /** Adds trades (any order, duplicates ignored); returns the new ones. */
   add(trades) {
-    let added = false;
+    const added = [];
     for (const trade of trades) {
       if (this.ids.has(trade.trade_id)) continue;
       this.ids.add(trade.trade_id);
       this.trades.push(trade);
-      added = true;
+      added.push(trade);
     }
-    if (!added) return false;
+    if (!added.length) return added;
     this.trades.sort((a, b) => b.trade_id - a.trade_id);
     for (const old of this.trades.splice(TAPE_ROWS * 2)) this.ids.delete(old.trade_id);
-    return true;
+    return added;
   }
 
   row(trade, fresh) {
