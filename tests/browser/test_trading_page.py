@@ -193,3 +193,121 @@ def test_the_key_is_remembered_and_can_be_forgotten(ui: Ui, trader_key: str) -> 
     page.click("#key-save")
     expect(page.locator("#f-result")).to_contain_text("unauthorized")
     expect(page.locator("#keybox")).to_have_class("keybox bad")
+
+
+# -- THE FEED --
+
+BOOK_OF_PAGE = """() => ({
+    bids: window.exchangePage.book.bids.best().map((l) => [l.price, l.qty]),
+    asks: window.exchangePage.book.asks.best().map((l) => [l.price, l.qty]),
+    sequence: window.exchangePage.book.sequence,
+})"""
+
+
+def rest_book(server: Server, symbol: str) -> dict[str, Any]:
+    book = httpx.get(f"{server.url}/v1/instruments/{symbol}/book",
+                     params={"depth": 1000}).json()
+    return {"bids": [[p, q] for p, q, _ in book["bids"]],
+            "asks": [[p, q] for p, q, _ in book["asks"]], "sequence": book["sequence"]}
+
+
+def wait_for_book(ui: Ui, symbol: str) -> dict[str, Any]:
+    """The page's book once it has caught up with the server's (the quiet symbol only)."""
+    expected = rest_book(ui.server, symbol)
+    ui.wait_for("s => window.exchangePage.book.synced && window.exchangePage.book.sequence >= s",
+                expected["sequence"])
+    assert ui.evaluate(BOOK_OF_PAGE) == expected
+    return expected
+
+
+def place(server: Server, key: str, side: str, price: str, quantity: str) -> dict[str, Any]:
+    with rest(server, key) as http:
+        answer = http.post("/v1/orders", json={"symbol": QUIET_SYMBOL, "side": side,
+                                               "type": "limit", "price": price,
+                                               "quantity": quantity})
+        assert answer.status_code == 201, answer.text
+        order: dict[str, Any] = answer.json()
+        return order
+
+
+def test_the_book_follows_updates_and_resubscribes_on_a_gap(ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL)
+    expect(ui.page.locator("#conn")).to_have_attribute("data-state", "live")
+    for side, price, quantity in (("buy", "990", "1"), ("buy", "991.5", "0.25"),
+                                  ("sell", "1010", "2"), ("sell", "1010", "0.5")):
+        place(ui.server, trader_key, side, price, quantity)
+    book = wait_for_book(ui, QUIET_SYMBOL)
+    assert ["1010", "2.5"] in book["asks"]
+    ladder = ui.page.locator('#book-asks .lrow[data-price="1010"]')
+    expect(ladder.locator(".q")).to_have_text("2.5000")
+
+    # Pretend an update went missing: the next one does not follow, so the page
+    # resubscribes and rebuilds its book from a fresh snapshot.
+    resubscribes = ui.evaluate("() => window.exchangePage.feed.stats.resubscribes")
+    ui.evaluate("() => { window.exchangePage.book.sequence -= 1; }")
+    place(ui.server, trader_key, "sell", "1012", "0.75")
+    ui.wait_for("n => window.exchangePage.feed.stats.resubscribes > n", resubscribes)
+    book = wait_for_book(ui, QUIET_SYMBOL)
+    assert ["1012", "0.75"] in book["asks"]
+    expect(ui.page.locator('#book-asks .lrow[data-price="1012"] .q')).to_have_text("0.7500")
+    assert any("book gap" in line for line in ui.console)
+    assert ui.errors == []
+
+
+def test_the_page_reconnects_by_itself(ui: Ui, trader_key: str) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    conn = ui.page.locator("#conn")
+    expect(conn).to_have_attribute("data-state", "live")
+    reconnects = ui.evaluate("() => window.exchangePage.feed.stats.reconnects")
+    ui.evaluate("() => window.exchangePage.feed.ws.close()")
+    ui.wait_for("n => window.exchangePage.feed.stats.reconnects > n", reconnects)
+    expect(conn).to_have_attribute("data-state", "live")
+    # Subscribed again, public and private: a new order reaches the book and the table.
+    order = place(ui.server, trader_key, "buy", "777.77", "0.1")
+    expect(ui.page.locator('#book-bids .lrow[data-price="777.77"]')).to_have_class("lrow own")
+    expect(ui.page.locator(f'#open-orders tr[data-order-id="{order["order_id"]}"]')
+           ).to_be_visible()
+    wait_for_book(ui, QUIET_SYMBOL)
+    assert ui.errors == []
+
+
+def test_fills_reach_the_page_through_the_private_channels(ui: Ui, trader_key: str,
+                                                           server: Server) -> None:
+    ui.open(QUIET_SYMBOL, trader_key)
+    expect(ui.page.locator("#conn")).to_have_attribute("data-state", "live")
+    resting = place(server, trader_key, "sell", "1500", "0.3")
+    row = ui.page.locator(f'#open-orders tr[data-order-id="{resting["order_id"]}"]')
+    expect(row).to_be_visible()
+    # Another account takes it.
+    with server.admin() as admin:
+        other = admin.post("/v1/admin/accounts", json={"name": "taker"}).json()
+        admin.post(f"/v1/admin/accounts/{other['account_id']}/deposits",
+                   json={"asset": "USD", "amount": "10000"})
+    taken = place(server, other["api_key"], "buy", "1500", "0.3")
+    assert taken["status"] == "filled"
+    expect(row).to_have_count(0)
+    ui.page.click('.tab[data-tab="fills"]')
+    fill = ui.page.locator(f'#fills tr[data-trade-id="{taken["fills"][0]["trade_id"]}"]')
+    expect(fill).to_contain_text("1,500.00")
+    expect(fill).to_contain_text("maker")
+    assert ui.errors == []
+
+
+def test_frames_holding_an_array_of_messages_are_split(ui: Ui) -> None:
+    ui.open(QUIET_SYMBOL)
+    expect(ui.page.locator("#conn")).to_have_attribute("data-state", "live")
+    trade = {"type": "trade", "channel": f"trades.{QUIET_SYMBOL}", "price": "1001",
+             "quantity": "0.5", "taker_side": "buy", "ts": "2026-12-01T09:00:00.000000Z"}
+    frames = [
+        [{**trade, "trade_id": 900_000_001}, {**trade, "trade_id": 900_000_002,
+                                              "price": "1002"}],
+        {**trade, "trade_id": 900_000_003, "price": "1003"},
+    ]
+    for frame in frames:
+        ui.evaluate("f => window.exchangePage.feed.handleFrame(JSON.stringify(f))", frame)
+    for trade_id, price in ((900_000_001, "1,001.00"), (900_000_002, "1,002.00"),
+                            (900_000_003, "1,003.00")):
+        expect(ui.page.locator(f'#trades .trow[data-trade-id="{trade_id}"] .p')
+               ).to_have_text(price)
+    expect(ui.page.locator("#t-last")).to_have_text("1,003.00")
+    assert ui.errors == []

@@ -43,8 +43,11 @@ function mark(...parts) {
   }
 }
 
+const renderStats = { frames: 0, ms: 0, worst: 0 };  // what rendering costs, for the handle below
+
 function frame() {
   frameRequested = false;
+  const started = performance.now();
   const parts = new Set(dirty);
   dirty.clear();
   const inst = current();
@@ -73,6 +76,10 @@ function frame() {
   } catch (exc) {
     console.error("render failed", exc);
   }
+  const spent = performance.now() - started;
+  renderStats.frames += 1;
+  renderStats.ms += spent;
+  renderStats.worst = Math.max(renderStats.worst, spent);
 }
 
 // -- MARKET STATE --
@@ -317,7 +324,7 @@ const feed = new Feed({
 
 // -- VIEWS --
 
-const ladder = new Ladder((p) => form.pickPrice(p));
+const ladder = new Ladder((p) => form.pickPrice(p), () => mark("book"));
 const tape = new Tape();
 const tickerView = new TickerView();
 const price = new PriceChart($("#price-chart"), () => mark("candles"));
@@ -447,7 +454,7 @@ setInterval(() => {
 }, POLL_MS);
 
 // A handle for debugging from the console (and for the browser tests).
-window.exchangePage = { state, book, feed, account, rest, mark };
+window.exchangePage = { state, book, feed, account, rest, mark, renderStats };
 
 async function main() {
   feed.start();

@@ -91,7 +91,8 @@ export class PriceChart extends CanvasChart {
       this.empty("No trades yet");
       return;
     }
-    const slot = 9;  // px per candle
+    // Wider candles while there are few, down to 7 px each for a long history.
+    const slot = Math.max(7, Math.min(14, Math.floor(plotW / Math.max(this.candles.length, 1))));
     const count = Math.max(1, Math.floor(plotW / slot));
     const shown = this.candles.slice(-count);
     // Anchor the newest candle at the right edge, like a trading terminal.

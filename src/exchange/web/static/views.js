@@ -7,13 +7,13 @@ const ROW_HEIGHT = 20;  // px, must match .lrow in style.css
 
 /** A fixed pool of ladder rows for one side; the pool follows the box's height. */
 class LadderSide {
-  constructor(root, side, onPick) {
+  constructor(root, onPick, onResize) {
     this.root = root;
-    this.side = side;
     this.rows = [];
     this.onPick = onPick;
     this.size = 0;
-    new ResizeObserver(() => this.fit()).observe(root);
+    // Measured only when the box changes, never while rendering (no forced layouts).
+    new ResizeObserver(() => { if (this.fit()) onResize(); }).observe(root);
     this.fit();
   }
 
@@ -70,9 +70,9 @@ class LadderSide {
 }
 
 export class Ladder {
-  constructor(onPick) {
-    this.asks = new LadderSide($("#book-asks"), "asks", onPick);
-    this.bids = new LadderSide($("#book-bids"), "bids", onPick);
+  constructor(onPick, onResize) {
+    this.asks = new LadderSide($("#book-asks"), onPick, onResize);
+    this.bids = new LadderSide($("#book-bids"), onPick, onResize);
     this.mid = $("#spread-mid");
     this.spread = $("#spread-text");
     this.seq = $("#book-seq");
@@ -80,8 +80,6 @@ export class Ladder {
 
   /** `own` = {bids: Set, asks: Set} of prices where the account has a resting order. */
   render(book, own, pd, qd, lastDirection) {
-    this.asks.fit();
-    this.bids.fit();
     const cumulate = (levels) => {
       let sum = 0;
       return levels.map((level) => { sum += level.q; return { ...level, total: sum }; });
