@@ -144,7 +144,11 @@ def test_refusals_show_the_error_envelope(ui: Ui, trader_key: str) -> None:
     page.fill("#f-price", "")
     page.click("#f-submit")
     expect(result).to_contain_text("invalid_request")
-    expect(result.locator("li")).to_contain_text("price")
+    expect(result).to_contain_text("price is required")
+    page.fill("#f-price", "100")
+    page.fill("#f-quantity", "abc")
+    page.click("#f-submit")
+    expect(result.locator("li")).to_have_text('quantity: must be a decimal number like "100.25"')
     assert open_orders(ui.server, trader_key) == []
 
 

@@ -15,9 +15,11 @@ export function notify(node, what) {
     node.className = "notice error";
     const code = what instanceof ApiError ? what.code : "error";
     node.append(el("strong", {}, code), " ", what.message);
-    const details = what instanceof ApiError ? what.details : [];
+    // A detail that only repeats the message (a whole-body check, path "$") adds nothing.
+    const details = (what instanceof ApiError ? what.details : [])
+      .filter((d) => d.message && !(d.message === what.message && (!d.path || d.path === "$")));
     if (details.length) {
-      node.append(el("ul", {}, ...details.map((d) => el("li", {}, d.path ? `${d.path}: ` : "", d.message || ""))));
+      node.append(el("ul", {}, ...details.map((d) => el("li", {}, d.path ? `${d.path.replace(/^\$\.?/, "") || "body"}: ` : "", d.message))));
     }
   } else if (what) {
     node.className = "notice ok";
@@ -327,7 +329,7 @@ export class Account {
     }
     const short = (value) => {
       const [whole, frac = ""] = String(value).split(".");
-      return frac ? fmtDec(value, Math.min(frac.length, 8)) : fmtDec(whole, 0);
+      return frac ? fmtDec(value, Math.min(frac.length, 6)) : fmtDec(whole, 0);
     };
     body.replaceChildren(...this.balances.map((b) => el("tr", { dataset: { asset: b.asset } },
       el("td", { class: "asset" }, b.asset), el("td", { class: "num" }, short(b.total)),
