@@ -3,10 +3,19 @@ through the form and the open-orders table, checked against the REST API."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
-from playwright.sync_api import expect
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the `test` extras bring it; without them, only CI insists
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("Playwright for Python is not installed (pip install -e '.[test]')",
+                allow_module_level=True)
 
 from .conftest import BUSY_SYMBOL, QUIET_SYMBOL, Market, Server, Ui
 

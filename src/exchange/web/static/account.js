@@ -147,14 +147,17 @@ export class Account {
 
   // -- ACTIONS --
 
+  /** Cancels one order; resolves to whether it was cancelled. */
   async cancel(orderId) {
     try {
       const order = await this.rest.private("DELETE", `/v1/orders/${orderId}`);
       this.upsert(order);
       notify(this.notice, `Order #${orderId} cancelled`);
+      return true;
     } catch (exc) {
       notify(this.notice, exc);
       if (exc.code === "order_not_open") this.refresh().catch(() => {});
+      return false;
     }
   }
 
@@ -235,7 +238,11 @@ export class Account {
   showActions(row) {
     row.cells.actions.replaceChildren(
       el("button", { type: "button", class: "btn tiny ghost amend", title: "Change quantity or price", onclick: () => this.startEdit(row) }, "Amend"),
-      el("button", { type: "button", class: "btn tiny danger cancel", title: "Cancel this order", onclick: (e) => { e.target.disabled = true; this.cancel(row.order.order_id); } }, "Cancel"),
+      el("button", { type: "button", class: "btn tiny danger cancel", title: "Cancel this order", onclick: async (e) => {
+        const button = e.currentTarget;
+        button.disabled = true;
+        if (!(await this.cancel(row.order.order_id))) button.disabled = false;
+      } }, "Cancel"),
     );
   }
 
