@@ -303,6 +303,9 @@ def test_fills_reach_the_page_through_the_private_channels(ui: Ui, trader_key: s
     fill = ui.page.locator(f'#fills tr[data-trade-id="{taken["fills"][0]["trade_id"]}"]')
     expect(fill).to_contain_text("1,500.00")
     expect(fill).to_contain_text("maker")
+    ui.page.click('.tab[data-tab="positions"]')
+    position = ui.page.locator(f'#positions tr[data-symbol="{QUIET_SYMBOL}"]')
+    expect(position).to_contain_text("0.3000")
     assert ui.errors == []
 
 

@@ -1,4 +1,5 @@
-// The account's side of the page: open orders (cancel, amend), fills and balances. REST
+// The account's side of the page: open orders (cancel, amend), fills, balances and
+// positions. REST
 // loads them; the private WebSocket channels keep them current; every action answers in
 // the notice above the tables.
 
@@ -41,6 +42,7 @@ export class Account {
     this.fills = [];
     this.fillIds = new Set();
     this.balances = [];
+    this.positions = [];
     this.rows = new Map();     // order_id -> {tr, cells, editing}
     this.filterSymbol = null;
     this.notice = $("#orders-result");
@@ -57,6 +59,7 @@ export class Account {
     this.fills = [];
     this.fillIds.clear();
     this.balances = [];
+    this.positions = [];
     for (const row of this.rows.values()) row.tr.remove();
     this.rows.clear();
     notify(this.notice, null);
@@ -68,13 +71,15 @@ export class Account {
     if (!this.rest.key) return;
     if (this.refreshing) return this.refreshing;
     this.refreshing = (async () => {
-      const [info, orders, fills] = await Promise.all([
+      const [info, orders, fills, positions] = await Promise.all([
         this.rest.private("GET", "/v1/account"),
         this.rest.private("GET", "/v1/orders", { params: { status: "open", limit: 1000 } }),
         this.rest.private("GET", "/v1/fills", { params: { limit: FILL_ROWS } }),
+        this.rest.private("GET", "/v1/positions"),
       ]);
       this.info = info;
       this.balances = info.balances;
+      this.positions = positions;
       const open = new Map();
       for (const order of orders) {
         const known = this.orders.get(order.order_id);
@@ -91,9 +96,13 @@ export class Account {
   async refreshBalances() {
     if (!this.rest.key) return;
     try {
-      const info = await this.rest.private("GET", "/v1/account");
+      const [info, positions] = await Promise.all([
+        this.rest.private("GET", "/v1/account"),
+        this.rest.private("GET", "/v1/positions"),
+      ]);
       this.info = info;
       this.balances = info.balances;
+      this.positions = positions;
       this.onChange("balances");
     } catch (exc) { /* the next refresh tries again */ }
   }
@@ -334,12 +343,36 @@ export class Account {
       body.replaceChildren(el("tr", { class: "empty" }, el("td", { colspan: 4 }, "No balances")));
       return;
     }
+    // Balances carry 12 decimals; a column this narrow shows what matters at each size.
     const short = (value) => {
-      const [whole, frac = ""] = String(value).split(".");
-      return frac ? fmtDec(value, Math.min(frac.length, 6)) : fmtDec(whole, 0);
+      const abs = Math.abs(Number(value));
+      const places = abs >= 1e4 ? 2 : abs >= 1 ? 5 : 8;
+      const [, frac = ""] = String(value).split(".");
+      const text = fmtDec(value, Math.min(frac.length, places));
+      return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
     };
     body.replaceChildren(...this.balances.map((b) => el("tr", { dataset: { asset: b.asset } },
       el("td", { class: "asset" }, b.asset), el("td", { class: "num" }, short(b.total)),
       el("td", { class: "num" }, short(b.available)), el("td", { class: "num muted" }, short(b.held)))));
+  }
+
+  renderPositions() {
+    const body = $("#positions");
+    const positions = this.positions.filter((p) => this.filterSymbol === null || p.symbol === this.filterSymbol);
+    if (!positions.length) {
+      body.replaceChildren(el("tr", { class: "empty" }, el("td", { colspan: 6 }, this.signedIn ? "No positions" : "Enter an API key to see your positions")));
+      return;
+    }
+    const pnl = (value, pd) => {
+      const n = Number(value);
+      return el("td", { class: `num ${n > 0 ? "up" : n < 0 ? "down" : ""}` }, fmtDec(value, pd));
+    };
+    body.replaceChildren(...positions.map((p) => {
+      const [pd, qd] = this.decimals(p.symbol);
+      return el("tr", { dataset: { symbol: p.symbol } },
+        el("td", {}, p.symbol), el("td", { class: "num" }, fmtDec(p.quantity, qd)),
+        el("td", { class: "num" }, fmtDec(p.average_price, pd)), el("td", { class: "num" }, fmtDec(p.mark_price, pd)),
+        pnl(p.unrealized_pnl, pd), pnl(p.realized_pnl, pd));
+    }));
   }
 }

@@ -72,7 +72,10 @@ function frame() {
     if (parts.has("ticker")) tickerView.render(tickerFigures(), pd, state.direction, state.symbol || "");
     if (parts.has("orders")) account.renderOrders();
     if (parts.has("fills")) account.renderFills();
-    if (parts.has("balances")) account.renderBalances();
+    if (parts.has("balances")) {
+      account.renderBalances();
+      account.renderPositions();
+    }
   } catch (exc) {
     console.error("render failed", exc);
   }
@@ -417,7 +420,7 @@ for (const tab of $$(".tabs .tab")) {
 }
 $("#only-symbol").addEventListener("change", (event) => {
   account.filterSymbol = event.target.checked ? state.symbol : null;
-  mark("orders", "fills");
+  mark("orders", "fills", "balances");
 });
 let confirmTimer = null;
 $("#cancel-all").addEventListener("click", (event) => {
