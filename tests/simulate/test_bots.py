@@ -65,9 +65,9 @@ def test_a_maker_builds_its_ladder_on_both_sides() -> None:
     actions = [toy.apply(FAIR) for _ in range(2 * maker.shape.levels)]
     assert all(isinstance(action, Place) and not action.post_only for action in actions)
     bids, asks = maker.targets(FAIR)
-    assert sorted((o.price for o in maker.orders.values() if o.side == "buy"),
+    assert sorted((o.price or 0 for o in maker.orders.values() if o.side == "buy"),
                   reverse=True) == bids
-    assert sorted(o.price for o in maker.orders.values() if o.side == "sell") == asks
+    assert sorted(o.price or 0 for o in maker.orders.values() if o.side == "sell") == asks
     assert max(bids) < FAIR < min(asks)
     assert min(asks) - max(bids) == 2 * Shape().half_spread(FAIR)  # 2 bps each side
 
@@ -105,7 +105,7 @@ def test_a_settled_maker_keeps_refreshing_without_lowering_sizes() -> None:
     toy = Toy(maker)
     for _ in range(2 * maker.shape.levels):
         toy.apply(FAIR)
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for _ in range(200):
         before = {o.order_id: o.quantity for o in maker.orders.values()}
         action = toy.apply(FAIR)
@@ -153,13 +153,15 @@ def test_taker_prices_are_on_the_right_side() -> None:
     for order in takers_orders(2):
         sign = 1 if order.side == "buy" else -1
         assert order.quantity is None or order.quantity >= BTC.min_lots
+        price, stop = order.price or 0, order.stop_price
         if order.type == "limit" and not order.post_only:
-            assert sign * (order.price - FAIR) >= half  # through the makers' touch
-        if order.stop_price is not None:
-            assert sign * (order.stop_price - FAIR) >= step  # a breakout, not yet due
-        if order.type == "stop_limit":
-            assert sign * (order.price - order.stop_price) > 0
+            assert sign * (price - FAIR) >= half  # through the makers' touch
+        if stop is not None:
+            assert sign * (stop - FAIR) >= step  # a breakout, not yet due
+            if order.type == "stop_limit":
+                assert sign * (price - stop) > 0
         if order.take_profit_price is not None:
+            assert order.stop_loss_price is not None
             assert sign * (order.take_profit_price - FAIR) > 0
             assert sign * (order.stop_loss_price - FAIR) < 0
         if order.post_only:

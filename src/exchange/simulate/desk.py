@@ -50,6 +50,11 @@ class Pacer:
             self.last = trio.current_time()
         self.tokens -= 1.0
 
+    def slow_down(self) -> None:
+        """After a 429: the server's limit is lower than ours, so go a third slower."""
+        self.rate = max(0.5, self.rate * 2 / 3)
+        self.tokens = 0.0
+
 
 class Health:
     """Gives up when no request has succeeded for `patience` seconds while some failed."""
@@ -151,6 +156,8 @@ class Desk:
         stats = self.stats
         if exc.status in (429, 503):
             stats.throttled += 1
+            if exc.status == 429:
+                self.pacer.slow_down()
             await trio.sleep(exc.retry_after or 1.0)
         elif exc.status == 401:
             raise SimulationError(

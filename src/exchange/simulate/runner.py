@@ -21,7 +21,7 @@ import httpx
 import trio
 
 from exchange.client import ExchangeClient, ExchangeError
-from exchange.simulate.actions import OPEN_STATUSES, Action, Amend, Cancel, Grid, Place, Resting
+from exchange.simulate.actions import OPEN_STATUSES, Action, Amend, Cancel, Grid, Resting
 from exchange.simulate.bots import MarketMaker, Shape, Taker
 from exchange.simulate.desk import Desk, Health, Pacer, SimulationError
 from exchange.simulate.fair import FairPrice
@@ -79,10 +79,13 @@ async def run_simulation(
 ) -> SimStats:
     """Runs market makers and takers on `symbols` at about `rate` order-entry requests per
     second in total, until cancelled. Calls `task_status.started(stats)` once every maker
-    has quoted. On cancellation it cancels its bots' open orders (at most a few seconds)
-    and returns the statistics. Raises `SimulationError` when the exchange cannot be
-    reached, refuses the admin token, or stops answering."""
+    has quoted; `stats` (given or new) is updated live. Cancelled, it first cancels its
+    bots' open orders (shielded, at most 5 s), then lets the cancellation go on.
+
+    Raises `SimulationError` when the exchange cannot be reached, refuses the admin token,
+    or stops answering."""
     stats = stats if stats is not None else SimStats()
+    symbols = list(dict.fromkeys(symbols))  # each once, in the order given
     rng = random.Random(seed)
     health = Health(url)
     async with ExchangeClient(url, admin_token=admin_token, timeout=10.0) as admin:
@@ -90,6 +93,8 @@ async def run_simulation(
             markets = [await _market(admin, symbol, rng) for symbol in symbols]
             bots = await _open_bots(admin, markets, plan(rate, len(symbols)), stats, health,
                                     rng)
+        for market in markets:  # the status line lists the symbols in the given order
+            stats.last_price.setdefault(market.grid.symbol, "-")
         try:
             await _run(admin, markets, bots, stats, health, rng, task_status)
         except* SimulationError as group:  # one line for the operator, not a group
@@ -252,11 +257,13 @@ async def _watch(admin: ExchangeClient, symbol: str, stats: SimStats, health: He
 
 
 async def _seed(desk: Desk, market: Market, maker: MarketMaker) -> None:
-    """Places the maker's whole ladder."""
-    for _ in range(2 * maker.shape.levels):
+    """Quotes until the maker's ladder is complete (the price may move meanwhile: a few
+    more requests then)."""
+    for _ in range(3 * maker.shape.levels):
+        bids, asks = maker.targets(market.fair.ticks)
+        if len(maker.orders) >= len(bids) + len(asks):
+            return
         action = maker.next_action(market.fair.ticks)
-        if not isinstance(action, Place):
-            break
         _apply(maker, action, await desk.send(action, market.grid), trio.current_time())
 
 
@@ -269,7 +276,7 @@ async def _bot_loop(desk: Desk, market: Market, bot: MarketMaker | Taker,
     while True:
         now = trio.current_time()
         if now >= next_sync:
-            listed = await desk.read("orders", symbol=grid.symbol, status="open", limit=100)
+            listed = await _open_orders(desk, grid.symbol)
             if listed is not None:
                 bot.sync(Resting.of(order, grid, now) for order in listed)
             next_sync = now + sync_every
@@ -278,6 +285,23 @@ async def _bot_loop(desk: Desk, market: Market, bot: MarketMaker | Taker,
         else:
             action = bot.next_action(market.fair.ticks, now)
         _apply(bot, action, await desk.send(action, grid), now)
+
+
+async def _open_orders(desk: Desk, symbol: str, pages: int = 10) -> list[Json] | None:
+    """The desk's open orders on `symbol` (newest first, up to `pages` pages of 100), or
+    None when a read failed."""
+    listed: list[Json] = []
+    before = None
+    for _ in range(pages):
+        page = await desk.read("orders", symbol=symbol, status="open", limit=100,
+                               before=before)
+        if page is None:
+            return None
+        listed += page
+        if len(page) < 100:
+            break
+        before = page[-1]["order_id"]
+    return listed
 
 
 def _apply(bot: MarketMaker | Taker, action: Action, result: Json | None, now: float) -> None:
@@ -298,13 +322,19 @@ async def _treasurer(admin: ExchangeClient, desk: Desk, offset: float) -> None:
     while True:
         account = await desk.read("account")
         if account is not None:
-            available = {b["asset"]: float(b["available"]) for b in account["balances"]}
-            for asset, amount in desk.needs.items():
-                if available.get(asset, 0.0) < amount * LOW:
-                    try:
-                        await admin.deposit(desk.account_id, asset, _amount(amount))
-                        desk.stats.deposits += 1
-                    except (ExchangeError, httpx.HTTPError) as exc:
-                        desk.stats.errors += 1
-                        desk.health.failed(exc)
+            for asset, amount in top_ups(desk.needs, account["balances"], LOW):
+                try:
+                    await admin.deposit(desk.account_id, asset, amount)
+                    desk.stats.deposits += 1
+                except (ExchangeError, httpx.HTTPError) as exc:
+                    desk.stats.errors += 1
+                    desk.health.failed(exc)
         await trio.sleep(TREASURY)
+
+
+def top_ups(needs: dict[str, float], balances: list[Json], low: float) -> list[tuple[str, str]]:
+    """The deposits (asset, amount) that bring an account back to solvency: the starting
+    amount again for each asset whose available balance is below `low` of it."""
+    available = {balance["asset"]: Decimal(balance["available"]) for balance in balances}
+    return [(asset, _amount(amount)) for asset, amount in needs.items()
+            if available.get(asset, Decimal(0)) < Decimal(amount * low)]
