@@ -100,8 +100,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def trader_key(server: Server) -> str:
-    """A fresh funded account's API key (tests do not share open orders)."""
+def trader_key(server: Server) -> Iterator[str]:
+    """A fresh funded account's API key; its orders are cancelled afterwards, so the quiet
+    book holds only what the running test put there."""
     with server.admin() as admin:
         created = admin.post("/v1/admin/accounts", json={"name": "browser-trader"}).json()
         for asset, amount in (("USD", "1000000"), ("ETH", "1000"), ("BTC", "10")):
@@ -109,7 +110,9 @@ def trader_key(server: Server) -> str:
                                 json={"asset": asset, "amount": amount})
             assert answer.status_code == 201, answer.text
     key: str = created["api_key"]
-    return key
+    yield key
+    httpx.delete(f"{server.url}/v1/orders", headers={"Authorization": f"Bearer {key}"},
+                 timeout=10).raise_for_status()
 
 
 # -- THE MARKET --
