@@ -327,3 +327,25 @@ def test_frames_holding_an_array_of_messages_are_split(ui: Ui) -> None:
                ).to_have_text(price)
     expect(ui.page.locator("#t-last")).to_have_text("1,003.00")
     assert ui.errors == []
+
+
+def test_switching_instruments_follows_the_new_book_only(ui: Ui, trader_key: str,
+                                                         market: Market) -> None:
+    place(ui.server, trader_key, "buy", "950", "0.2")
+    ui.open(BUSY_SYMBOL)
+    expect(ui.page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(ui.page.locator("#book-bids .lrow:not(.empty)").nth(2)).to_be_visible()
+    ui.page.select_option("#symbol", QUIET_SYMBOL)
+    assert ui.page.url.endswith(f"#{QUIET_SYMBOL}")
+    expect(ui.page.locator('#book-bids .lrow[data-price="950"] .q')).to_have_text("0.2000")
+    wait_for_book(ui, QUIET_SYMBOL)
+    assert ui.evaluate("() => [...window.exchangePage.feed.channels]") == [
+        f"book.{QUIET_SYMBOL}", f"trades.{QUIET_SYMBOL}", f"ticker.{QUIET_SYMBOL}"]
+    # The busy market goes on, but nothing of it reaches the quiet book or tape.
+    trades = market.stats.trades
+    ui.page.wait_for_timeout(1500)
+    assert market.stats.trades > trades
+    wait_for_book(ui, QUIET_SYMBOL)
+    assert ui.page.locator("#trades .trow").count() == len(
+        httpx.get(f"{ui.server.url}/v1/instruments/{QUIET_SYMBOL}/trades").json()[:60])
+    assert ui.errors == []
