@@ -35,15 +35,24 @@ const state = {
 const dirty = new Set();
 let frameRequested = false;
 
+// Canvas redraws need not follow every message: at most one per this many ms.
+const THROTTLE_MS = { depth: 100, candles: 50 };
+const lastDrawn = {};
+const redrawTimers = {};
+
 function mark(...parts) {
-  for (const part of parts) dirty.add(part);
+  for (const part of parts) {
+    dirty.add(part);
+    if (part === "book") dirty.add("depth");
+  }
   if (!frameRequested) {
     frameRequested = true;
     requestAnimationFrame(frame);
   }
 }
 
-const renderStats = { frames: 0, ms: 0, worst: 0 };  // what rendering costs, for the handle below
+// What rendering costs (ms in all, per part, the worst frame), for the handle below.
+const renderStats = { frames: 0, ms: 0, worst: 0, parts: {} };
 
 function frame() {
   frameRequested = false;
@@ -53,32 +62,46 @@ function frame() {
   const inst = current();
   const pd = inst ? decimalsOf(inst.tick_size) : 2;
   const qd = inst ? decimalsOf(inst.lot_size) : 4;
-  try {
-    if (parts.has("book")) {
-      ladder.render(book, account.ownPrices(state.symbol), pd, qd, state.direction);
-      depth.bids = book.bids.best(200);
-      depth.asks = book.asks.best(200);
-      depth.decimals = pd;
-      depth.draw();
+  const run = (part, render) => {
+    if (!parts.has(part)) return;
+    const begun = performance.now();
+    const wait = (lastDrawn[part] || 0) + (THROTTLE_MS[part] || 0) - begun;
+    if (wait > 0) {
+      if (!redrawTimers[part]) {
+        redrawTimers[part] = setTimeout(() => { redrawTimers[part] = null; mark(part); }, wait);
+      }
+      return;
     }
-    if (parts.has("trades")) tape.render();
-    if (parts.has("candles")) {
-      price.candles = state.candles;
-      price.decimals = pd;
-      price.intervalMs = INTERVALS[state.interval];
-      price.draw();
-      renderCandleInfo(pd, qd);
+    lastDrawn[part] = begun;
+    try {
+      render();
+    } catch (exc) {
+      console.error(`rendering ${part} failed`, exc);
     }
-    if (parts.has("ticker")) tickerView.render(tickerFigures(), pd, state.direction, state.symbol || "");
-    if (parts.has("orders")) account.renderOrders();
-    if (parts.has("fills")) account.renderFills();
-    if (parts.has("balances")) {
-      account.renderBalances();
-      account.renderPositions();
-    }
-  } catch (exc) {
-    console.error("render failed", exc);
-  }
+    renderStats.parts[part] = (renderStats.parts[part] || 0) + performance.now() - begun;
+  };
+  run("book", () => ladder.render(book, account.ownPrices(state.symbol), pd, qd, state.direction));
+  run("depth", () => {
+    depth.bids = book.bids.best(200);
+    depth.asks = book.asks.best(200);
+    depth.decimals = pd;
+    depth.draw();
+  });
+  run("trades", () => tape.render());
+  run("candles", () => {
+    price.candles = state.candles;
+    price.decimals = pd;
+    price.intervalMs = INTERVALS[state.interval];
+    price.draw();
+    renderCandleInfo(pd, qd);
+  });
+  run("ticker", () => tickerView.render(tickerFigures(), pd, state.direction, state.symbol || ""));
+  run("orders", () => account.renderOrders());
+  run("fills", () => account.renderFills());
+  run("balances", () => {
+    account.renderBalances();
+    account.renderPositions();
+  });
   const spent = performance.now() - started;
   renderStats.frames += 1;
   renderStats.ms += spent;
@@ -331,7 +354,7 @@ const ladder = new Ladder((p) => form.pickPrice(p), () => mark("book"));
 const tape = new Tape();
 const tickerView = new TickerView();
 const price = new PriceChart($("#price-chart"), () => mark("candles"));
-const depth = new DepthChart($("#depth-chart"), () => mark("book"));
+const depth = new DepthChart($("#depth-chart"), () => mark("depth"));
 const account = new Account(rest, {
   instrument: (symbol) => state.instruments.get(symbol),
   onChange: (part) => mark(part, "book"),

@@ -1,6 +1,8 @@
 // Canvas charts: candles with volume, and the book's depth. Each keeps its canvas sized to
 // its box (at the device's pixel ratio) and redraws only when asked by the frame loop.
 
+import { fmtMinute } from "./util.js";
+
 const COLORS = {
   up: "#0ecb81",
   down: "#f6465d",
@@ -137,7 +139,7 @@ export class PriceChart extends CanvasChart {
       const d = new Date(c.t);
       const label = this.intervalMs >= 86400000
         ? d.toLocaleDateString([], { month: "short", day: "numeric" })
-        : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+        : fmtMinute(c.t);
       ctx.fillText(label, cx, this.height - 6);
     });
 

@@ -40,11 +40,19 @@ export function fmtCompact(value) {
   return value.toFixed(abs >= 100 ? 1 : abs >= 1 ? 3 : 5);
 }
 
-/** HH:MM:SS of an ISO time, in local time. */
-export function fmtClock(iso) {
-  const date = new Date(iso);
+const pad2 = (n) => (n < 10 ? "0" : "") + n;
+
+/** HH:MM:SS of an ISO time (or ms), in local time. By hand: Intl is slow for a busy tape. */
+export function fmtClock(time) {
+  const date = new Date(time);
   if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString([], { hour12: false });
+  return `${pad2(date.getHours())}:${pad2(date.getMinutes())}:${pad2(date.getSeconds())}`;
+}
+
+/** HH:MM of a time in ms, in local time. */
+export function fmtMinute(ms) {
+  const date = new Date(ms);
+  return `${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
 }
 
 /** "Dec 1, 09:15:02" of an ISO time, in local time. */
@@ -75,6 +83,11 @@ export function el(tag, attrs = {}, ...children) {
 /** Sets text only when it changed (a DOM write costs more than the comparison). */
 export function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
+}
+
+/** Sets the class only when it changed (the same value still costs a style pass). */
+export function setClass(node, name) {
+  if (node.className !== name) node.className = name;
 }
 
 export const $ = (selector, root = document) => root.querySelector(selector);

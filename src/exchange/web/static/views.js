@@ -1,7 +1,7 @@
 // Market views: the book ladder, the trades tape and the ticker figures. Each renders from
 // state when the frame loop asks, touching only the DOM nodes whose text changed.
 
-import { $, el, fmtCompact, fmtClock, fmtDec, fmtNum, setText } from "./util.js";
+import { $, el, fmtClock, fmtCompact, fmtDec, fmtNum, setClass, setText } from "./util.js";
 
 const ROW_HEIGHT = 20;  // px, must match .lrow in style.css
 
@@ -59,8 +59,7 @@ class LadderSide {
         row.node.dataset.price = level.price;
         setText(row.price, fmtDec(level.price, pd));
       }
-      const cls = own.has(level.price) ? "lrow own" : "lrow";
-      if (row.node.className !== cls) row.node.className = cls;
+      setClass(row.node, own.has(level.price) ? "lrow own" : "lrow");
       setText(row.qty, fmtDec(level.qty, qd));
       setText(row.total, fmtNum(level.total, qd));
       const width = `${Math.min(100, (level.total / scale) * 100).toFixed(1)}%`;
@@ -101,7 +100,7 @@ export class Ladder {
       setText(this.mid, "—");
       setText(this.spread, book.synced ? "one-sided book" : "waiting for the book…");
     }
-    this.mid.className = lastDirection > 0 ? "up" : lastDirection < 0 ? "down" : "";
+    setClass(this.mid, lastDirection > 0 ? "up" : lastDirection < 0 ? "down" : "");
     setText(this.seq, book.sequence === null ? "" : `seq ${book.sequence}`);
   }
 }
@@ -180,28 +179,31 @@ export class TickerView {
     this.low = $("#t-low");
     this.volume = $("#t-volume");
     this.bidask = $("#t-bidask");
+    // The tab's title follows the price, but a title change costs the browser more than
+    // every figure here together: once a second is enough.
+    this.title = document.title;
+    setInterval(() => { if (document.title !== this.title) document.title = this.title; }, 1000);
   }
 
   render(ticker, pd, direction, symbol) {
     const t = ticker || {};
     setText(this.last, fmtDec(t.last_price, pd));
-    this.last.className = direction > 0 ? "value up" : direction < 0 ? "value down" : "value";
+    setClass(this.last, direction > 0 ? "value up" : direction < 0 ? "value down" : "value");
     const last = Number(t.last_price);
     const open = Number(t.open_24h);
     if (t.last_price != null && t.open_24h != null && open > 0) {
       const diff = last - open;
       const sign = diff > 0 ? "+" : "";
       setText(this.change, `${sign}${fmtNum(diff, pd)} (${sign}${((diff / open) * 100).toFixed(2)}%)`);
-      this.change.className = diff > 0 ? "value up" : diff < 0 ? "value down" : "value";
+      setClass(this.change, diff > 0 ? "value up" : diff < 0 ? "value down" : "value");
     } else {
       setText(this.change, "—");
-      this.change.className = "value";
+      setClass(this.change, "value");
     }
     setText(this.high, fmtDec(t.high_24h, pd));
     setText(this.low, fmtDec(t.low_24h, pd));
     setText(this.volume, t.volume_24h == null ? "—" : fmtCompact(Number(t.volume_24h)));
     setText(this.bidask, `${fmtDec(t.best_bid, pd)} / ${fmtDec(t.best_ask, pd)}`);
-    const title = t.last_price != null ? `${fmtDec(t.last_price, pd)} ${symbol} · exchange` : `${symbol} · exchange`;
-    if (document.title !== title) document.title = title;
+    this.title = t.last_price != null ? `${fmtDec(t.last_price, pd)} ${symbol} · exchange` : `${symbol} · exchange`;
   }
 }
