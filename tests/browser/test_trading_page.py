@@ -349,3 +349,29 @@ def test_switching_instruments_follows_the_new_book_only(ui: Ui, trader_key: str
     assert ui.page.locator("#trades .trow").count() == len(
         httpx.get(f"{ui.server.url}/v1/instruments/{QUIET_SYMBOL}/trades").json()[:60])
     assert ui.errors == []
+
+
+def test_live_trades_move_the_candles_as_the_server_builds_them(ui: Ui, trader_key: str,
+                                                                server: Server) -> None:
+    ui.open(QUIET_SYMBOL)
+    expect(ui.page.locator("#conn")).to_have_attribute("data-state", "live")
+    ui.wait_for("() => window.exchangePage.state.tradesLoaded")
+    with server.admin() as admin:
+        other = admin.post("/v1/admin/accounts", json={"name": "candle-taker"}).json()
+        admin.post(f"/v1/admin/accounts/{other['account_id']}/deposits",
+                   json={"asset": "USD", "amount": "100000"})
+    for price in ("1100", "1180.5", "1050.25"):
+        place(server, trader_key, "sell", price, "0.1")
+        place(server, other["api_key"], "buy", price, "0.1")
+    [last] = httpx.get(f"{server.url}/v1/instruments/{QUIET_SYMBOL}/candles",
+                       params={"interval": "1m"}).json()[-1:]
+    ui.wait_for("n => { const c = window.exchangePage.state.candles.at(-1); "
+                "return c && c.n >= n; }", last["trades"])
+    page_candle = ui.evaluate("() => window.exchangePage.state.candles.at(-1)")
+    assert page_candle["n"] == last["trades"]
+    assert [page_candle[k] for k in "ohlc"] == [
+        float(last[k]) for k in ("open", "high", "low", "close")]
+    assert abs(page_candle["v"] - float(last["volume"])) < 1e-9
+    assert page_candle["c"] == 1050.25
+    expect(ui.page.locator("#candle-info")).to_contain_text("C 1050.25")
+    assert ui.errors == []

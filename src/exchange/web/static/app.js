@@ -5,13 +5,12 @@
 import { Account, notify } from "./account.js";
 import { Feed, Rest } from "./api.js";
 import { OrderBook } from "./book.js";
+import { candleOf, foldTrades, INTERVALS } from "./candles.js";
 import { DepthChart, PriceChart } from "./charts.js";
 import { OrderForm } from "./orderform.js";
 import { $, $$, decimalsOf, setText } from "./util.js";
 import { Ladder, Tape, TickerView } from "./views.js";
 
-const INTERVALS = { "1m": 60e3, "5m": 300e3, "15m": 900e3, "1h": 3600e3, "1d": 86400e3 };
-const MAX_CANDLES = 1000;
 const POLL_MS = 2000;          // REST polling of market data while the feed is down
 const ACCOUNT_POLL_MS = 16000; // the balances' safety refresh while the feed is live
 const KEY_STORAGE = "exchange.apiKey";
@@ -125,30 +124,9 @@ function tickerFigures() {
   return figures;
 }
 
-function candleOf(raw) {
-  return { t: Date.parse(raw.start), o: +raw.open, h: +raw.high, l: +raw.low, c: +raw.close, v: +raw.volume, n: raw.trades };
-}
-
-/** Folds live trades (oldest first) into the candles, as the server's read model does. */
+/** Folds live trades (oldest first) into the candles of the chosen interval. */
 function addToCandles(trades) {
-  const size = INTERVALS[state.interval];
-  const candles = state.candles;
-  for (const trade of trades) {
-    const start = Math.floor(Date.parse(trade.ts) / size) * size;
-    const p = Number(trade.price);
-    const q = Number(trade.quantity);
-    const last = candles[candles.length - 1];
-    if (last && last.t === start) {
-      last.h = Math.max(last.h, p);
-      last.l = Math.min(last.l, p);
-      last.c = p;
-      last.v += q;
-      last.n += 1;
-    } else if (!last || start > last.t) {
-      candles.push({ t: start, o: p, h: p, l: p, c: p, v: q, n: 1 });
-      if (candles.length > MAX_CANDLES) candles.splice(0, candles.length - MAX_CANDLES);
-    }
-  }
+  foldTrades(state.candles, trades, INTERVALS[state.interval]);
 }
 
 /** Trades from the feed or from REST (newest first), in any mix and with repeats. */
