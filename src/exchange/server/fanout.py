@@ -32,7 +32,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.server.metrics import Metrics
-from exchange.server.outbox import GOING_AWAY, BookUpdate, Outbox, several
+from exchange.server.outbox import GOING_AWAY, BookUpdate, Outbox, several, size_of
 from exchange.server.readmodel import Fill, InstrumentView, ReadModel
 from exchange.web import render
 
@@ -305,8 +305,9 @@ class Fanout:
             return
         dead = self._dead
         count = 0
+        size = size_of(item)
         for subscriber in members:
-            if subscriber.outbox.put(item):
+            if subscriber.outbox.put(item, size):
                 count += 1
             else:
                 dead.append(subscriber)

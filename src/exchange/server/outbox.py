@@ -124,11 +124,13 @@ class Outbox:
     def closed(self) -> bool:
         return self.close_code is not None
 
-    def put(self, item: Item) -> bool:
-        """Queues `item` at once; False if the outbox is closed or has just overflowed."""
+    def put(self, item: Item, size: int = -1) -> bool:
+        """Queues `item` at once; False if the outbox is closed or has just overflowed.
+        `size` is `item`'s, if the caller knows it (one item sent to many outboxes)."""
         if self.close_code is not None:
             return False
-        size = _size(item)
+        if size < 0:
+            size = size_of(item)
         if self._size + size > self.limit and self._items:
             self._compact()
             if self._size + size > self.limit:
@@ -174,7 +176,7 @@ class Outbox:
             self._size = 0
         else:
             batch = [items.popleft() for _ in range(FRAME_ITEMS)]
-            self._size -= sum(_size(item) for item in batch)
+            self._size -= sum(size_of(item) for item in batch)
         if len(batch) == 1:
             only = batch[0]
             if type(only) is str:
@@ -193,8 +195,8 @@ class Outbox:
     def _replace(self, items: list[Item]) -> None:
         self._items.clear()
         self._items.extend(items)
-        self._size = sum(_size(item) for item in items)
+        self._size = sum(size_of(item) for item in items)
 
 
-def _size(item: Item) -> int:
+def size_of(item: Item) -> int:
     return len(item.text()) if isinstance(item, BookUpdate) else len(item)
