@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
 from exchange.client.client import ExchangeError
 
@@ -207,17 +208,37 @@ async def open_exchange_socket(url: str, api_key: str | None = None, *, buffer: 
                                max_message_size: int = 16 * 1024 * 1024
                                ) -> AsyncIterator[ExchangeSocket]:
     """Connects to `url` (http(s):// or ws(s)://; the path defaults to `/v1/ws`) and yields an
-    `ExchangeSocket` whose reader runs until the block ends; then the socket is closed.
+    `ExchangeSocket` whose reader runs until the block ends; then the socket is closed
+    (the close handshake bounded to one second).
 
     With `api_key` the upgrade request carries `Authorization: Bearer <key>`.
     """
+    parts = urlsplit(websocket_url(url))
+    secure = parts.scheme == "wss"
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if secure else 80)
     headers = [(b"Authorization", f"Bearer {api_key}".encode())] if api_key else None
-    async with open_websocket_url(websocket_url(url), extra_headers=headers,
-                                  max_message_size=max_message_size) as ws:
-        socket = ExchangeSocket(ws, buffer=buffer)
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+    stream = await trio.open_tcp_stream(host, port)
+    try:
+        if secure:
+            stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=host,
+                                    https_compatible=True)
         async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(
+                nursery, stream, parts.netloc, parts.path + (f"?{parts.query}" if parts.query
+                                                             else ""),
+                extra_headers=headers, max_message_size=max_message_size,
+                receive_buffer_size=None)
+            socket = ExchangeSocket(ws, buffer=buffer)
             nursery.start_soon(socket.run_reader)
             try:
                 yield socket
             finally:
+                with trio.move_on_after(1) as scope:
+                    scope.shield = True
+                    await ws.aclose()
                 nursery.cancel_scope.cancel()
+    finally:
+        # trio-websocket leaves the TCP stream open when the server closed first.
+        await trio.aclose_forcefully(stream)
