@@ -154,8 +154,10 @@ class RawWebSocket:
 
     async def aclose(self) -> None:
         """Sends a close frame (best effort) and closes the TCP stream."""
-        if self.close_code is None:
-            self.close_code = 1000
-            with trio.move_on_after(0.5):
-                await self._answer_close()
-        await trio.aclose_forcefully(self.stream)
+        try:
+            if self.close_code is None:
+                self.close_code = 1000
+                with trio.move_on_after(0.5):
+                    await self._answer_close()
+        finally:
+            await trio.aclose_forcefully(self.stream)
