@@ -4,7 +4,8 @@ Phases: the driver's accounts are created and funded; S subscribers connect (at 
 handshakes at a time), subscribe to `book.<symbol>` and `trades.<symbol>` and wait for their
 snapshot; then a driver places the `mixed` order mix (bench/flow.py, which trades and moves
 the book) at `--rate` ops per second for `--duration` seconds over a few WebSocket
-connections, each its own account; subscribers keep reading for one more second, then stop.
+connections, each its own account; subscribers keep reading until nothing arrived for a
+second (at most 15 s), then stop.
 
 What is measured, by every subscriber:
 
@@ -51,7 +52,9 @@ from exchange.bench.report import Progress, percentile, print_json, print_table
 from exchange.client import ExchangeError
 
 DRIVERS = 4
-GRACE = 1.0  # seconds subscribers keep reading after the driver stops
+GRACE = 1.0  # seconds the driver waits for its last answers
+QUIET = 1.0  # after the window, subscribers stop once nothing arrived for this long ...
+DRAIN = 15.0  # ... or this long after the window at most
 CONNECTING = 32  # handshakes at a time
 UNANSWERED = 256  # ops a driver connection may have in flight
 
@@ -122,7 +125,8 @@ class GroupStats:
 
 
 class SubscriberGroup:
-    """S subscribers in this process; `run` connects them, then reads until `window.stop`."""
+    """S subscribers in this process; `run` connects them, then reads until nothing arrived
+    for `QUIET` seconds after the window's end (or until `window.stop`)."""
 
     def __init__(self, url: str, symbol: str, count: int) -> None:
         self.url = url
@@ -133,6 +137,7 @@ class SubscriberGroup:
         self.all_ready = trio.Event()
         self.window_known = trio.Event()
         self._times: dict[str, float] = {}  # trade ts -> epoch seconds, shared by all
+        self.last_received = 0.0  # time.time() of the latest frame of any subscriber
 
     def set_window(self, window: Window) -> None:
         self.window = window
@@ -145,7 +150,11 @@ class SubscriberGroup:
                 nursery.start_soon(self._subscriber, index, state, limiter)
             await self.window_known.wait()
             assert self.window is not None
-            await trio.sleep(max(0.0, self.window.stop - time.time()))
+            await trio.sleep(max(0.0, self.window.end - time.time()))
+            while time.time() < self.window.stop:
+                if time.time() - self.last_received > QUIET:
+                    break
+                await trio.sleep(0.1)
             nursery.cancel_scope.cancel()
 
     def _settle(self) -> None:
@@ -178,7 +187,7 @@ class SubscriberGroup:
                 f"book.{self.symbol}", f"trades.{self.symbol}"]}))
             while True:
                 payloads = await ws.receive()
-                now = time.time()
+                now = self.last_received = time.time()
                 window = self.window
                 inside = window is not None and window.start <= now <= window.end
                 for payload in payloads:
@@ -327,7 +336,7 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
         connect_seconds = time.monotonic() - connect_started
         window.start = time.time() + 0.2
         window.end = window.start + duration
-        window.stop = window.end + GRACE
+        window.stop = window.end + DRAIN
         if local is not None:
             local.set_window(window)
         for remote in remotes:
