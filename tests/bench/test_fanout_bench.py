@@ -27,3 +27,16 @@ async def test_bench_fanout_json_contract(nursery: trio.Nursery) -> None:
     assert result["trades_received"]["min"] == result["trades_received"]["max"] > 0
     await running.admin.aclose()
     running.server.shutdown()
+
+
+async def test_bench_fanout_spreads_subscribers_over_processes(nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery)
+    result = await bench_fanout(running.url, ADMIN_TOKEN, subscribers=6, duration=1.0,
+                                rate=50, seed=2, processes=2)
+    assert result["processes"] == 2
+    assert result["disconnected"] == 0
+    assert result["gaps"] == 0
+    assert result["latency_samples"] > 0
+    assert result["trades_received"]["min"] == result["trades_received"]["max"] > 0
+    await running.admin.aclose()
+    running.server.shutdown()

@@ -210,6 +210,8 @@ def run_ws_bench(*, url: str, admin_token: str | None, clients: int, duration: f
         ("latency p99 ms", f"{latency['p99']:.2f}"),
         ("latency max ms", f"{latency['max']:.2f}"),
     ])
+    if result["codes"].get("rate_limited"):
+        print("note: the server rate-limits order entry; run it with EXCHANGE_RATE_LIMIT=0")
     if as_json:
         print_json(result)
     return 0
