@@ -122,3 +122,11 @@ async def test_watcher_resubscribes_on_a_gap(nursery: trio.Nursery) -> None:
         assert watcher.book.asks() == []
     ops = [op["op"] for op in fake.received]
     assert ops == ["subscribe", "unsubscribe", "subscribe"]
+
+
+async def test_errors_leave_the_block_as_themselves(nursery: trio.Nursery) -> None:
+    fake = await start_fake(nursery, FakeServer())
+    with pytest.raises(ExchangeError) as caught:
+        async with open_exchange_socket(fake.url) as socket:
+            await socket.place(ORDER)  # unauthorized, not caught inside
+    assert caught.value.code == "unauthorized"

@@ -153,3 +153,13 @@ async def test_order_entry_over_the_socket(nursery: trio.Nursery) -> None:
         assert await anonymous.authenticate(trader.api_key) == trader.account_id
         assert (await anonymous.place({**order, "price": "1.00"}))["status"] == "new"
     await _stop(running)
+
+
+async def test_a_wrong_key_on_the_upgrade_is_refused(nursery: trio.Nursery) -> None:
+    running = await _exchange(nursery)
+    with pytest.raises(ExchangeError) as caught:
+        async with open_exchange_socket(running.url, api_key="nokey.nosecret"):
+            pass
+    assert caught.value.status == 401
+    assert caught.value.code == "unauthorized"
+    await _stop(running)

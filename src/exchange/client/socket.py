@@ -28,7 +28,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    WebSocketConnection,
+    wrap_client_stream,
+)
 
 from exchange.client.client import ExchangeError
 
@@ -225,11 +230,14 @@ async def open_exchange_socket(url: str, api_key: str | None = None, *, buffer: 
             stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=host,
                                     https_compatible=True)
         async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(
-                nursery, stream, parts.netloc, parts.path + (f"?{parts.query}" if parts.query
-                                                             else ""),
-                extra_headers=headers, max_message_size=max_message_size,
-                receive_buffer_size=None)
+            try:
+                ws = await wrap_client_stream(
+                    nursery, stream, parts.netloc,
+                    parts.path + (f"?{parts.query}" if parts.query else ""),
+                    extra_headers=headers, max_message_size=max_message_size,
+                    receive_buffer_size=None)
+            except ConnectionRejected as exc:
+                raise _rejected(exc) from exc
             socket = ExchangeSocket(ws, buffer=buffer)
             nursery.start_soon(socket.run_reader)
             try:
@@ -239,6 +247,25 @@ async def open_exchange_socket(url: str, api_key: str | None = None, *, buffer: 
                     scope.shield = True
                     await ws.aclose()
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The nursery is ours, not the caller's: what the block (or the connection) raised
+        # comes out as itself, so `except ExchangeError` around the block works.
+        if len(group.exceptions) == 1:
+            single = group.exceptions[0]
+            if isinstance(single, ConnectionRejected):  # raised by trio-websocket's reader
+                raise _rejected(single) from single
+            raise single from None
+        raise
     finally:
         # trio-websocket leaves the TCP stream open when the server closed first.
         await trio.aclose_forcefully(stream)
+
+
+def _rejected(exc: ConnectionRejected) -> ExchangeError:
+    """The `ExchangeError` of a refused upgrade (the body is the contract's error JSON)."""
+    try:
+        error = json.loads(exc.body or b"{}").get("error") or {}
+    except ValueError:
+        error = {}
+    return ExchangeError(exc.status_code, str(error.get("code", "unavailable")),
+                         str(error.get("message", "WebSocket upgrade refused")))
