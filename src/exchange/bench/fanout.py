@@ -63,7 +63,7 @@ class _Message(msgspec.Struct):
     type: str
     first_sequence: int = 0
     sequence: int = 0
-    ts: str | None = None
+    ts: str | int | float | None = None  # ISO 8601 in trades; anything elsewhere
 
 
 _decode = msgspec.json.Decoder(list[_Message] | _Message).decode
@@ -199,7 +199,8 @@ class SubscriberGroup:
                             state.sequence = message.sequence
                         elif kind == "trade":
                             state.trades += 1
-                            if window is not None and window.start <= now and message.ts:
+                            if (window is not None and window.start <= now
+                                    and isinstance(message.ts, str)):
                                 stats.latencies.append(now - self._epoch(message.ts))
                         elif kind == "snapshot":
                             state.sequence = state.snapshot_sequence = message.sequence
