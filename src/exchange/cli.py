@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exchange.bench.wscli import add_ws_bench_commands  # bench ws, bench fanout
 
     add_ws_bench_commands(benches)
+    from exchange.simulate.command import add_simulate_command
+
+    add_simulate_command(commands)
     return parser
 
 
@@ -96,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exchange.server.cli import run_server_command
 
         return run_server_command(args)
+    if args.command == "simulate":
+        from exchange.simulate.command import run_simulate_command
+
+        return run_simulate_command(args)
     return 2
 
 

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=50.0, ge=0)  # order-entry requests per second; 0: off
     rate_burst: int = Field(default=100, ge=1)
     max_open_orders: int = Field(default=10_000, ge=1)
+    max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # What a WebSocket connection may have queued (JSON characters) before it is closed
+    # with 4008 (slow consumer).
+    ws_outbox_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    # A connection whose peer leaves sent data unacknowledged this long is dropped by the
+    # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
+    # peer that stops reading could hold its writer, and the shutdown, forever.
+    send_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("admin_token")
     @classmethod

@@ -46,5 +46,17 @@ class Metrics:
             ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=registry,
         )
 
+        self.ws_connections = Gauge(
+            "exchange_ws_connections", "Open WebSocket connections", registry=registry
+        )
+        self.ws_messages = Counter(
+            "exchange_ws_messages", "Market-data and private messages queued to WebSocket "
+            "connections", registry=registry,
+        )
+        self.ws_slow_consumers = Counter(
+            "exchange_ws_slow_consumers", "WebSocket connections closed with 4008 (slow "
+            "consumer)", registry=registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,9 +12,10 @@ public trades and fills keep the newest `HISTORY` per symbol and per account.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from exchange.engine.codes import OrderStatus
 from exchange.engine.commands import PlaceOrder
@@ -42,6 +43,10 @@ INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 DAY_US = 86_400_000_000
 OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
+_CLOSE_EVENTS = {
+    OrderStatus.CANCELLED: "cancelled", OrderStatus.EXPIRED: "expired",
+    OrderStatus.REJECTED: "rejected",
+}
 _PENDING = OrderStatus.PENDING
 _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
@@ -300,11 +305,37 @@ class ReadModel:
         self.orders: dict[int, OrderView] = {}
         self.keys: dict[str, AccountView] = {}  # api_key_id -> account
         self.ready = False
+        # Private order events, for the accounts in `watched` only (the fan-out keeps it):
+        # each is rendered by `render_order` right after its event is applied, so it shows
+        # the order as of that event. An order's last fill is rendered again when the order
+        # completes, so the fill that completes it says `filled`.
+        self.watched: set[int] = set()
+        self.render_order: Callable[[OrderView], dict[str, Any]] | None = None
+        self.notices: list[tuple[int, str, dict[str, Any]]] = []
+        self._last_fill: dict[int, int] = {}  # order_id -> index of its fill in `notices`
+
+    def take_notices(self) -> list[tuple[int, str, dict[str, Any]]]:
+        notices = self.notices
+        if notices:
+            self.notices = []
+            self._last_fill.clear()
+        return notices
+
+    def _notice(self, name: str, order: OrderView) -> None:
+        render_order = self.render_order
+        if render_order is None:
+            return
+        if name == "fill":
+            self._last_fill[order.order_id] = len(self.notices)
+        else:
+            self._last_fill.pop(order.order_id, None)
+        self.notices.append((order.account_id, name, render_order(order)))
 
     # -- APPLYING EVENTS (the replies task only) --
 
     def apply(self, events: Iterable[AnyEvent]) -> None:
         orders = self.orders
+        watched = self.watched
         for ev in events:
             kind = type(ev)
             if kind is BookLevelChanged:
@@ -327,6 +358,8 @@ class ReadModel:
                     parent_order_id=ev.parent_order_id or None, ts=ev.ts,
                 )
                 self.add_order(order)
+                if order.account_id in watched:
+                    self._notice("new", order)
             elif kind is TradeExecuted:
                 assert isinstance(ev, TradeExecuted)
                 for order_id, fee in ((ev.maker_order_id, ev.maker_fee),
@@ -338,6 +371,8 @@ class ReadModel:
                     order.updated_at = ev.ts
                     if order.status == _NEW:
                         order.status = _PARTIAL
+                    if order.account_id in watched:
+                        self._notice("fill", order)
                 self.record_trade(ev)
             elif kind is OrderFilled:
                 assert isinstance(ev, OrderFilled)
@@ -358,11 +393,15 @@ class ReadModel:
                 order.quantity = ev.quantity
                 order.price = ev.price
                 order.updated_at = ev.ts
+                if order.account_id in watched:
+                    self._notice("amended", order)
             elif kind is OrderTriggered:
                 assert isinstance(ev, OrderTriggered)
                 order = orders[ev.order_id]
                 order.status = _PARTIAL if order.filled else _NEW
                 order.updated_at = ev.ts
+                if order.account_id in watched:
+                    self._notice("triggered", order)
             elif kind is AccountCreated:
                 assert isinstance(ev, AccountCreated)
                 self._account(ev.account_id)
@@ -420,6 +459,13 @@ class ReadModel:
         order.status = status
         order.updated_at = ts
         self.accounts[order.account_id].open_ids.discard(order_id)
+        if order.account_id in self.watched:
+            if status == OrderStatus.FILLED:
+                index = self._last_fill.pop(order_id, None)
+                if index is not None and self.render_order is not None:
+                    self.notices[index] = (order.account_id, "fill", self.render_order(order))
+            else:
+                self._notice(_CLOSE_EVENTS[status], order)
 
     def _account(self, account_id: int) -> AccountView:
         account = self.accounts.get(account_id)

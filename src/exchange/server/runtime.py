@@ -14,33 +14,45 @@ The pipeline of a state-changing request, as wired in `serve_exchange`:
    in one transaction each (merging what is queued) and sets `batch.durable`.
 5. The replies task (`Sequencer.serve_replies`) waits, in batch order, until each batch is
    durable, applies its events to the read model, and wakes each request with its own
-   events.
+   events (a WebSocket request through its callback). Then it hands the batch to the
+   fan-out.
 6. The route answers from its events and the read model. Reads (book, trades, orders, ...)
    come from the read model only and never wait for the engine.
+7. The fan-out task (`Fanout.serve_fanout`) turns the durable batch into market-data and
+   private messages, encoded once each, and puts them into every subscribed connection's
+   bounded outbox without waiting; each connection's writer task sends them (`web/ws.py`).
 
 Shutdown (SIGINT/SIGTERM or `Server.shutdown()`): hypercorn stops accepting and lets
-in-flight requests finish; then the inbox is closed, the engine task drains it, the journal
-flushes, the database is closed. All of it within `shutdown_timeout`, or the rest is
-cancelled. If any task fails, the nursery cancels the others and `serve_exchange` raises.
+in-flight requests finish, WebSocket connections stop reading, answer what is in flight and
+close with 1001; then the inbox is closed, the engine task drains it, the journal flushes,
+the fan-out ends, the database is closed. A peer that stops reading cannot hold a
+connection (hypercorn writes inside a shielded scope) for longer than `send_timeout`: the
+listening sockets set TCP_USER_TIMEOUT, which the kernel applies to every connection.
+All of it within `shutdown_timeout`, or the rest is cancelled. If any task fails, the
+nursery cancels the others and `serve_exchange` raises.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
 from exchange.server.config import Settings
+from exchange.server.fanout import Fanout
 from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
 from exchange.server.sequencer import Sequencer
 from exchange.server.storage import Storage, open_storage
 from exchange.web.app import Services, create_app
 from exchange.web.fastpath import FastPath
+from exchange.web.ws import WebSocketHub
 
 log = logging.getLogger("exchange.server")
 
@@ -63,8 +75,24 @@ class Server:
         self.stop.set()
 
 
+class _Config(HypercornConfig):
+    """hypercorn's configuration, with TCP_USER_TIMEOUT on the listening sockets."""
+
+    user_timeout_ms = 0
+
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        if self.user_timeout_ms and hasattr(socket, "TCP_USER_TIMEOUT"):
+            for sock in (*sockets.insecure_sockets, *sockets.secure_sockets):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
+                                self.user_timeout_ms)
+        return sockets
+
+
 def hypercorn_config(settings: Settings) -> HypercornConfig:
-    config = HypercornConfig()
+    config = _Config()
+    config.user_timeout_ms = int(settings.send_timeout * 1000)
+    config.websocket_max_message_size = settings.max_ws_message_bytes
     host = settings.host
     config.bind = [f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"]
     config.graceful_timeout = max(0.5, settings.shutdown_timeout / 2)
@@ -94,11 +122,13 @@ async def serve_exchange(
             storage.journal = journal
         metrics = Metrics()
         services = Services(settings, storage.readmodel, metrics, storage.journal)
+        fanout = Fanout(storage.readmodel, metrics)
         sequencer = Sequencer(
             storage.engine, storage.journal, storage.readmodel, metrics,
-            inbox_size=settings.inbox_size, batch_limit=settings.batch_limit,
+            inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,
         )
         app = FastPath(create_app(services), services)
+        services.websockets = WebSocketHub(services, fanout)
         stop = trio.Event()
         timed_out = False
 
@@ -115,11 +145,13 @@ async def serve_exchange(
             outer.start_soon(watchdog)
             async with trio.open_nursery() as nursery:
                 await nursery.start(storage.journal.serve)  # 4
+                await nursery.start(fanout.serve_fanout)  # 7
                 await nursery.start(sequencer.serve_replies)  # 5
                 await nursery.start(sequencer.serve_engine)  # 3
                 services.sequencer = sequencer
                 binds = await nursery.start(
-                    partial(_serve_http, app, hypercorn_config(settings), stop, sequencer)
+                    partial(_serve_http, app, hypercorn_config(settings), stop, sequencer,
+                            services.websockets)
                 )  # 1, 2 and 6
                 server = Server(_url(binds), services, storage, stop)
                 if settings.demo:
@@ -134,11 +166,18 @@ async def serve_exchange(
 
 async def _serve_http(
     app: object, config: HypercornConfig, stop: trio.Event, sequencer: Sequencer,
+    websockets: WebSocketHub | None,
     *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """hypercorn until `stop`; then the inbox closes, which ends the pipeline behind it."""
+    async def stopping() -> None:
+        await stop.wait()
+        if websockets is not None:
+            websockets.shutdown()
+        await stop.wait()
+
     try:
-        await hypercorn_serve(app, config, shutdown_trigger=stop.wait,  # type: ignore[arg-type]
+        await hypercorn_serve(app, config, shutdown_trigger=stopping,  # type: ignore[arg-type]
                               task_status=task_status)
     finally:
         sequencer.close()

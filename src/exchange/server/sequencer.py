@@ -27,6 +27,7 @@ from exchange.engine.events import (
     RequestRejected,
     TradeExecuted,
 )
+from exchange.server.fanout import Fanout, Published
 from exchange.server.journal import AccountRecord, Batch, Journal
 from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
@@ -50,15 +51,29 @@ def wall_clock_us() -> int:
 
 
 class Request:
-    """One command waiting for its events. `account` names and keys a `CreateAccount`."""
+    """One command waiting for its events. `account` names and keys a `CreateAccount`.
 
-    __slots__ = ("account", "command", "done", "events")
+    When durable, the replies task sets `events` and then calls `callback` if there is one
+    (a WebSocket connection answers without a task per request), else sets `done`. If the
+    batch failed, `callback` is called with `events` still None."""
 
-    def __init__(self, command: AnyCommand, account: AccountRecord | None) -> None:
+    __slots__ = ("account", "callback", "command", "done", "events")
+
+    def __init__(self, command: AnyCommand, account: AccountRecord | None,
+                 callback: Callable[[Request], None] | None = None) -> None:
         self.command = command
         self.account = account
+        self.callback = callback
         self.events: list[AnyEvent] | None = None
         self.done = trio.Event()
+
+
+def _call_back(request: Request) -> None:
+    """A callback's bug must not stop the replies of everyone else."""
+    try:
+        request.callback(request)  # type: ignore[misc]
+    except Exception:
+        log.exception("a request callback failed")
 
 
 class _Pending:
@@ -83,8 +98,10 @@ class Sequencer:
         inbox_size: int = 4096,
         batch_limit: int = 1000,
         clock: Callable[[], int] = wall_clock_us,
+        fanout: Fanout | None = None,
     ) -> None:
         self._engine = engine
+        self._fanout = fanout
         self._journal = journal
         self._readmodel = readmodel
         self._metrics = metrics
@@ -98,10 +115,11 @@ class Sequencer:
 
     # -- REQUESTS (any task) --
 
-    def submit(self, command: AnyCommand, account: AccountRecord | None = None) -> Request:
+    def submit(self, command: AnyCommand, account: AccountRecord | None = None,
+               callback: Callable[[Request], None] | None = None) -> Request:
         """Queues `command` at once, or raises `Overloaded` (inbox full) or `Unavailable`
         (shutting down)."""
-        request = Request(command, account)
+        request = Request(command, account, callback)
         try:
             self._inbox_send.send_nowait(request)
         except trio.WouldBlock:
@@ -213,22 +231,41 @@ class Sequencer:
 
     async def serve_replies(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                             ) -> None:
-        """Answers each batch's requests once the batch is durable, in order."""
+        """Answers each batch's requests once the batch is durable, in order, then hands
+        the batch to the fan-out (closed when the pipeline ends)."""
         task_status.started()
         metrics = self._metrics
-        async with self._replies:
-            async for pending in self._replies:
-                batch = pending.batch
-                await batch.durable.wait()
-                if batch.failed:
-                    continue  # the requests time out with 503; nothing was acknowledged
-                metrics.commit_seconds.observe(time.perf_counter() - pending.submitted)
-                self._readmodel.apply(batch.events)
-                self._readmodel.apply_accounts(batch.accounts)
-                self._count(batch.events)
-                for request, result in zip(pending.requests, pending.results, strict=False):
-                    request.events = result
-                    request.done.set()
+        readmodel = self._readmodel
+        fanout = self._fanout
+        try:
+            async with self._replies:
+                async for pending in self._replies:
+                    batch = pending.batch
+                    await batch.durable.wait()
+                    if batch.failed:
+                        # REST requests time out with 503; callbacks hear it now. Nothing
+                        # was acknowledged.
+                        for request in pending.requests:
+                            if request.callback is not None:
+                                _call_back(request)
+                        continue
+                    metrics.commit_seconds.observe(time.perf_counter() - pending.submitted)
+                    readmodel.apply(batch.events)
+                    readmodel.apply_accounts(batch.accounts)
+                    notices = readmodel.take_notices()
+                    self._count(batch.events)
+                    for request, result in zip(pending.requests, pending.results,
+                                               strict=False):
+                        request.events = result
+                        if request.callback is not None:
+                            _call_back(request)
+                        else:
+                            request.done.set()
+                    if fanout is not None:
+                        await fanout.publish(Published(batch.events, notices))
+        finally:
+            if fanout is not None:
+                fanout.close()
 
     def _count(self, events: list[AnyEvent]) -> None:
         metrics = self._metrics

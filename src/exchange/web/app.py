@@ -31,6 +31,7 @@ from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from exchange.web.orders import OrderEntry
+    from exchange.web.ws import WebSocketHub
 
 log = logging.getLogger("exchange.web")
 
@@ -64,6 +65,7 @@ class Services:
     # id waits for the first to finish instead of placing a duplicate.
     inflight: dict[tuple[int, str], trio.Event] = field(default_factory=dict)
     order_entry: OrderEntry | None = None  # set by `exchange.web.orders.register`
+    websockets: WebSocketHub | None = None  # set by the runtime
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_burst)

@@ -1,4 +1,5 @@
-"""The ASGI fast path for order entry: `POST /v1/orders`, `DELETE|PATCH /v1/orders/{id}`.
+"""The ASGI fast path for order entry: `POST /v1/orders`, `DELETE|PATCH /v1/orders/{id}`,
+and the WebSocket API (`exchange.web.ws`).
 
 Order entry is the hot path and Quart's per-request machinery (request and app contexts,
 routing, wrappers, hooks) costs about as much as everything else a request does. These three
@@ -53,6 +54,11 @@ class FastPath:
                     await self._handle(scope, receive, send, action, int(tail),
                                        "/v1/orders/<int:order_id>")
                     return
+        elif scope["type"] == "websocket":
+            hub = self.services.websockets
+            if hub is not None:
+                await hub(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Any, send: Any, action: str,

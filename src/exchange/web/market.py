@@ -64,24 +64,8 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/instruments/<symbol>/ticker")
     async def ticker(symbol: str) -> Response:
         inst = find(symbol)
-        now = now_us()
-        open_, high, low, volume = inst.day_stats(now)
-
-        def price(ticks: int | None) -> str | None:
-            return None if ticks is None else render.dec(inst.tick_size * ticks)
-
-        return json_response({
-            "symbol": inst.symbol,
-            "best_bid": price(inst.best_bid()),
-            "best_ask": price(inst.best_ask()),
-            "last_price": price(inst.last_price),
-            "open_24h": price(open_),
-            "high_24h": price(high),
-            "low_24h": price(low),
-            "volume_24h": render.dec(inst.lot_size * volume),
-            "sequence": inst.sequence,
-            "ts": render.time_us(now),
-        })
+        return json_response(render.ticker(inst, now_us(), inst.best_bid(), inst.best_ask(),
+                                           inst.sequence))
 
     @app.get("/v1/instruments/<symbol>/candles")
     async def candles(symbol: str) -> Response:

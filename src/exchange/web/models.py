@@ -339,14 +339,25 @@ def parse_body(model: type[M], raw: bytes) -> M:
         data = _decoder.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
         raise invalid("the body is not valid JSON") from None
+    return validate(model, data, "the body")
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """JSON as `parse_body` reads it (numbers with a fraction become exact `Decimal`s);
+    raises `msgspec.DecodeError` (or `ValueError`) if it is not JSON."""
+    return _decoder.decode(raw)
+
+
+def validate(model: type[M], data: Any, what: str = "the body") -> M:
+    """Validates already decoded JSON, or raises the contract's 400."""
     if not isinstance(data, dict):
-        raise invalid("the body must be a JSON object")
+        raise invalid(f"{what} must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from None
     except RecursionError:
-        raise invalid("the body is nested too deeply") from None
+        raise invalid(f"{what} is nested too deeply") from None
 
 
 def validation_error(exc: ValidationError) -> ApiError:

@@ -163,15 +163,24 @@ class OrderEntry:
                 raise Unavailable("an earlier request with this client_order_id is not "
                                   "committed yet")
 
+    # -- PLACING --
+
     async def place(self, authorization: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
-        services = self.services
         account = authenticate(self.readmodel, authorization)
         self.limiter.check(account.account_id)
         body = parse_body(PlaceOrderBody, raw)
+        return await self.place_as(account, self.place_command(account, body))
+
+    def place_command(self, account: AccountView, body: PlaceOrderBody) -> PlaceOrder:
         inst = self.readmodel.instruments.get(body.symbol)
         if inst is None:
             raise ApiError.rejected("unknown_symbol")
-        command = to_command(body, inst, account.account_id)
+        return to_command(body, inst, account.account_id)
+
+    async def place_as(self, account: AccountView, command: PlaceOrder
+                       ) -> tuple[int, dict[str, Any]]:
+        """Places `command` (idempotent by its client_order_id) once durable."""
+        services = self.services
         sequencer = services.engine()
         coid = command.client_order_id
         if coid is None:
@@ -191,33 +200,44 @@ class OrderEntry:
             finally:
                 if request.done.is_set() and services.inflight.get(key) is request.done:
                     del services.inflight[key]
+        return self.place_result(account, events)
+
+    def place_result(self, account: AccountView, events: list[AnyEvent]
+                     ) -> tuple[int, dict[str, Any]]:
         result = placed(events, account.account_id)
         if isinstance(result, str):
             raise ApiError.rejected(result)
         order = self.readmodel.orders[result.order_id]
         return 201, self.render(order, fills_of(events, result.order_id))
 
+    # -- CANCELLING AND AMENDING --
+
     async def cancel(self, authorization: str | None, order_id: int
                      ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
         self.limiter.check(account.account_id)
+        command, order = self.cancel_command(account, order_id)
+        events = await self.services.engine().execute(command, deadline=self.timeout)
+        return self.changed_result(order, events)
+
+    def cancel_command(self, account: AccountView, order_id: int
+                       ) -> tuple[CancelOrder, OrderView]:
         order = self.own_order(account, order_id)
         if not order.is_open:
             raise ApiError.rejected("order_not_open")
-        events = await self.services.engine().execute(
-            CancelOrder(account_id=account.account_id, order_id=order_id),
-            deadline=self.timeout,
-        )
-        reason = refusal(events)
-        if reason is not None:
-            raise ApiError.rejected(reason)
-        return 200, self.render(order)
+        return CancelOrder(account_id=account.account_id, order_id=order_id), order
 
     async def amend(self, authorization: str | None, order_id: int, raw: bytes
                     ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
         self.limiter.check(account.account_id)
         body = parse_body(AmendOrderBody, raw)
+        command, order = self.amend_command(account, order_id, body)
+        events = await self.services.engine().execute(command, deadline=self.timeout)
+        return self.changed_result(order, events)
+
+    def amend_command(self, account: AccountView, order_id: int, body: AmendOrderBody
+                      ) -> tuple[AmendOrder, OrderView]:
         order = self.own_order(account, order_id)
         if not order.is_open:
             raise ApiError.rejected("order_not_open")
@@ -231,7 +251,11 @@ class OrderEntry:
             ),
             price=_opt_price(inst, body.price, "price"),
         )
-        events = await self.services.engine().execute(command, deadline=self.timeout)
+        return command, order
+
+    def changed_result(self, order: OrderView, events: list[AnyEvent]
+                       ) -> tuple[int, dict[str, Any]]:
+        """The answer to a cancel or an amend of `order` from its events."""
         reason = refusal(events)
         if reason is not None:
             raise ApiError.rejected(reason)

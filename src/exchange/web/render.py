@@ -137,6 +137,29 @@ def trade(inst: InstrumentView, item: TradeExecuted) -> dict[str, Any]:
     }
 
 
+def ticker(inst: InstrumentView, now: int, best_bid: int | None, best_ask: int | None,
+           sequence: int) -> dict[str, Any]:
+    """The ticker of `inst` at `now` (24 h figures from its minute candles)."""
+    open_, high, low, volume = inst.day_stats(now)
+    tick = inst.tick_size
+
+    def price(ticks: int | None) -> str | None:
+        return None if ticks is None else dec(tick * ticks)
+
+    return {
+        "symbol": inst.symbol,
+        "best_bid": price(best_bid),
+        "best_ask": price(best_ask),
+        "last_price": price(inst.last_price),
+        "open_24h": price(open_),
+        "high_24h": price(high),
+        "low_24h": price(low),
+        "volume_24h": dec(inst.lot_size * volume),
+        "sequence": sequence,
+        "ts": time_us(now),
+    }
+
+
 def balances(account: AccountView) -> list[dict[str, str]]:
     return [
         {

@@ -1,0 +1,346 @@
+"""The market-data fan-out task: durable events in, WebSocket messages out, never waiting.
+
+The replies task hands every durable batch here (`publish`, a bounded channel: the fan-out
+only computes, so it keeps up). `serve_fanout` keeps the market data the streams need — per
+symbol the L2 book with its sequence, as of the last batch it published — and turns each
+batch into messages: one book update per symbol per batch (covering the batch's sequence
+range), one message per trade, private order events and fills. Each public message is
+encoded once and `put` into every subscriber's `Outbox` (never awaited); a subscriber whose
+outbox overflows is dropped from every channel and its connection closes with 4008.
+
+Subscribing runs in the subscriber's task but never awaits, and a batch is published without
+awaiting either, so a snapshot is always taken between two batches: it is exactly the state
+that the following updates start from (no gap, no overlap).
+
+Tickers go out at most every `TICKER_INTERVAL` seconds per symbol, when something changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import trio
+
+from exchange.engine.events import (
+    AnyEvent,
+    BookLevelChanged,
+    InstrumentAdded,
+    TradeExecuted,
+)
+from exchange.server.metrics import Metrics
+from exchange.server.outbox import GOING_AWAY, BookUpdate, Outbox, several
+from exchange.server.readmodel import Fill, InstrumentView, ReadModel
+from exchange.web import render
+
+log = logging.getLogger("exchange.server")
+
+TICKER_INTERVAL = 0.1
+PUBLISH_QUEUE = 64  # durable batches waiting for the fan-out
+PUBLIC_KINDS = ("book", "trades", "ticker")
+PRIVATE_CHANNELS = ("orders", "fills")
+
+_encode = msgspec.json.encode
+
+
+class ChannelError(Exception):
+    """A subscription refused: `code` is the contract's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class Published:
+    """A durable batch for the fan-out: its events and the order events the read model
+    rendered for watched accounts, as `(account_id, event, order)`."""
+
+    events: list[AnyEvent]
+    notices: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Subscriber:
+    """One connection as the fan-out sees it: its outbox, account and channels."""
+
+    __slots__ = ("account_id", "channels", "outbox")
+
+    def __init__(self, outbox: Outbox, account_id: int | None = None) -> None:
+        self.outbox = outbox
+        self.account_id = account_id
+        self.channels: set[str] = set()
+
+
+class MarketBook:
+    """A symbol's L2 book (ticks -> lots) as of the last batch the fan-out published."""
+
+    __slots__ = ("asks", "bids", "inst", "sequence", "snapshot")
+
+    def __init__(self, inst: InstrumentView, *, empty: bool = False) -> None:
+        self.inst = inst
+        self.bids: dict[int, int] = {} if empty else {p: lv[0] for p, lv in inst.bids.items()}
+        self.asks: dict[int, int] = {} if empty else {p: lv[0] for p, lv in inst.asks.items()}
+        self.sequence = 0 if empty else inst.sequence
+        self.snapshot: tuple[int, str] | None = None  # (sequence, text) of the last one made
+
+    def snapshot_text(self, channel: str) -> str:
+        cached = self.snapshot
+        if cached is not None and cached[0] == self.sequence:
+            return cached[1]
+        inst = self.inst
+        tick, lot, dec = inst.tick_size, inst.lot_size, render.dec
+        text = _encode({
+            "type": "snapshot",
+            "channel": channel,
+            "sequence": self.sequence,
+            "bids": [[dec(tick * p), dec(lot * self.bids[p])]
+                     for p in sorted(self.bids, reverse=True)],
+            "asks": [[dec(tick * p), dec(lot * self.asks[p])] for p in sorted(self.asks)],
+        }).decode()
+        self.snapshot = (self.sequence, text)
+        return text
+
+    def best_bid(self) -> int | None:
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self) -> int | None:
+        return min(self.asks) if self.asks else None
+
+
+class Fanout:
+    def __init__(self, readmodel: ReadModel, metrics: Metrics, *,
+                 queue_size: int = PUBLISH_QUEUE) -> None:
+        self._readmodel = readmodel
+        self._metrics = metrics
+        self._send, self._receive = trio.open_memory_channel[Published](queue_size)
+        self.books: dict[str, MarketBook] = {
+            symbol: MarketBook(inst) for symbol, inst in readmodel.instruments.items()
+        }
+        self.channels: dict[str, set[Subscriber]] = {}
+        # account_id -> subscribers of its "orders" / "fills"; `watched` is shared with the
+        # read model, which renders order events only for these accounts.
+        self.orders: dict[int, set[Subscriber]] = {}
+        self.fills: dict[int, set[Subscriber]] = {}
+        self.watched = readmodel.watched
+        self.subscribers: set[Subscriber] = set()
+        self._tickers_due: set[str] = set()
+        self._dead: list[Subscriber] = []
+        instruments = readmodel.instruments
+        readmodel.render_order = lambda order: render.order(instruments[order.symbol], order)
+
+    # -- FROM THE REPLIES TASK --
+
+    async def publish(self, published: Published) -> None:
+        await self._send.send(published)
+
+    def close(self) -> None:
+        """No more batches: `serve_fanout` returns once the queued ones are out."""
+        self._send.close()
+
+    # -- SUBSCRIPTIONS (a connection's task; never awaits) --
+
+    def attach(self, subscriber: Subscriber) -> None:
+        self.subscribers.add(subscriber)
+        self._metrics.ws_connections.set(len(self.subscribers))
+
+    def detach(self, subscriber: Subscriber) -> None:
+        for channel in list(subscriber.channels):
+            self.unsubscribe(subscriber, channel)
+        self.subscribers.discard(subscriber)
+        self._metrics.ws_connections.set(len(self.subscribers))
+
+    def check(self, subscriber: Subscriber, channel: str) -> None:
+        """Raises `ChannelError` unless `subscriber` may subscribe to `channel`."""
+        if not isinstance(channel, str) or len(channel) > 64:
+            raise ChannelError("invalid_request", "a channel is a string like book.BTC-USD")
+        if channel in PRIVATE_CHANNELS:
+            if subscriber.account_id is None:
+                raise ChannelError("unauthorized", f"{channel} needs authentication first")
+            return
+        kind, dot, symbol = channel.partition(".")
+        if not dot or kind not in PUBLIC_KINDS:
+            raise ChannelError("invalid_request", f"unknown channel {channel!r}")
+        if symbol not in self.books:
+            raise ChannelError("unknown_symbol", f"unknown symbol {symbol!r}")
+
+    def subscribe(self, subscriber: Subscriber, channel: str) -> None:
+        """Adds `channel` (already `check`ed). A book channel starts with its snapshot; a
+        book channel subscribed again gets a fresh snapshot (a client recovering from a
+        gap)."""
+        outbox = subscriber.outbox
+        if channel in PRIVATE_CHANNELS:
+            account_id = subscriber.account_id
+            assert account_id is not None
+            hub = self.orders if channel == "orders" else self.fills
+            hub.setdefault(account_id, set()).add(subscriber)
+            if channel == "orders":
+                self.watched.add(account_id)
+            subscriber.channels.add(channel)
+            return
+        kind, _, symbol = channel.partition(".")
+        if kind == "book":
+            outbox.discard(channel)
+            outbox.put(self.books[symbol].snapshot_text(channel))
+        elif kind == "ticker":
+            outbox.put(self._ticker_text(symbol, channel))
+        self.channels.setdefault(channel, set()).add(subscriber)
+        subscriber.channels.add(channel)
+
+    def unsubscribe(self, subscriber: Subscriber, channel: str) -> None:
+        subscriber.channels.discard(channel)
+        if channel in PRIVATE_CHANNELS:
+            account_id = subscriber.account_id
+            hub = self.orders if channel == "orders" else self.fills
+            members = hub.get(account_id or 0)
+            if members is not None:
+                members.discard(subscriber)
+                if not members:
+                    del hub[account_id or 0]
+                    if channel == "orders":
+                        self.watched.discard(account_id or 0)
+            return
+        members = self.channels.get(channel)
+        if members is not None:
+            members.discard(subscriber)
+            if not members:
+                del self.channels[channel]
+        subscriber.outbox.discard(channel)
+
+    def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.outbox.close(code, reason)
+
+    # -- THE TASK --
+
+    async def serve_fanout(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                           ) -> None:
+        """Publishes batches until `close()`; then tells every connection to close."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._serve_tickers)
+            task_status.started()
+            async with self._receive:
+                async for published in self._receive:
+                    self._publish(published)
+            nursery.cancel_scope.cancel()
+        self.close_all()
+
+    def _publish(self, published: Published) -> None:
+        changes: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {}
+        trades: dict[str, list[str]] = {}
+        fills: dict[int, list[str]] = {}
+        books = self.books
+        channels = self.channels
+        for event in published.events:
+            kind = type(event)
+            if kind is BookLevelChanged:
+                assert isinstance(event, BookLevelChanged)
+                book = books[event.symbol]
+                side = book.bids if event.side == "buy" else book.asks
+                if event.quantity:
+                    side[event.price] = event.quantity
+                else:
+                    side.pop(event.price, None)
+                book.sequence = event.sequence
+                if ("book." + event.symbol) in channels:
+                    change = changes.get(event.symbol)
+                    if change is None:
+                        change = changes[event.symbol] = (event.sequence, {}, {})
+                    inst = book.inst
+                    levels = change[1] if event.side == "buy" else change[2]
+                    levels[render.dec(inst.tick_size * event.price)] = (
+                        render.dec(inst.lot_size * event.quantity) if event.quantity else "0"
+                    )
+                self._tickers_due.add(event.symbol)
+            elif kind is TradeExecuted:
+                assert isinstance(event, TradeExecuted)
+                self._trade(event, trades, fills)
+                self._tickers_due.add(event.symbol)
+            elif kind is InstrumentAdded:
+                assert isinstance(event, InstrumentAdded)
+                added = self._readmodel.instruments.get(event.symbol)
+                if added is not None:  # a new book is empty; the read model may be ahead
+                    books[event.symbol] = MarketBook(added, empty=True)
+        for symbol, (first, bids, asks) in changes.items():
+            update = BookUpdate("book." + symbol, first, books[symbol].sequence, bids, asks)
+            self._broadcast(channels.get(update.channel), update)
+        for symbol, texts in trades.items():
+            self._broadcast(channels.get("trades." + symbol), several(texts))
+        for account_id, texts in fills.items():
+            self._broadcast(self.fills.get(account_id), several(texts))
+        notices: dict[int, list[str]] = {}
+        for account_id, name, order in published.notices:
+            if account_id in self.orders:
+                notices.setdefault(account_id, []).append(_encode({
+                    "type": "order", "channel": "orders", "event": name, "order": order,
+                }).decode())
+        for account_id, texts in notices.items():
+            self._broadcast(self.orders.get(account_id), several(texts))
+        self._bury()
+
+    def _trade(self, trade: TradeExecuted, trades: dict[str, list[str]],
+               fills: dict[int, list[str]]) -> None:
+        """Renders the trade's public and private messages into this batch's lists."""
+        channel = "trades." + trade.symbol
+        inst = self.books[trade.symbol].inst
+        if channel in self.channels:
+            message = render.trade(inst, trade)
+            message["type"] = "trade"
+            message["channel"] = channel
+            trades.setdefault(trade.symbol, []).append(_encode(message).decode())
+        if self.fills:
+            for account_id, maker in ((trade.maker_account_id, True),
+                                      (trade.taker_account_id, False)):
+                if account_id in self.fills:
+                    message = render.fill(inst, Fill(trade, maker))
+                    message["type"] = "fill"
+                    message["channel"] = "fills"
+                    fills.setdefault(account_id, []).append(_encode(message).decode())
+
+    def _broadcast(self, members: set[Subscriber] | None, item: str | BookUpdate) -> None:
+        if not members:
+            return
+        dead = self._dead
+        count = 0
+        for subscriber in members:
+            if subscriber.outbox.put(item):
+                count += 1
+            else:
+                dead.append(subscriber)
+        self._metrics.ws_messages.inc(count)
+
+    def _bury(self) -> None:
+        """Drops the subscribers whose outbox overflowed (their writer closes with 4008)."""
+        if not self._dead:
+            return
+        for subscriber in self._dead:
+            if subscriber in self.subscribers:
+                log.info("closing a slow WebSocket consumer (account %s)",
+                         subscriber.account_id)
+                self._metrics.ws_slow_consumers.inc()
+                self.detach(subscriber)
+        self._dead.clear()
+
+    # -- TICKERS --
+
+    async def _serve_tickers(self) -> None:
+        while True:
+            await trio.sleep(TICKER_INTERVAL)
+            due, self._tickers_due = self._tickers_due, set()
+            for symbol in due:
+                channel = "ticker." + symbol
+                members = self.channels.get(channel)
+                if members:
+                    self._broadcast(members, self._ticker_text(symbol, channel))
+            self._bury()
+
+    def _ticker_text(self, symbol: str, channel: str) -> str:
+        book = self.books[symbol]
+        message = render.ticker(book.inst, time.time_ns() // 1000, book.best_bid(),
+                                book.best_ask(), book.sequence)
+        message["type"] = "ticker"
+        message["channel"] = channel
+        return _encode(message).decode()

@@ -1,0 +1,200 @@
+"""A WebSocket connection's outgoing queue: bounded, filled without waiting, drained in frames.
+
+The fan-out task and the connection's own request handling `put` messages here and never
+wait; the connection's writer task `take`s whatever is queued and sends it as one frame (one
+JSON object, or an array of several). Public messages are encoded once for every subscriber:
+an item is the JSON text of one message (`str`), of several (`Several`: the trades of one
+batch, say), or a shared `BookUpdate`. So one batch adds a handful of items to a
+subscriber's outbox however many trades it made.
+
+Book updates carry absolute level quantities, so several updates of one channel that are
+queued together merge into one covering `[first_sequence, sequence]` (on `take`, and when
+the queue is full). Everything else (trades, private events, replies) is never merged or
+dropped: if the queue is still full after merging, the outbox fails with close code 4008 and
+takes nothing more.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import msgspec
+import trio
+
+SLOW_CONSUMER = 4008
+GOING_AWAY = 1001
+DEFAULT_LIMIT = 4 * 1024 * 1024  # bytes queued (characters of JSON) before 4008
+FRAME_ITEMS = 1024  # most messages sent in one frame
+
+_encode = msgspec.json.encode
+
+
+class BookUpdate:
+    """Absolute level changes of one book channel over `[first, last]` sequences.
+
+    `bids`/`asks` map decimal price strings to decimal quantity strings ("0": removed). One
+    object is shared by every subscriber it is queued for, so it is never changed once
+    queued: merging makes a new one."""
+
+    __slots__ = ("_text", "asks", "bids", "channel", "first", "last")
+
+    def __init__(self, channel: str, first: int, last: int, bids: dict[str, str],
+                 asks: dict[str, str]) -> None:
+        self.channel = channel
+        self.first = first
+        self.last = last
+        self.bids = bids
+        self.asks = asks
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _encode({
+                "type": "update",
+                "channel": self.channel,
+                "first_sequence": self.first,
+                "sequence": self.last,
+                "bids": [[price, quantity] for price, quantity in self.bids.items()],
+                "asks": [[price, quantity] for price, quantity in self.asks.items()],
+            }).decode()
+        return self._text
+
+    def merged(self, later: BookUpdate) -> BookUpdate:
+        return BookUpdate(self.channel, self.first, later.last, {**self.bids, **later.bids},
+                          {**self.asks, **later.asks})
+
+
+class Several(str):
+    """The JSON texts of several messages, joined by commas (an array without brackets)."""
+
+    __slots__ = ()
+
+
+def several(texts: list[str]) -> str:
+    """One item for `texts`: the message itself if there is one."""
+    return texts[0] if len(texts) == 1 else Several(",".join(texts))
+
+
+Item = str | BookUpdate
+
+
+def merge_updates(items: Iterable[Item]) -> list[Item]:
+    """`items` with every channel's book updates merged into one, at the place of its
+    first; the order of everything else is kept."""
+    out: list[Item] = []
+    where: dict[str, int] = {}
+    for item in items:
+        if type(item) is BookUpdate:
+            index = where.get(item.channel)
+            if index is not None:
+                earlier = out[index]
+                assert type(earlier) is BookUpdate
+                out[index] = earlier.merged(item)
+                continue
+            where[item.channel] = len(out)
+        out.append(item)
+    return out
+
+
+class Outbox:
+    """See the module docstring. Only Trio tasks of the server's thread use it.
+
+    `limit` bounds the bytes queued (shared items count for each outbox they are in)."""
+
+    __slots__ = ("_items", "_size", "_wakeup", "close_code", "close_reason", "limit")
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self.limit = limit
+        self._items: deque[Item] = deque()
+        self._size = 0
+        self._wakeup = trio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """Bytes queued."""
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    def put(self, item: Item) -> bool:
+        """Queues `item` at once; False if the outbox is closed or has just overflowed."""
+        if self.close_code is not None:
+            return False
+        size = _size(item)
+        if self._size + size > self.limit and self._items:
+            self._compact()
+            if self._size + size > self.limit:
+                self.close(SLOW_CONSUMER, "slow consumer")
+                return False
+        self._items.append(item)
+        self._size += size
+        self._wakeup.set()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER`: then
+        the queue is dropped) and closes with `code`. The first close wins."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        if code == SLOW_CONSUMER:
+            self._items.clear()
+            self._size = 0
+        self._wakeup.set()
+
+    def discard(self, channel: str) -> None:
+        """Drops queued book updates of `channel` (it was unsubscribed or is resubscribed:
+        a new snapshot follows)."""
+        items = self._items
+        if any(type(item) is BookUpdate and item.channel == channel for item in items):
+            self._replace([item for item in items
+                           if not (type(item) is BookUpdate and item.channel == channel)])
+
+    async def take(self) -> str | None:
+        """The next frame's text, once something is queued; None once the outbox is closed
+        and empty. Cancelling it takes nothing."""
+        items = self._items
+        while not items:
+            if self.close_code is not None:
+                return None
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+        if len(items) <= FRAME_ITEMS:
+            batch: list[Item] = list(items)
+            items.clear()
+            self._size = 0
+        else:
+            batch = [items.popleft() for _ in range(FRAME_ITEMS)]
+            self._size -= sum(_size(item) for item in batch)
+        if len(batch) == 1:
+            only = batch[0]
+            if type(only) is str:
+                return only
+            if type(only) is BookUpdate:
+                return only.text()
+        parts = [item.text() if isinstance(item, BookUpdate) else item
+                 for item in merge_updates(batch)]
+        return "[" + ",".join(parts) + "]"
+
+    def _compact(self) -> None:
+        merged = merge_updates(self._items)
+        if len(merged) < len(self._items):
+            self._replace(merged)
+
+    def _replace(self, items: list[Item]) -> None:
+        self._items.clear()
+        self._items.extend(items)
+        self._size = sum(_size(item) for item in items)
+
+
+def _size(item: Item) -> int:
+    return len(item.text()) if isinstance(item, BookUpdate) else len(item)

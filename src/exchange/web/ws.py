@@ -1,0 +1,412 @@
+"""The WebSocket API at `/v1/ws`: subscriptions, private events and order entry.
+
+One connection is two tasks. The reader (the ASGI handler itself) decodes each frame (one op
+object, or an array of them), answers `auth`/`subscribe`/`unsubscribe`/`ping` at once and
+submits `place`/`cancel`/`amend` to the sequencer with a callback, so many requests are in
+flight without a task each; the replies task calls back once the command is durable and the
+answer goes into the connection's outbox. The writer drains the outbox into frames (see
+`exchange.server.outbox`) and sends a heartbeat after `HEARTBEAT` seconds of silence.
+
+Nothing here is awaited by the fan-out or by the engine: whatever the client does, the worst
+it can do is fill its own outbox, which closes it with 4008. A client that sends faster
+than its requests are answered waits once `MAX_INFLIGHT` are in flight (its frames stay
+unread: TCP backpressure on it alone).
+
+Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
+flight to be answered, and closes with 1001.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import trio
+
+from exchange.engine.commands import AnyCommand, PlaceOrder
+from exchange.engine.events import AnyEvent
+from exchange.server.fanout import ChannelError, Fanout, Subscriber
+from exchange.server.outbox import GOING_AWAY, Outbox
+from exchange.server.readmodel import AccountView
+from exchange.server.sequencer import Overloaded, Request, Unavailable
+from exchange.web.app import Services
+from exchange.web.auth import account_for, bearer
+from exchange.web.errors import ApiError, invalid
+from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
+from exchange.web.orders import OrderEntry
+from exchange.web.render import time_us
+
+log = logging.getLogger("exchange.web")
+
+PATH = "/v1/ws"
+HEARTBEAT = 5.0
+MAX_INFLIGHT = 256  # order-entry requests in flight per connection before reading pauses
+MAX_OPS_PER_FRAME = 1000
+MAX_CHANNELS = 100
+DRAIN_TIMEOUT = 2.0  # at shutdown: how long in-flight requests may take to be answered
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Result = Callable[[list[AnyEvent]], tuple[int, dict[str, Any]]]
+
+_encode = msgspec.json.encode
+_HEARTBEAT = {"type": "heartbeat"}
+
+
+def _text(message: dict[str, Any]) -> str:
+    return _encode(message).decode()
+
+
+def _error(op_id: Any, error: ApiError) -> str:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    retry_after = error.headers.get("Retry-After")
+    if retry_after is not None:
+        body["retry_after"] = float(retry_after)
+    message: dict[str, Any] = {"type": "error", "error": body}
+    if op_id is not None:
+        message["id"] = op_id
+    return _text(message)
+
+
+def _reply(op_id: Any, message: dict[str, Any]) -> str:
+    if op_id is not None:
+        message["id"] = op_id
+    return _text(message)
+
+
+_OVERLOADED = ApiError(503, "overloaded", "the engine inbox is full; retry",
+                       headers={"Retry-After": "1"})
+
+
+class WebSocketHub:
+    """The server's WebSocket connections (for shutdown) and what they share."""
+
+    def __init__(self, services: Services, fanout: Fanout) -> None:
+        self.services = services
+        self.fanout = fanout
+        self.connections: set[Connection] = set()
+        self.stopping = False
+
+    def shutdown(self) -> None:
+        """Stops reading on every connection; each closes with 1001 once its in-flight
+        requests are answered."""
+        self.stopping = True
+        for connection in list(self.connections):
+            connection.stop_reading()
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """The ASGI handler of one WebSocket connection."""
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if scope["path"] != PATH:
+            await _reject(send, ApiError(404, "not_found", "no such WebSocket endpoint"))
+            return
+        account = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                account = account_for(self.services.readmodel, bearer(value.decode("latin-1")))
+                if account is None:
+                    await _reject(send, ApiError(401, "unauthorized", "missing or wrong API key"))
+                    return
+        if self.stopping:
+            await _reject(send, ApiError(503, "unavailable", "the server is shutting down"))
+            return
+        await send({"type": "websocket.accept"})
+        connection = Connection(self, account)
+        self.connections.add(connection)
+        self.fanout.attach(connection.subscriber)
+        try:
+            await connection.run(receive, send)
+        finally:
+            self.fanout.detach(connection.subscriber)
+            self.connections.discard(connection)
+
+
+async def _reject(send: Send, error: ApiError) -> None:
+    body = error.body()
+    await send({"type": "websocket.http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+class Connection:
+    """One WebSocket client; see the module docstring."""
+
+    def __init__(self, hub: WebSocketHub, account: AccountView | None) -> None:
+        self.hub = hub
+        self.services = hub.services
+        self.fanout = hub.fanout
+        entry = self.services.order_entry
+        assert entry is not None
+        self.entry: OrderEntry = entry
+        self.outbox = Outbox(self.services.settings.ws_outbox_bytes)
+        self.subscriber = Subscriber(self.outbox, account.account_id if account else None)
+        self.account = account
+        self.inflight = 0
+        self.gone = False
+        self._room = trio.Event()
+        self._reading = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+
+    def stop_reading(self) -> None:
+        self._reading.cancel()
+
+    async def run(self, receive: Receive, send: Send) -> None:
+        outbox = self.outbox
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._write, send)
+            with self._reading:
+                await self._read(receive)
+            if self.gone:  # nothing can be sent any more
+                nursery.cancel_scope.cancel()
+            elif not outbox.closed:  # shutting down: answer what is in flight first
+                with trio.move_on_after(DRAIN_TIMEOUT):
+                    while self.inflight:
+                        self._room = trio.Event()
+                        await self._room.wait()
+                outbox.close(GOING_AWAY, "server shutting down")
+            # The writer sends what is queued and the close frame, then returns.
+
+    # -- WRITING --
+
+    async def _write(self, send: Send) -> None:
+        outbox = self.outbox
+        while True:
+            frame = None
+            with trio.move_on_after(HEARTBEAT):
+                frame = await outbox.take()
+            if frame is None:
+                if outbox.close_code is not None:
+                    await send({"type": "websocket.close", "code": outbox.close_code,
+                                "reason": outbox.close_reason})
+                    self._reading.cancel()
+                    return
+                frame = _heartbeat()
+            await send({"type": "websocket.send", "text": frame})
+
+    # -- READING --
+
+    async def _read(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                self.gone = True
+                return
+            if kind != "websocket.receive":
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            self._frame(data)
+            while self.inflight >= MAX_INFLIGHT:
+                self._room = trio.Event()
+                await self._room.wait()
+
+    def _frame(self, data: str | bytes) -> None:
+        put = self.outbox.put
+        try:
+            decoded = decode_json(data)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
+            put(_error(None, invalid("the message is not valid JSON")))
+            return
+        if isinstance(decoded, list):
+            if not decoded or len(decoded) > MAX_OPS_PER_FRAME:
+                put(_error(None, invalid(f"an array carries 1 to {MAX_OPS_PER_FRAME} ops")))
+                return
+            for op in decoded:
+                self._op(op)
+        else:
+            self._op(decoded)
+
+    def _op(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            self.outbox.put(_error(None, invalid("a message is a JSON object with an op")))
+            return
+        op_id = message.get("id")
+        if op_id is not None and (isinstance(op_id, bool) or not isinstance(op_id, int | str)
+                                  or (isinstance(op_id, str) and len(op_id) > 64)):
+            self.outbox.put(_error(None, invalid("id must be an integer or a short string",
+                                                 "$.id")))
+            return
+        try:
+            op = message.get("op")
+            handler = _OPS.get(op) if isinstance(op, str) else None
+            if handler is None:
+                raise invalid("op must be one of " + ", ".join(sorted(_OPS)), "$.op")
+            handler(self, op_id, message)
+        except ApiError as error:
+            self.outbox.put(_error(op_id, error))
+        except Overloaded:
+            self.outbox.put(_error(op_id, _OVERLOADED))
+        except Unavailable as exc:
+            self.outbox.put(_error(op_id, ApiError(503, "unavailable",
+                                                   str(exc) or "unavailable")))
+
+    # -- OPS --
+
+    def _auth(self, op_id: Any, message: dict[str, Any]) -> None:
+        _fields(message, {"api_key"})
+        key = message.get("api_key")
+        account = account_for(self.services.readmodel, key if isinstance(key, str) else None)
+        if account is None:
+            raise ApiError(401, "unauthorized", "missing or wrong API key")
+        if self.account is not None and self.account is not account:
+            raise ApiError(409, "conflict", "this connection is authenticated as another "
+                                            "account")
+        self.account = account
+        self.subscriber.account_id = account.account_id
+        self.outbox.put(_reply(op_id, {"type": "authenticated",
+                                       "account_id": account.account_id}))
+
+    def _channels(self, message: dict[str, Any]) -> list[str]:
+        _fields(message, {"channels"})
+        channels = message.get("channels")
+        if (not isinstance(channels, list) or not channels or len(channels) > MAX_CHANNELS
+                or not all(isinstance(channel, str) for channel in channels)):
+            raise invalid(f"channels must be a list of 1 to {MAX_CHANNELS} channel names",
+                          "$.channels")
+        return list(dict.fromkeys(channels))
+
+    def _subscribe(self, op_id: Any, message: dict[str, Any]) -> None:
+        channels = self._channels(message)
+        try:
+            for channel in channels:
+                self.fanout.check(self.subscriber, channel)
+        except ChannelError as exc:
+            status = 401 if exc.code == "unauthorized" else 400
+            raise ApiError(status, exc.code, exc.message) from None
+        # The answer goes first; each book channel's snapshot follows it.
+        self.outbox.put(_reply(op_id, {"type": "subscribed", "channels": channels}))
+        for channel in channels:
+            self.fanout.subscribe(self.subscriber, channel)
+
+    def _unsubscribe(self, op_id: Any, message: dict[str, Any]) -> None:
+        channels = self._channels(message)
+        for channel in channels:
+            self.fanout.unsubscribe(self.subscriber, channel)
+        self.outbox.put(_reply(op_id, {"type": "unsubscribed", "channels": channels}))
+
+    def _ping(self, op_id: Any, message: dict[str, Any]) -> None:
+        _fields(message, set())
+        self.outbox.put(_reply(op_id, {"type": "pong"}))
+
+    def _place(self, op_id: Any, message: dict[str, Any]) -> None:
+        _fields(message, {"order"})
+        account = self._trader()
+        body = validate(PlaceOrderBody, message.get("order"), "order")
+        command = self.entry.place_command(account, body)
+        if command.client_order_id is not None:
+            # Idempotency may have to wait for an earlier attempt: that takes a task.
+            assert self._nursery is not None
+            self._started()
+            self._nursery.start_soon(self._place_idempotent, op_id, account, command)
+            return
+        self._submit(op_id, command,
+                     lambda events: self.entry.place_result(account, events))
+
+    def _cancel(self, op_id: Any, message: dict[str, Any]) -> None:
+        _fields(message, {"order_id"})
+        account = self._trader()
+        command, order = self.entry.cancel_command(account, _order_id(message))
+        self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
+
+    def _amend(self, op_id: Any, message: dict[str, Any]) -> None:
+        _fields(message, {"order_id", "quantity", "price"})
+        account = self._trader()
+        order_id = _order_id(message)
+        body = validate(AmendOrderBody, {key: value for key, value in message.items()
+                                         if key in ("quantity", "price")})
+        command, order = self.entry.amend_command(account, order_id, body)
+        self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
+
+    # -- ORDER ENTRY --
+
+    def _trader(self) -> AccountView:
+        account = self.account
+        if account is None:
+            raise ApiError(401, "unauthorized", "authenticate first (op auth)")
+        self.entry.limiter.check(account.account_id)
+        return account
+
+    def _started(self) -> None:
+        self.inflight += 1
+
+    def _finished(self) -> None:
+        self.inflight -= 1
+        self._room.set()
+
+    def _submit(self, op_id: Any, command: AnyCommand, result: Result) -> None:
+        sequencer = self.services.engine()
+
+        def answer(request: Request) -> None:
+            self._finished()
+            events = request.events
+            if events is None:
+                self.outbox.put(_error(op_id, ApiError(503, "unavailable",
+                                                       "the request was not committed")))
+                return
+            self._answer(op_id, lambda: result(events))
+
+        sequencer.submit(command, callback=answer)
+        self._started()
+
+    def _answer(self, op_id: Any, result: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+        try:
+            _, order = result()
+        except ApiError as error:
+            self.outbox.put(_error(op_id, error))
+            return
+        self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+
+    async def _place_idempotent(self, op_id: Any, account: AccountView, command: PlaceOrder
+                                ) -> None:
+        try:
+            try:
+                _, order = await self.entry.place_as(account, command)
+            except Overloaded:
+                raise _OVERLOADED from None
+            except Unavailable as exc:
+                raise ApiError(503, "unavailable", str(exc) or "unavailable") from None
+        except ApiError as error:
+            self.outbox.put(_error(op_id, error))
+        else:
+            self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+        finally:
+            self._finished()
+
+
+def _heartbeat() -> str:
+    return _text({**_HEARTBEAT, "ts": time_us(time.time_ns() // 1000)})
+
+
+def _fields(message: dict[str, Any], allowed: set[str]) -> None:
+    for key in message:
+        if key not in allowed and key not in ("op", "id"):
+            raise invalid(f"unknown field {key!r}", f"$.{key}")
+
+
+def _order_id(message: dict[str, Any]) -> int:
+    order_id = message.get("order_id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int) or not 0 < order_id < 2**62:
+        raise invalid("order_id must be a positive integer", "$.order_id")
+    return order_id
+
+
+_OPS: dict[str, Callable[[Connection, Any, dict[str, Any]], None]] = {
+    "auth": Connection._auth,
+    "subscribe": Connection._subscribe,
+    "unsubscribe": Connection._unsubscribe,
+    "ping": Connection._ping,
+    "place": Connection._place,
+    "cancel": Connection._cancel,
+    "amend": Connection._amend,
+}

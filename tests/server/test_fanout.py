@@ -1,0 +1,182 @@
+"""The fan-out against the real engine's events: whenever a subscriber joins, its snapshot
+and the updates that follow rebuild the book exactly; trades and private events reach only
+whom they should, once."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from exchange.engine import Engine
+from exchange.engine.events import AnyEvent, TradeExecuted
+from exchange.server.fanout import ChannelError, Fanout, Published, Subscriber
+from exchange.server.metrics import Metrics
+from exchange.server.outbox import Outbox
+from exchange.server.readmodel import ReadModel
+from store.streams import stream
+
+SYMBOLS = ("AAA-USD", "BBB-USD")
+
+
+async def drain(outbox: Outbox) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while len(outbox):
+        text = await outbox.take()
+        assert text is not None
+        decoded = msgspec.json.decode(text)
+        messages.extend(decoded if isinstance(decoded, list) else [decoded])
+    return messages
+
+
+def rebuild(messages: list[dict[str, Any]], channel: str) -> tuple[int, dict[str, str],
+                                                                     dict[str, str]]:
+    sequence, bids, asks = -1, {}, {}
+    for message in messages:
+        if message.get("channel") != channel:
+            continue
+        if message["type"] == "snapshot":
+            sequence = message["sequence"]
+            bids = dict(message["bids"])
+            asks = dict(message["asks"])
+            continue
+        assert message["first_sequence"] == sequence + 1
+        sequence = message["sequence"]
+        for levels, changes in ((bids, message["bids"]), (asks, message["asks"])):
+            for price, quantity in changes:
+                if Decimal(quantity):
+                    levels[price] = quantity
+                else:
+                    levels.pop(price, None)
+    return sequence, bids, asks
+
+
+def expected(readmodel: ReadModel, symbol: str) -> tuple[int, dict[str, str],
+                                                         dict[str, str]]:
+    from exchange.web.render import dec
+
+    inst = readmodel.instruments[symbol]
+    return (
+        inst.sequence,
+        {dec(inst.tick_size * p): dec(inst.lot_size * lv[0]) for p, lv in inst.bids.items()},
+        {dec(inst.tick_size * p): dec(inst.lot_size * lv[0]) for p, lv in inst.asks.items()},
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_subscribers_joining_at_any_batch_rebuild_the_book(seed: int) -> None:
+    rng = random.Random(seed)
+    engine = Engine()
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    subscribers: list[tuple[Subscriber, int]] = []  # and how many trades came before it
+    commands = stream(seed, 600)
+    trades: list[tuple[str, int]] = []
+    at = 0
+    while at < len(commands):
+        size = rng.randint(1, 40)
+        events: list[AnyEvent] = []
+        for command in commands[at:at + size]:
+            events.extend(engine.handle(command))
+        at += size
+        readmodel.apply(events)
+        fanout._publish(Published(events, readmodel.take_notices()))
+        trades.extend((e.symbol, e.trade_id) for e in events if isinstance(e, TradeExecuted))
+        if rng.random() < 0.3:  # someone joins between two batches
+            subscriber = Subscriber(Outbox(limit=10**9))
+            fanout.attach(subscriber)
+            for symbol in SYMBOLS:
+                if symbol in fanout.books:
+                    for channel in (f"book.{symbol}", f"trades.{symbol}"):
+                        fanout.check(subscriber, channel)
+                        fanout.subscribe(subscriber, channel)
+            subscribers.append((subscriber, len(trades)))
+    assert subscribers
+    for subscriber, start in subscribers:
+        messages = await drain(subscriber.outbox)
+        for symbol in SYMBOLS:
+            if f"book.{symbol}" in subscriber.channels:
+                assert rebuild(messages, f"book.{symbol}") == expected(readmodel, symbol)
+        for symbol in SYMBOLS:  # in order within a channel (channels are independent)
+            got = [m["trade_id"] for m in messages
+                   if m["type"] == "trade" and m["channel"] == f"trades.{symbol}"]
+            assert got == [trade_id for name, trade_id in trades[start:]
+                           if name == symbol and f"trades.{symbol}" in subscriber.channels]
+
+
+async def test_private_messages_go_to_their_account_only() -> None:
+    engine = Engine()
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    commands = stream(7, 400)
+    mine = Subscriber(Outbox(limit=10**9), account_id=1)
+    anonymous = Subscriber(Outbox(limit=10**9))
+    fanout.attach(mine)
+    fanout.attach(anonymous)
+    with pytest.raises(ChannelError) as refused:
+        fanout.check(anonymous, "orders")
+    assert refused.value.code == "unauthorized"
+    for channel in ("orders", "fills"):
+        fanout.check(mine, channel)
+        fanout.subscribe(mine, channel)
+    assert fanout.watched == {1}
+    fills = 0
+    for command in commands:
+        events = engine.handle(command)
+        readmodel.apply(events)
+        fanout._publish(Published(events, readmodel.take_notices()))
+        fills += sum(1 for e in events if isinstance(e, TradeExecuted)
+                     for account in (e.maker_account_id, e.taker_account_id) if account == 1)
+    messages = await drain(mine.outbox)
+    orders = [m for m in messages if m["type"] == "order"]
+    assert orders
+    assert all(m["order"]["account_id"] == 1 for m in orders)
+    assert len([m for m in messages if m["type"] == "fill"]) == fills
+    assert [m for m in orders if m["event"] == "fill"].__len__() == fills
+    # Every order's last message shows its state as the read model has it now.
+    last: dict[int, dict[str, Any]] = {}
+    for message in orders:
+        last[message["order"]["order_id"]] = message["order"]
+    for order_id, order in last.items():
+        assert order["status"] == str(readmodel.orders[order_id].status)
+    assert len(anonymous.outbox) == 0
+    fanout.detach(mine)
+    assert fanout.watched == set()
+
+
+async def test_a_subscriber_that_overflows_is_dropped_everywhere() -> None:
+    engine = Engine()
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    commands = stream(3, 300)
+    tiny = Subscriber(Outbox(limit=4096))
+    fanout.attach(tiny)
+    joined = False
+    for command in commands:
+        events = engine.handle(command)
+        readmodel.apply(events)
+        fanout._publish(Published(events, readmodel.take_notices()))
+        if not joined and "AAA-USD" in fanout.books:
+            fanout.subscribe(tiny, "trades.AAA-USD")
+            fanout.subscribe(tiny, "book.AAA-USD")
+            joined = True
+    assert tiny.outbox.closed
+    assert tiny not in fanout.subscribers
+    assert not tiny.channels
+    assert all(tiny not in members for members in fanout.channels.values())
+
+
+async def test_serve_fanout_ends_when_closed_and_closes_connections() -> None:
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    subscriber = Subscriber(Outbox())
+    fanout.attach(subscriber)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(fanout.serve_fanout)
+        await fanout.publish(Published([]))
+        fanout.close()
+    assert subscriber.outbox.close_code == 1001

@@ -1,0 +1,124 @@
+"""The outbox: bounded, never waits on `put`, merges book updates, frames what is queued."""
+
+from __future__ import annotations
+
+import msgspec
+import trio
+
+from exchange.server.outbox import (
+    SLOW_CONSUMER,
+    BookUpdate,
+    Outbox,
+    merge_updates,
+    several,
+)
+
+
+def update(first: int, last: int, bids: dict[str, str] | None = None,
+           asks: dict[str, str] | None = None, channel: str = "book.X") -> BookUpdate:
+    return BookUpdate(channel, first, last, bids or {}, asks or {})
+
+
+async def frames(outbox: Outbox) -> list[object]:
+    """Every message of the next frame, decoded."""
+    text = await outbox.take()
+    assert text is not None
+    decoded = msgspec.json.decode(text)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+async def test_one_message_is_one_object_several_are_an_array() -> None:
+    outbox = Outbox()
+    outbox.put('{"a":1}')
+    assert await outbox.take() == '{"a":1}'
+    outbox.put('{"a":1}')
+    outbox.put(several(['{"b":2}', '{"c":3}']))
+    assert await frames(outbox) == [{"a": 1}, {"b": 2}, {"c": 3}]
+    outbox.put(several(['{"b":2}', '{"c":3}']))
+    assert await frames(outbox) == [{"b": 2}, {"c": 3}]
+    assert len(outbox) == 0
+    assert outbox.size == 0
+
+
+async def test_book_updates_queued_together_merge_into_one_range() -> None:
+    outbox = Outbox()
+    outbox.put(update(5, 6, {"10": "1"}, {"11": "2"}))
+    outbox.put('{"type":"trade"}')
+    outbox.put(update(7, 7, {"10": "0", "9": "3"}))
+    outbox.put(update(1, 1, {"1": "1"}, channel="book.Y"))
+    outbox.put(update(8, 9, asks={"11": "5"}))
+    messages = await frames(outbox)
+    assert messages == [
+        {"type": "update", "channel": "book.X", "first_sequence": 5, "sequence": 9,
+         "bids": [["10", "0"], ["9", "3"]], "asks": [["11", "5"]]},
+        {"type": "trade"},
+        {"type": "update", "channel": "book.Y", "first_sequence": 1, "sequence": 1,
+         "bids": [["1", "1"]], "asks": []},
+    ]
+
+
+def test_merging_leaves_shared_updates_as_they_were() -> None:
+    first, second = update(1, 1, {"10": "1"}), update(2, 2, {"10": "2"})
+    (merged,) = merge_updates([first, second])
+    assert isinstance(merged, BookUpdate)
+    assert (merged.first, merged.last, merged.bids) == (1, 2, {"10": "2"})
+    assert first.bids == {"10": "1"}  # other subscribers still send it as it was
+    assert (first.first, first.last) == (1, 1)
+
+
+async def test_a_full_outbox_merges_before_it_gives_up() -> None:
+    one = update(1, 1, {"10.00": "1.000"})
+    outbox = Outbox(limit=len(one.text()) * 3)
+    for sequence in range(1, 50):  # merging keeps book updates within bounds
+        assert outbox.put(update(sequence, sequence, {"10.00": f"{sequence}.000"}))
+    assert not outbox.closed
+    assert len(outbox) <= 3
+    assert (await frames(outbox))[0]["first_sequence"] == 1  # type: ignore[index]
+
+
+async def test_an_outbox_that_still_overflows_closes_with_4008() -> None:
+    outbox = Outbox(limit=100)
+    assert outbox.put('{"trade":' + "1" * 40 + "}")
+    assert outbox.put('{"trade":' + "2" * 40 + "}")
+    assert not outbox.put('{"trade":' + "3" * 40 + "}")  # trades are never merged
+    assert outbox.close_code == SLOW_CONSUMER
+    assert outbox.close_reason == "slow consumer"
+    assert not outbox.put('{"x":1}')
+    assert await outbox.take() is None  # what was queued is dropped
+
+
+async def test_a_closed_outbox_sends_what_is_queued_first() -> None:
+    outbox = Outbox()
+    outbox.put('{"a":1}')
+    outbox.close(1001, "bye")
+    outbox.close(4008)  # the first close wins
+    assert await outbox.take() == '{"a":1}'
+    assert await outbox.take() is None
+    assert outbox.close_code == 1001
+
+
+async def test_take_waits_without_taking_when_cancelled() -> None:
+    outbox = Outbox()
+    with trio.move_on_after(0.05):
+        await outbox.take()
+    outbox.put('{"a":1}')
+    assert await outbox.take() == '{"a":1}'
+
+    async def later() -> None:
+        await trio.sleep(0.05)
+        outbox.put('{"b":2}')
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(later)
+        with trio.fail_after(1):
+            assert await outbox.take() == '{"b":2}'
+
+
+async def test_discard_drops_one_channels_updates() -> None:
+    outbox = Outbox()
+    outbox.put(update(1, 1, {"1": "1"}))
+    outbox.put('{"a":1}')
+    outbox.put(update(1, 1, {"1": "1"}, channel="book.Y"))
+    outbox.discard("book.X")
+    messages = await frames(outbox)
+    assert [m.get("channel") for m in messages] == [None, "book.Y"]  # type: ignore[union-attr]

@@ -1,0 +1,153 @@
+"""Clients that read slowly or not at all: they lose their connection, nobody else suffers."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import trio
+
+from exchange.server.runtime import Server, ShutdownTimeout, serve_exchange
+
+from .support import ADMIN_TOKEN, Exchange, make_settings, start_exchange
+from .wsclient import RawSocket, connect
+
+SYMBOL = "BTC-USD"
+ORDERS_PER_FRAME = 200
+
+
+async def market(running: Exchange) -> tuple[str, str]:
+    """An instrument with a deep resting sell, and a funded taker: (taker key, maker key)."""
+    await running.instrument(SYMBOL)
+    maker = await running.trader("maker", BTC="100000")
+    taker = await running.trader("taker", USD="100000000")
+    await maker.client.place_order(SYMBOL, "sell", quantity="50000", price="100")
+    return taker.api_key, maker.api_key
+
+
+async def trade_until(running: Exchange, taker_key: str, done: Any, *, limit: int) -> int:
+    """Sends frames of market buys (one trade each) until `done()`; returns the trades made."""
+    made = 0
+    async with connect(running.url, api_key=taker_key, queue=4096) as trading:
+        while not done() and made < limit:
+            await trading.send([{"op": "place", "id": made + i, "order": {
+                "symbol": SYMBOL, "side": "buy", "type": "market", "quantity": "0.01"}}
+                for i in range(ORDERS_PER_FRAME)])
+            for _ in range(ORDERS_PER_FRAME):
+                assert (await trading.until("result"))["order"]["status"] == "filled"
+            made += ORDERS_PER_FRAME
+    return made
+
+
+def slow_consumers(running: Exchange) -> float:
+    return running.server.services.metrics.ws_slow_consumers._value.get()  # type: ignore[no-any-return]
+
+
+async def test_a_slow_subscriber_is_closed_with_4008_and_a_fast_one_gets_everything(
+        nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery, ws_outbox_bytes=256 * 1024)
+    taker_key, _ = await market(running)
+    slow = await RawSocket.open(running.url, rcvbuf=4096)
+    await slow.send({"op": "subscribe", "id": 1,
+                     "channels": [f"trades.{SYMBOL}", f"book.{SYMBOL}"]})
+    received: list[int] = []
+    async with connect(running.url, queue=4096) as fast:
+        await fast.call("subscribe", channels=[f"trades.{SYMBOL}"])
+
+        async def read_fast() -> None:
+            while True:
+                received.append((await fast.until("trade", within=30))["trade_id"])
+
+        async with trio.open_nursery() as readers:
+            readers.start_soon(read_fast)
+            made = await trade_until(running, taker_key, lambda: slow_consumers(running) > 0,
+                                     limit=40_000)
+            assert slow_consumers(running) == 1, "the slow subscriber was never closed"
+            with trio.fail_after(10):
+                while len(received) < made:  # noqa: ASYNC110 - the reader task appends
+                    await trio.sleep(0.01)
+            readers.cancel_scope.cancel()
+    # The fast subscriber saw every trade, in order, and the engine made them all.
+    assert received == sorted(received)
+    assert len(set(received)) == made
+    # The slow one, reading at last, finds what was in flight and then the close frame.
+    with trio.fail_after(10):
+        while True:
+            opcode, payload = await slow.frame()
+            if opcode == 8:
+                break
+    assert struct.unpack("!H", payload[:2])[0] == 4008
+    assert payload[2:] == b"slow consumer"
+    await slow.aclose()
+    await running.admin.aclose()
+
+
+class Finished:
+    """Set when `serve_exchange` has returned (`error`: its ShutdownTimeout, if any)."""
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.error: BaseException | None = None
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+async def _serve(settings: Any, finished: Finished,
+                 task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+    try:
+        await serve_exchange(settings, task_status=task_status)
+    except ShutdownTimeout as exc:
+        finished.error = exc
+    finally:
+        finished.event.set()
+
+
+async def _stalled_server(nursery: trio.Nursery, send_timeout: float
+                          ) -> tuple[Exchange, RawSocket, Finished]:
+    """A server whose writer to a peer that never reads is blocked in the kernel."""
+    from exchange.client import ExchangeClient
+
+    finished = Finished()
+    settings = make_settings(ws_outbox_bytes=256 * 1024, send_timeout=send_timeout,
+                             shutdown_timeout=3.0)
+    server: Server = await nursery.start(_serve, settings, finished)
+    running = Exchange(server, ExchangeClient(server.url, admin_token=ADMIN_TOKEN))
+    taker_key, _ = await market(running)
+    stuck = await RawSocket.open(running.url, rcvbuf=4096)
+    await stuck.send({"op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}"]})
+    # Its outbox can only overflow once its writer cannot send any more.
+    await trade_until(running, taker_key, lambda: slow_consumers(running) > 0, limit=40_000)
+    assert slow_consumers(running) == 1
+    await running.admin.aclose()
+    return running, stuck, finished
+
+
+async def test_a_peer_that_never_reads_cannot_hold_up_shutdown() -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            running, stuck, finished = await _stalled_server(nursery, send_timeout=1.0)
+            started = trio.current_time()
+            running.server.shutdown()
+            await finished.wait()
+            elapsed = trio.current_time() - started
+    assert elapsed < 3.0  # shutdown_timeout; the kernel dropped the peer after 1 s
+    assert finished.error is None
+    await stuck.aclose()
+
+
+async def test_without_the_send_timeout_such_a_peer_would_hold_it(
+        nursery: trio.Nursery) -> None:
+    """The guard above is what makes the difference: hypercorn's shielded write waits."""
+    running, stuck, finished = await _stalled_server(nursery, send_timeout=600.0)
+    running.server.shutdown()
+    with trio.move_on_after(4.0):  # past shutdown_timeout
+        await finished.wait()
+    assert not finished.is_set()
+    await stuck.aclose()  # the peer goes away: the write fails and the server ends
+    with trio.fail_after(10):
+        await finished.wait()
+    assert isinstance(finished.error, ShutdownTimeout)
