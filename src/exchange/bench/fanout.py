@@ -17,7 +17,8 @@ What is measured, by every subscriber:
   over subscribers that were not disconnected; `disconnected`: subscribers the server
   closed (4008: slow consumer) or that lost their connection.
 - `messages_delivered_per_s`: messages received by all subscribers during the driving
-  window (a frame that is a JSON array counts each message), per second.
+  window (a frame that is a JSON array counts each message), per second;
+  `frames_delivered_per_s` the WebSocket frames that carried them.
 - `updates_per_s`: what the server published for the symbol per second of the window,
   before any merging for slow subscribers: book changes (the rise of the book's sequence
   from a subscriber's snapshot to its last update) plus trades.
@@ -105,6 +106,7 @@ class GroupStats:
     ready: int = 0
     settled: int = 0
     messages: int = 0
+    frames: int = 0
     latencies: list[float] = field(default_factory=list)
     states: list[_Subscriber] = field(default_factory=list)
 
@@ -113,6 +115,7 @@ class GroupStats:
         trades = [state.trades for state in alive]
         return {
             "subscribers": self.subscribers, "ready": self.ready, "messages": self.messages,
+            "frames": self.frames,
             "latencies": self.latencies,
             "published": max((state.sequence - state.snapshot_sequence + state.trades
                               for state in alive if state.sequence is not None), default=0),
@@ -188,6 +191,8 @@ class SubscriberGroup:
                 now = self.last_received = time.time()
                 window = self.window
                 inside = window is not None and window.start <= now <= window.end
+                if inside:
+                    stats.frames += len(payloads)
                 for payload in payloads:
                     decoded = _decode(payload)
                     for message in decoded if isinstance(decoded, list) else (decoded,):
@@ -360,6 +365,7 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
         "updates_per_s": round(max(item["published"] for item in summaries) / seconds, 1),
         "messages_delivered_per_s": round(sum(item["messages"] for item in summaries)
                                           / seconds, 1),
+        "frames_delivered_per_s": round(sum(item["frames"] for item in summaries) / seconds, 1),
         "delivery_latency_ms": {
             "p50": round(percentile(latencies, 0.50) * 1000, 2),
             "p99": round(percentile(latencies, 0.99) * 1000, 2),
