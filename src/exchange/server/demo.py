@@ -24,6 +24,9 @@ ACCOUNTS = (
     ("demo-bob", "demo-bob.bob-demo-secret-not-for-real-money"),
 )
 FUNDS = (("USD", Decimal(1_000_000)), ("BTC", Decimal(100)), ("ETH", Decimal(1_000)))
+# The admin token of a demo started without one, so that `exchange simulate` can run
+# against it; published like the demo keys.
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 
 
 async def setup_demo(services: Services, *, echo: bool = True) -> dict[str, str]:
@@ -37,6 +40,9 @@ async def setup_demo(services: Services, *, echo: bool = True) -> dict[str, str]
                 maker_fee_rate=Decimal("0.001"), taker_fee_rate=Decimal("0.002"),
             ))
     keys = {}
+    if echo and services.settings.admin_token == DEMO_ADMIN_TOKEN:
+        print(f"demo admin token: {DEMO_ADMIN_TOKEN} (try: exchange simulate --admin-token "
+              f"{DEMO_ADMIN_TOKEN})", flush=True)
     for name, api_key in ACCOUNTS:
         key_id, secret = split_key(api_key) or ("", "")
         account = readmodel.account_for_key(key_id)

@@ -53,6 +53,10 @@ class Metrics:
             "exchange_ws_messages", "Market-data and private messages queued to WebSocket "
             "connections", registry=registry,
         )
+        self.ws_frames = Counter(
+            "exchange_ws_frames", "WebSocket frames sent (each one message or an array)",
+            registry=registry,
+        )
         self.ws_slow_consumers = Counter(
             "exchange_ws_slow_consumers", "WebSocket connections closed with 4008 (slow "
             "consumer)", registry=registry,

@@ -234,14 +234,18 @@ class Fill:
 
 class Position:
     """Average-cost position in one symbol: `quantity` signed lots, `cost` the open quantity's
-    cost (ticks x lots, same sign), `realized` PnL in ticks x lots. Fees are not included."""
+    cost (ticks x lots, same sign), `realized` PnL in ticks x lots. Fees are not included.
+
+    `cost` and `realized` stay ints while they are whole (opening never makes a fraction;
+    closing part of a position at an uneven average does) and are Fractions only then:
+    Fraction arithmetic costs microseconds on every trade."""
 
     __slots__ = ("cost", "quantity", "realized")
 
     def __init__(self) -> None:
         self.quantity = 0
-        self.cost = Fraction(0)
-        self.realized = Fraction(0)
+        self.cost: int | Fraction = 0
+        self.realized: int | Fraction = 0
 
     def trade(self, signed_lots: int, price: int) -> None:
         qty = self.quantity
@@ -250,19 +254,30 @@ class Position:
             self.quantity = qty + signed_lots
             return
         closing = min(abs(signed_lots), abs(qty))
-        average = self.cost / qty
         # Selling a long (or buying back a short) realizes (price - average) per lot.
         sign = 1 if qty > 0 else -1
-        self.realized += (price - average) * closing * sign
-        self.cost -= average * closing * sign
-        self.quantity = qty + signed_lots
-        if self.quantity == 0:
-            self.cost = Fraction(0)
-        elif (self.quantity > 0) != (qty > 0):  # flipped: the rest opens at `price`
-            self.cost = Fraction(self.quantity * price)
+        remaining = qty + signed_lots
+        if remaining == 0 or (remaining > 0) != (qty > 0):  # closed, or flipped
+            self.realized = _whole(self.realized + price * closing * sign - self.cost)
+            self.cost = remaining * price  # the rest (if any) opens at `price`
+        else:
+            cost = self.cost
+            closed_cost = Fraction(cost * closing, abs(qty))
+            self.realized = _whole(self.realized + price * closing * sign - closed_cost)
+            self.cost = _whole(cost - closed_cost)
+        self.quantity = remaining
 
-    def average_price(self) -> Fraction | None:
-        return self.cost / self.quantity if self.quantity else None
+    def average_price(self) -> Fraction | int | None:
+        if not self.quantity:
+            return None
+        return _whole(Fraction(self.cost) / self.quantity)
+
+
+def _whole(value: int | Fraction) -> int | Fraction:
+    if type(value) is int:
+        return value
+    assert isinstance(value, Fraction)
+    return value.numerator if value.denominator == 1 else value
 
 
 class AccountView:

@@ -117,6 +117,10 @@ async def serve_exchange(
 
     `journal` replaces the storage's journal (tests: a slow in-memory writer). Raises
     `StartupError` if the database cannot be used, `OSError` if the port cannot be bound."""
+    if settings.demo and settings.admin_token is None:
+        from exchange.server.demo import DEMO_ADMIN_TOKEN
+
+        settings = settings.model_copy(update={"admin_token": DEMO_ADMIN_TOKEN})
     async with open_storage(settings) as storage:
         if journal is not None:
             storage.journal = journal

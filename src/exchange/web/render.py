@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -29,8 +29,18 @@ def dec(value: Decimal) -> str:
     return text
 
 
+_second: list[Any] = [None, ""]  # the last second rendered and its text
+
+
 def time_us(us: int) -> str:
-    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`"2026-11-24T15:04:05.123456Z"`. Times come in bursts within the same second, so the
+    second's text is kept (strftime costs most of a call)."""
+    second, micros = divmod(us, 1_000_000)
+    cache = _second
+    if cache[0] != second:
+        cache[1] = (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S.")
+        cache[0] = second
+    return f"{cache[1]}{micros:06d}Z"
 
 
 def us_of(moment: datetime) -> int:
@@ -42,12 +52,27 @@ def units(amount: int) -> str:
     return dec(ASSET_UNIT * amount) if amount else _ZERO
 
 
-def ratio(value: Fraction, step: Decimal) -> str:
-    """`value` steps as a decimal, to 12 significant places after the point of `step`."""
-    with localcontext() as ctx:
-        ctx.prec = 40
-        exact = Decimal(value.numerator) / Decimal(value.denominator) * step
-        return dec(exact.quantize(Decimal(1).scaleb(-12)))
+_EXACT = Context(prec=60)
+_TWELVE = Decimal(1).scaleb(-12)
+
+
+def ratio(value: Fraction | int, step: Decimal) -> str:
+    """`value` steps as a decimal, to 12 places after the point, rounded half even."""
+    if type(value) is int:
+        return quotient(value, 1, step)
+    assert isinstance(value, Fraction)
+    return quotient(value.numerator, value.denominator, step)
+
+
+def quotient(numerator: int, denominator: int, step: Decimal) -> str:
+    """`numerator / denominator` steps as `ratio` renders it (no Fraction needed)."""
+    if numerator % denominator == 0:
+        exact = step * (numerator // denominator)
+        if exact.as_tuple().exponent >= -12:  # type: ignore[operator]
+            return dec(exact)
+    else:
+        exact = _EXACT.multiply(_EXACT.divide(Decimal(numerator), Decimal(denominator)), step)
+    return dec(exact.quantize(_TWELVE, context=_EXACT))
 
 
 def instrument(inst: InstrumentView) -> dict[str, Any]:
@@ -91,7 +116,7 @@ def order(inst: InstrumentView, view: OrderView, fills: list[Fill] | None = None
         "filled_quantity": dec(lot * filled) if filled else _ZERO,
         "remaining_quantity": remaining,
         "average_fill_price": (
-            ratio(Fraction(view.notional, filled), tick) if filled else None
+            quotient(view.notional, filled, tick) if filled else None
         ),
         "fee": units(view.fee),
         "status": str(view.status),

@@ -43,6 +43,12 @@ log = logging.getLogger("exchange.web")
 
 PATH = "/v1/ws"
 HEARTBEAT = 5.0
+# Frames cost the server far more than the messages in them (hypercorn's write path: tens of
+# microseconds a frame), so the connections together are held to about FRAME_BUDGET frames
+# a second: each writer waits `pace()` between frames and sends what came meanwhile as one.
+# A few connections are not slowed at all; a thousand subscribers get a frame every 100 ms.
+FRAME_BUDGET = 10_000
+MAX_FRAME_INTERVAL = 0.1
 MAX_INFLIGHT = 256  # order-entry requests in flight per connection before reading pauses
 MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
@@ -91,6 +97,10 @@ class WebSocketHub:
         self.fanout = fanout
         self.connections: set[Connection] = set()
         self.stopping = False
+
+    def pace(self) -> float:
+        """Seconds a writer waits after each frame (see FRAME_BUDGET)."""
+        return min(MAX_FRAME_INTERVAL, len(self.connections) / FRAME_BUDGET)
 
     def shutdown(self) -> None:
         """Stops reading on every connection; each closes with 1001 once its in-flight
@@ -179,6 +189,7 @@ class Connection:
 
     async def _write(self, send: Send) -> None:
         outbox = self.outbox
+        frames = self.services.metrics.ws_frames
         while True:
             frame = None
             with trio.move_on_after(HEARTBEAT):
@@ -191,6 +202,10 @@ class Connection:
                     return
                 frame = _heartbeat()
             await send({"type": "websocket.send", "text": frame})
+            frames.inc()
+            pause = self.hub.pace()
+            if pause >= 0.001:
+                await trio.sleep(pause)
 
     # -- READING --
 
