@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exchange.server.cli import add_server_commands  # serve, accounts, bench http
 
     add_server_commands(commands, benches)
+    from exchange.bench.wscli import add_ws_bench_commands  # bench ws, bench fanout
+
+    add_ws_bench_commands(benches)
     from exchange.simulate.command import add_simulate_command
 
     add_simulate_command(commands)
@@ -88,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "migrate":
         return _migrate(args.database_url)
+    if args.command == "bench" and args.bench in ("ws", "fanout"):
+        from exchange.bench.wscli import run_ws_bench_command
+
+        return run_ws_bench_command(args)
     if args.command in ("serve", "accounts") or (args.command == "bench" and args.bench == "http"):
         from exchange.server.cli import run_server_command
 

@@ -1,10 +1,8 @@
 """`exchange bench http`: order entry over REST from C concurrent keep-alive clients.
 
 Each client has its own account (created and funded through the admin API) and its own
-connection, and sends the `mixed` order mix of bench.md one request at a time: 50% passive
-GTC limits, 20% cancels of one of its live orders, 10% aggressive limits (GTC or IOC),
-5% market orders, 10% amends (half quantity reductions, half price moves), 5% stop or
-post-only orders, around a mid price that follows a slow random walk. Every acknowledged
+connection, and sends the `mixed` order mix of bench.md (`exchange.bench.flow`, shared with
+`bench ws`) one request at a time. Every acknowledged
 request is durable on the server (that is the contract), so `requests_per_s` is durable
 order operations per second.
 
@@ -29,11 +27,9 @@ import httpx
 import msgspec
 import trio
 
+from exchange.bench.flow import Market, OrderFlow, setup_accounts
 from exchange.bench.report import Progress, percentile, print_json, print_table
-from exchange.client import ExchangeClient, ExchangeError
-
-SYMBOL = "BENCH-USD"
-MID = 10_000  # ticks of 0.01: 100.00
+from exchange.client import ExchangeError
 
 
 class RawConnection:
@@ -95,75 +91,14 @@ class ClientStats:
     kinds: dict[str, int] = field(default_factory=dict)
 
 
-class Market:
-    """The shared mid price: a slow random walk."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.mid = MID
-
-    def step(self) -> int:
-        self.mid = max(1_000, self.mid + self.rng.choice((-1, 0, 0, 1)))
-        return self.mid
-
-
-def _px(ticks: int) -> str:
-    return f"{ticks // 100}.{ticks % 100:02d}"
-
-
-def _qty(lots: int) -> str:
-    return f"{lots // 1000}.{lots % 1000:03d}"
-
-
 async def _client_loop(url: str, api_key: str, seed: int, market: Market, deadline: float,
                        stats: ClientStats) -> None:
-    rng = random.Random(seed)
-    live: list[int] = []
+    flow = OrderFlow(seed, market)
     conn = await RawConnection.open(url, api_key)
     try:
         while time.monotonic() < deadline:
-            roll = rng.random()
-            mid = market.step()
-            side = rng.choice(("buy", "sell"))
-            sign = -1 if side == "buy" else 1
-            method, path = "POST", "/v1/orders"
-            body: dict[str, Any] | None = None
-            if roll < 0.20 and live:
-                kind = "cancel"
-                method, path = "DELETE", f"/v1/orders/{live.pop(rng.randrange(len(live)))}"
-            elif roll < 0.30 and live:
-                kind = "amend"
-                method, path = "PATCH", f"/v1/orders/{live[rng.randrange(len(live))]}"
-                if rng.random() < 0.5:
-                    body = {"quantity": _qty(rng.randint(1, 5))}
-                else:
-                    body = {"price": _px(mid + sign * rng.randint(5, 90))}
-            elif roll < 0.40:
-                kind = "aggressive"
-                body = {"symbol": SYMBOL, "side": side, "type": "limit",
-                        "quantity": _qty(rng.randint(1, 20)),
-                        "price": _px(mid - sign * rng.randint(20, 100)),
-                        "time_in_force": rng.choice(("gtc", "ioc"))}
-            elif roll < 0.45:
-                kind = "market"
-                body = {"symbol": SYMBOL, "side": side, "type": "market",
-                        "quantity": _qty(rng.randint(1, 20))}
-            elif roll < 0.50:
-                kind = "stop_or_post_only"
-                if rng.random() < 0.5:
-                    body = {"symbol": SYMBOL, "side": side, "type": "stop_limit",
-                            "quantity": _qty(rng.randint(1, 10)),
-                            "stop_price": _px(mid - sign * rng.randint(50, 150)),
-                            "price": _px(mid - sign * rng.randint(50, 150))}
-                else:
-                    body = {"symbol": SYMBOL, "side": side, "type": "limit",
-                            "quantity": _qty(rng.randint(1, 10)),
-                            "price": _px(mid + sign * rng.randint(1, 100)), "post_only": True}
-            else:
-                kind = "passive"
-                body = {"symbol": SYMBOL, "side": side, "type": "limit",
-                        "quantity": _qty(rng.randint(1, 20)),
-                        "price": _px(mid + sign * rng.randint(1, 100))}
+            op = flow.next()
+            method, path, body = op.http()
             started = time.perf_counter()
             try:
                 status, result = await conn.request(method, path, body)
@@ -173,7 +108,7 @@ async def _client_loop(url: str, api_key: str, seed: int, market: Market, deadli
                 conn = await RawConnection.open(url, api_key)
                 continue
             stats.latencies.append(time.perf_counter() - started)
-            stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
+            stats.kinds[op.kind] = stats.kinds.get(op.kind, 0) + 1
             if conn.closing:  # the server ends keep-alive: open a new connection
                 await conn.aclose()
                 conn = await RawConnection.open(url, api_key)
@@ -181,47 +116,15 @@ async def _client_loop(url: str, api_key: str, seed: int, market: Market, deadli
                 stats.errors += 1
             elif status >= 400:
                 stats.refused += 1
-            elif (kind != "cancel" and result.get("status") in ("new", "partially_filled")
-                    and result["order_id"] not in live):
-                live.append(result["order_id"])
-                if len(live) > 200:
-                    live.pop(0)
+            else:
+                flow.observe(op, result)
     finally:
         await conn.aclose()
 
 
-async def _setup(url: str, admin_token: str, clients: int) -> list[str]:
-    async with ExchangeClient(url, admin_token=admin_token) as admin:
-        try:
-            await admin.create_instrument(SYMBOL, "BENCH", "USD", tick_size="0.01",
-                                          lot_size="0.001", maker_fee_rate="0.001",
-                                          taker_fee_rate="0.002")
-        except ExchangeError as exc:
-            if exc.code != "conflict":
-                raise
-        keys: list[str] = []
-
-        async def make(index: int) -> None:
-            created = await admin.create_account(f"bench-{index}")
-            await admin.deposit(created["account_id"], "USD", "1000000000")
-            await admin.deposit(created["account_id"], "BENCH", "10000000")
-            keys.append(created["api_key"])
-
-        limiter = trio.CapacityLimiter(16)
-
-        async def limited(index: int) -> None:
-            async with limiter:
-                await make(index)
-
-        async with trio.open_nursery() as nursery:
-            for index in range(clients):
-                nursery.start_soon(limited, index)
-        return keys
-
-
 async def bench_http(url: str, admin_token: str, clients: int, duration: float, seed: int,
                      progress: Progress | None = None) -> dict[str, Any]:
-    keys = await _setup(url, admin_token, clients)
+    keys = await setup_accounts(url, admin_token, clients)
     market = Market(random.Random(seed))
     stats = [ClientStats() for _ in keys]
     started = time.monotonic()

@@ -1,0 +1,163 @@
+"""A minimal WebSocket client for the load generators (RFC 6455, text frames, no extensions).
+
+trio-websocket (on wsproto) costs tens of microseconds of CPU per frame, which on this
+two-core machine would measure the load generator rather than the server, and the fan-out
+bench runs a thousand connections in one process. This client does the handshake over a
+trio socket stream, sends masked text frames, and parses the server's frames from one
+buffer: `receive()` returns every complete message that has arrived. It answers pings,
+and raises `RawClosed` with the close code when the server closes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import random
+from urllib.parse import urlsplit
+
+import trio
+
+from exchange.client.socket import websocket_url
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
+
+
+class RawClosed(Exception):
+    """The server closed the connection (`code` from its close frame, 1006 without one)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"WebSocket closed with code {code}")
+        self.code = code
+
+
+def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
+    """One final, masked client frame."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((0x80 | opcode, 0x80 | size))
+    elif size < 65536:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+    mask = random.getrandbits(32).to_bytes(4, "big")
+    if not size:
+        return head + mask
+    # XOR as one big integer: a C loop instead of a Python loop over the bytes.
+    key = (mask * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+    return head + mask + masked
+
+
+class RawWebSocket:
+    """One client connection; `open` does the handshake."""
+
+    def __init__(self, stream: trio.SocketStream, buffer: bytes = b"") -> None:
+        self.stream = stream
+        self.buffer = bytearray(buffer)
+        self._fragments: list[bytes] = []
+        self.close_code: int | None = None
+
+    @classmethod
+    async def open(cls, url: str, api_key: str | None = None) -> RawWebSocket:
+        parts = urlsplit(websocket_url(url))
+        stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
+        try:
+            key = base64.b64encode(os.urandom(16))
+            auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+            await stream.send_all(
+                f"GET {parts.path or '/v1/ws'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n"
+                f"{auth}\r\n".encode())
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed during the WebSocket handshake")
+                received += chunk
+            head, _, rest = received.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            if b" 101 " not in lines[0] + b" ":
+                raise ConnectionError(f"WebSocket upgrade refused: {lines[0].decode()}")
+            accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+            headers = {name.strip().lower(): value.strip()
+                       for name, _, value in (line.partition(b":") for line in lines[1:])}
+            if headers.get(b"sec-websocket-accept") != accept:
+                raise ConnectionError("bad Sec-WebSocket-Accept in the upgrade response")
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return cls(stream, rest)
+
+    async def send_text(self, payload: bytes) -> None:
+        await self.stream.send_all(frame(payload))
+
+    async def receive(self) -> list[bytes]:
+        """Every complete text message received so far, waiting for at least one."""
+        while True:
+            messages = await self._parse()
+            if messages:
+                return messages
+            chunk = await self.stream.receive_some(262144)
+            if not chunk:
+                self.close_code = self.close_code or 1006
+                raise RawClosed(self.close_code)
+            self.buffer += chunk
+
+    async def _parse(self) -> list[bytes]:
+        buffer, messages, offset, end = self.buffer, [], 0, len(self.buffer)
+        try:
+            while end - offset >= 2:
+                first, second = buffer[offset], buffer[offset + 1]
+                size, start = second & 0x7F, offset + 2
+                if size == 126:
+                    if end - start < 2:
+                        break
+                    size, start = int.from_bytes(buffer[start:start + 2], "big"), start + 2
+                elif size == 127:
+                    if end - start < 8:
+                        break
+                    size, start = int.from_bytes(buffer[start:start + 8], "big"), start + 8
+                mask = b""
+                if second & 0x80:  # servers do not mask, but tolerate it
+                    mask, start = bytes(buffer[start:start + 4]), start + 4
+                if end - start < size:
+                    break
+                payload = bytes(buffer[start:start + size])
+                offset = start + size
+                if mask:
+                    key = (mask * (size // 4 + 1))[:size]
+                    payload = (int.from_bytes(payload, "big")
+                               ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+                opcode = first & 0x0F
+                if opcode == _PING:
+                    await self.stream.send_all(frame(payload, _PONG))
+                elif opcode == _CLOSE:
+                    self.close_code = int.from_bytes(payload[:2], "big") if size >= 2 else 1005
+                    await self._answer_close()
+                    raise RawClosed(self.close_code)
+                elif opcode != _PONG:
+                    self._fragments.append(payload)
+                    if first & 0x80:  # FIN: the message is complete
+                        messages.append(b"".join(self._fragments))
+                        self._fragments.clear()
+        finally:
+            del buffer[:offset]
+        return messages
+
+    async def _answer_close(self) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.stream.send_all(frame(b"", _CLOSE))
+
+    async def aclose(self) -> None:
+        """Sends a close frame (best effort) and closes the TCP stream."""
+        try:
+            if self.close_code is None:
+                self.close_code = 1000
+                with trio.move_on_after(0.5):
+                    await self._answer_close()
+        finally:
+            await trio.aclose_forcefully(self.stream)

@@ -1,0 +1,54 @@
+"""The command line of `exchange bench ws` and `exchange bench fanout` (bench.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_ws_bench_commands(benches: Any) -> None:
+    ws = benches.add_parser("ws", help="order entry over the WebSocket against a running "
+                                       "server (run it with EXCHANGE_RATE_LIMIT=0)")
+    ws.add_argument("--clients", type=int, default=16, help="connections, one account each")
+    ws.add_argument("--inflight", type=int, default=8, help="unanswered ops per connection")
+    ws.add_argument("--batch", type=int, default=1,
+                    help="up to this many ops per frame (a JSON array)")
+    fanout = benches.add_parser("fanout", help="book and trades fan-out to many subscribers "
+                                               "while orders arrive")
+    fanout.add_argument("--subscribers", type=int, default=1000)
+    fanout.add_argument("--rate", type=float, default=200.0, help="orders per second")
+    fanout.add_argument("--symbol", default="BENCH-USD")
+    fanout.add_argument("--processes", type=int, default=1,
+                        help="spread the subscribers over this many processes")
+    for parser in (ws, fanout):
+        parser.add_argument("--url", required=True)
+        parser.add_argument("--admin-token", default=None,
+                            help="default: $EXCHANGE_ADMIN_TOKEN")
+        parser.add_argument("--duration", type=float, default=10.0)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--json", action="store_true", help="print one JSON object last")
+        parser.add_argument("--no-progress", action="store_true")
+
+
+def run_ws_bench_command(args: argparse.Namespace) -> int:
+    from exchange.server.config import ConfigError, load_settings
+
+    try:
+        admin_token = load_settings(admin_token=args.admin_token).admin_token
+    except ConfigError as exc:
+        print(f"exchange: {exc}", file=sys.stderr)
+        return 2
+    progress = not args.no_progress and sys.stderr.isatty()
+    if args.bench == "ws":
+        from exchange.bench.ws import run_ws_bench
+
+        return run_ws_bench(url=args.url, admin_token=admin_token, clients=args.clients,
+                            duration=args.duration, seed=args.seed, inflight=args.inflight,
+                            batch=args.batch, as_json=args.json, progress=progress)
+    from exchange.bench.fanout import run_fanout_bench
+
+    return run_fanout_bench(url=args.url, admin_token=admin_token,
+                            subscribers=args.subscribers, duration=args.duration,
+                            rate=args.rate, symbol=args.symbol, seed=args.seed,
+                            processes=args.processes, as_json=args.json, progress=progress)

@@ -1,0 +1,42 @@
+"""`exchange bench fanout` keeps the bench.md output contract (not a timing test)."""
+
+from __future__ import annotations
+
+import trio
+
+from exchange.bench.fanout import bench_fanout
+from web.support import ADMIN_TOKEN, start_exchange
+
+
+async def test_bench_fanout_json_contract(nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery)
+    result = await bench_fanout(running.url, ADMIN_TOKEN, subscribers=20, duration=2.0,
+                                rate=100, seed=1)
+    assert result["bench"] == "fanout"
+    assert result["subscribers"] == 20
+    assert result["disconnected"] == 0
+    assert result["gaps"] == 0
+    assert result["orders_per_s"] > 50
+    assert result["updates_per_s"] > 0
+    assert result["messages_delivered_per_s"] > 20 * result["updates_per_s"] / 4
+    assert result["latency_samples"] > 0
+    latency = result["delivery_latency_ms"]
+    assert set(latency) == {"p50", "p99", "max"}
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    # Every subscriber got every trade.
+    assert result["trades_received"]["min"] == result["trades_received"]["max"] > 0
+    await running.admin.aclose()
+    running.server.shutdown()
+
+
+async def test_bench_fanout_spreads_subscribers_over_processes(nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery)
+    result = await bench_fanout(running.url, ADMIN_TOKEN, subscribers=6, duration=1.0,
+                                rate=50, seed=2, processes=2)
+    assert result["processes"] == 2
+    assert result["disconnected"] == 0
+    assert result["gaps"] == 0
+    assert result["latency_samples"] > 0
+    assert result["trades_received"]["min"] == result["trades_received"]["max"] > 0
+    await running.admin.aclose()
+    running.server.shutdown()
