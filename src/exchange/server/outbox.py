@@ -161,15 +161,23 @@ class Outbox:
             self._replace([item for item in items
                            if not (type(item) is BookUpdate and item.channel == channel)])
 
+    async def wait(self) -> None:
+        """Returns once something is queued or the outbox is closed."""
+        while not self._items and self.close_code is None:
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+
     async def take(self) -> str | None:
         """The next frame's text, once something is queued; None once the outbox is closed
         and empty. Cancelling it takes nothing."""
+        await self.wait()
+        return self.take_nowait()
+
+    def take_nowait(self) -> str | None:
+        """The next frame's text, or None if nothing is queued."""
         items = self._items
-        while not items:
-            if self.close_code is not None:
-                return None
-            self._wakeup = trio.Event()
-            await self._wakeup.wait()
+        if not items:
+            return None
         if len(items) <= FRAME_ITEMS:
             batch: list[Item] = list(items)
             items.clear()

@@ -147,6 +147,8 @@ async def serve_exchange(
 
         async with trio.open_nursery() as outer:
             outer.start_soon(watchdog)
+            # 7: the writers' frame ticks, until the pipeline has ended (outer is cancelled)
+            await outer.start(services.websockets.serve_pacer)
             async with trio.open_nursery() as nursery:
                 await nursery.start(storage.journal.serve)  # 4
                 await nursery.start(fanout.serve_fanout)  # 7
