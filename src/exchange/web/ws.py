@@ -46,14 +46,17 @@ PATH = "/v1/ws"
 HEARTBEAT = 5.0
 # Frames cost the server far more than the messages in them (hypercorn's write path: tens of
 # microseconds a frame), so the connections together are held to about FRAME_BUDGET frames
-# a second: after a frame, a writer waits for the pacer's next tick (every `pace()` seconds)
-# and sends what came meanwhile as one. One shared tick instead of a timer per writer: with
-# a thousand writers, trio's deadline bookkeeping cost more than the frames. A few
-# connections are not slowed at all; a thousand subscribers get a frame every 100 ms.
+# a second: after a frame, a writer waits for its next tick from the pacer (every `pace()`
+# seconds) and sends what came meanwhile as one. Shared ticks instead of a timer per writer:
+# with a thousand writers, trio's deadline bookkeeping cost more than the frames. The
+# writers are spread over SLOTS ticks, a tenth of them woken at a time, so no burst of
+# frames holds up the pipeline's own tasks for long. A few connections are not slowed at
+# all; a thousand subscribers get a frame every 100 ms.
 FRAME_BUDGET = 10_000
 MAX_FRAME_INTERVAL = 0.1
 MIN_FRAME_INTERVAL = 0.002  # below this, writers do not wait for ticks
 IDLE_TICK = 0.05
+SLOTS = 20
 MAX_INFLIGHT = 256  # order-entry requests in flight per connection before reading pauses
 MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
@@ -102,24 +105,33 @@ class WebSocketHub:
         self.fanout = fanout
         self.connections: set[Connection] = set()
         self.stopping = False
-        self._tick = trio.Event()
+        self._slots = [trio.Event() for _ in range(SLOTS)]
+        self._joined = 0
 
     def pace(self) -> float:
         """Seconds between the pacer's ticks (see FRAME_BUDGET); 0: writers do not wait."""
         interval = min(MAX_FRAME_INTERVAL, len(self.connections) / FRAME_BUDGET)
         return interval if interval >= MIN_FRAME_INTERVAL else 0.0
 
-    async def next_tick(self) -> None:
-        await self._tick.wait()
+    def slot(self) -> int:
+        """The tick slot of a new connection (round robin)."""
+        self._joined += 1
+        return self._joined % SLOTS
+
+    async def next_tick(self, slot: int) -> None:
+        await self._slots[slot].wait()
 
     async def serve_pacer(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                           ) -> None:
-        """Ticks every `pace()` seconds, for as long as the server runs."""
+        """Ticks each slot every `pace()` seconds, in turn, for as long as the server runs."""
         task_status.started()
+        slots = self._slots
+        index = 0
         while True:
-            await trio.sleep(self.pace() or IDLE_TICK)
-            tick, self._tick = self._tick, trio.Event()
+            await trio.sleep((self.pace() or IDLE_TICK) / SLOTS)
+            tick, slots[index] = slots[index], trio.Event()
             tick.set()
+            index = (index + 1) % SLOTS
 
     def shutdown(self) -> None:
         """Stops reading on every connection; each closes with 1001 once its in-flight
@@ -181,6 +193,7 @@ class Connection:
         self.inflight = 0
         self.gone = False
         self.direct = False  # whether frames bypass ASGI (exchange.web.frames)
+        self.slot = hub.slot()
         self._room = trio.Event()
         self._reading = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
@@ -227,7 +240,7 @@ class Connection:
             await writer.send_text(frame)
             frames.inc()
             if self.hub.pace():
-                await self.hub.next_tick()
+                await self.hub.next_tick(self.slot)
 
     # -- READING --
 
