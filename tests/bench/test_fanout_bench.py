@@ -16,9 +16,11 @@ async def test_bench_fanout_json_contract(nursery: trio.Nursery) -> None:
     assert result["subscribers"] == 20
     assert result["disconnected"] == 0
     assert result["gaps"] == 0
-    assert result["orders_per_s"] > 50
+    assert result["orders_sent"] >= 150  # 100/s for 2 s
+    assert result["orders_per_s"] > 0
     assert result["updates_per_s"] > 0
-    assert result["messages_delivered_per_s"] > 20 * result["updates_per_s"] / 4
+    assert result["messages_delivered_per_s"] > 0
+    assert result["frames_delivered_per_s"] > 0
     assert result["latency_samples"] > 0
     latency = result["delivery_latency_ms"]
     assert set(latency) == {"p50", "p99", "max"}

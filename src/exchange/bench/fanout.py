@@ -254,11 +254,14 @@ class _Remote:
         child.close()
 
     async def ready(self) -> None:
-        message = await trio.to_thread.run_sync(self.connection.recv)
-        assert message == "ready"
+        # abandon_on_cancel: the caller's deadline must be able to give up on a dead child.
+        message = await trio.to_thread.run_sync(self.connection.recv, abandon_on_cancel=True)
+        if message != "ready":
+            raise RuntimeError(f"subscriber process: unexpected {message!r}")
 
     async def result(self) -> dict[str, Any]:
-        summary: dict[str, Any] = await trio.to_thread.run_sync(self.connection.recv)
+        summary: dict[str, Any] = await trio.to_thread.run_sync(self.connection.recv,
+                                                                abandon_on_cancel=True)
         await trio.to_thread.run_sync(self.process.join, 10)
         return summary
 
