@@ -35,9 +35,10 @@ class BookUpdate:
 
     `bids`/`asks` map decimal price strings to decimal quantity strings ("0": removed). One
     object is shared by every subscriber it is queued for, so it is never changed once
-    queued: merging makes a new one."""
+    queued: merging makes a new one. Subscribers that are behind by the same updates merge
+    the same pairs, so the last merge is kept (`_next`) and shared, encoded text and all."""
 
-    __slots__ = ("_text", "asks", "bids", "channel", "first", "last")
+    __slots__ = ("_next", "_text", "asks", "bids", "channel", "first", "last")
 
     def __init__(self, channel: str, first: int, last: int, bids: dict[str, str],
                  asks: dict[str, str]) -> None:
@@ -47,6 +48,7 @@ class BookUpdate:
         self.bids = bids
         self.asks = asks
         self._text: str | None = None
+        self._next: tuple[BookUpdate, BookUpdate] | None = None  # (later, merged with it)
 
     def text(self) -> str:
         if self._text is None:
@@ -61,8 +63,13 @@ class BookUpdate:
         return self._text
 
     def merged(self, later: BookUpdate) -> BookUpdate:
-        return BookUpdate(self.channel, self.first, later.last, {**self.bids, **later.bids},
-                          {**self.asks, **later.asks})
+        cached = self._next
+        if cached is not None and cached[0] is later:
+            return cached[1]
+        merged = BookUpdate(self.channel, self.first, later.last, {**self.bids, **later.bids},
+                            {**self.asks, **later.asks})
+        self._next = (later, merged)
+        return merged
 
 
 class Several(str):
@@ -102,13 +109,15 @@ class Outbox:
 
     `limit` bounds the bytes queued (shared items count for each outbox they are in)."""
 
-    __slots__ = ("_items", "_size", "_wakeup", "close_code", "close_reason", "limit")
+    __slots__ = ("_items", "_size", "_waiting", "_wakeup", "close_code", "close_reason",
+                 "limit")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
         self._items: deque[Item] = deque()
         self._size = 0
         self._wakeup = trio.Event()
+        self._waiting = False
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -138,7 +147,9 @@ class Outbox:
                 return False
         self._items.append(item)
         self._size += size
-        self._wakeup.set()
+        if self._waiting:
+            self._waiting = False
+            self._wakeup.set()
         return True
 
     def close(self, code: int, reason: str = "") -> None:
@@ -165,7 +176,11 @@ class Outbox:
         """Returns once something is queued or the outbox is closed."""
         while not self._items and self.close_code is None:
             self._wakeup = trio.Event()
-            await self._wakeup.wait()
+            self._waiting = True
+            try:
+                await self._wakeup.wait()
+            finally:
+                self._waiting = False
 
     async def take(self) -> str | None:
         """The next frame's text, once something is queued; None once the outbox is closed
