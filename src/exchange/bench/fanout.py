@@ -49,7 +49,7 @@ import trio
 
 from exchange.bench.flow import SYMBOL, Market, Op, OrderFlow, setup_accounts
 from exchange.bench.rawws import RawClosed, RawWebSocket
-from exchange.bench.report import Progress, percentile, print_json, print_table
+from exchange.bench.report import Progress, latency_ms, print_json, print_table
 from exchange.client import ExchangeError
 
 DRIVERS = 4
@@ -369,11 +369,7 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
         "messages_delivered_per_s": round(sum(item["messages"] for item in summaries)
                                           / seconds, 1),
         "frames_delivered_per_s": round(sum(item["frames"] for item in summaries) / seconds, 1),
-        "delivery_latency_ms": {
-            "p50": round(percentile(latencies, 0.50) * 1000, 2),
-            "p99": round(percentile(latencies, 0.99) * 1000, 2),
-            "max": round((latencies[-1] if latencies else 0.0) * 1000, 2),
-        },
+        "delivery_latency_ms": latency_ms(latencies, ("p50", "p99")),
         "latency_samples": len(latencies),
         "disconnected": sum(item["disconnected"] for item in summaries),
         "gaps": sum(item["gaps"] for item in summaries),

@@ -17,6 +17,15 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return float(sorted_values[rank])
 
 
+def latency_ms(sorted_seconds: Sequence[float], points: Sequence[str] = ("p50", "p90", "p99")
+               ) -> dict[str, float]:
+    """Percentiles (and `max`) in milliseconds, two decimals, of sorted latencies in seconds."""
+    out = {name: round(percentile(sorted_seconds, int(name[1:]) / 100) * 1000, 2)
+           for name in points}
+    out["max"] = round((sorted_seconds[-1] if sorted_seconds else 0.0) * 1000, 2)
+    return out
+
+
 class Progress:
     """A one-line progress bar on stderr, redrawn at most ten times a second."""
 

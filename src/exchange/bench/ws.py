@@ -32,7 +32,7 @@ import trio
 
 from exchange.bench.flow import Market, Op, OrderFlow, setup_accounts
 from exchange.bench.rawws import RawClosed, RawWebSocket
-from exchange.bench.report import Progress, percentile, print_json, print_table
+from exchange.bench.report import Progress, latency_ms, print_json, print_table
 from exchange.client import ExchangeError
 
 ERROR_CODES = frozenset({"rate_limited", "overloaded", "unavailable", "internal_error",
@@ -174,12 +174,7 @@ async def bench_ws(url: str, admin_token: str, clients: int, duration: float, se
         "seconds": round(seconds, 3),
         "orders_per_s": round(results / seconds, 1) if seconds else 0.0,
         "requests_per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
-        "latency_ms": {
-            "p50": round(percentile(latencies, 0.50) * 1000, 2),
-            "p90": round(percentile(latencies, 0.90) * 1000, 2),
-            "p99": round(percentile(latencies, 0.99) * 1000, 2),
-            "max": round((latencies[-1] if latencies else 0.0) * 1000, 2),
-        },
+        "latency_ms": latency_ms(latencies),
         "mix": kinds,
         "codes": codes,
     }

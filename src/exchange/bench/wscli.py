@@ -11,9 +11,10 @@ def add_ws_bench_commands(benches: Any) -> None:
     ws = benches.add_parser("ws", help="order entry over the WebSocket against a running "
                                        "server (run it with EXCHANGE_RATE_LIMIT=0)")
     ws.add_argument("--clients", type=int, default=16, help="connections, one account each")
-    ws.add_argument("--inflight", type=int, default=8, help="unanswered ops per connection")
-    ws.add_argument("--batch", type=int, default=1,
-                    help="up to this many ops per frame (a JSON array)")
+    ws.add_argument("--inflight", type=int, default=64,
+                    help="unanswered ops per connection")
+    ws.add_argument("--batch", type=int, default=16,
+                    help="up to this many ops per frame (a JSON array; 1: one op a frame)")
     fanout = benches.add_parser("fanout", help="book and trades fan-out to many subscribers "
                                                "while orders arrive")
     fanout.add_argument("--subscribers", type=int, default=1000)
