@@ -67,7 +67,7 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
@@ -125,7 +125,7 @@ class Market:
     errors: list[BaseException] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def market(server: Server) -> Iterator[Market]:
     """`exchange simulate` on BUSY_SYMBOL at its default rate (about 50 order-entry requests
     a second), in a thread of its own running Trio."""
@@ -165,7 +165,7 @@ def market(server: Server) -> Iterator[Market]:
 # -- THE BROWSER --
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "

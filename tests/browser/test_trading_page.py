@@ -4,6 +4,7 @@ through the form and the open-orders table, checked against the REST API."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import httpx
@@ -70,6 +71,10 @@ def test_book_trades_and_candles_fill_in_from_a_running_market(ui: Ui, market: M
     expect(page.locator("#t-last")).not_to_have_text("—")
     ui.wait_for("() => window.exchangePage.state.candles.length >= 1")
     ui.wait_for("s => window.exchangePage.book.sequence > s", book["sequence"])
+    # The simulator counts trades by polling the server once a second.
+    deadline = time.monotonic() + 15
+    while market.stats.trades == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert market.stats.trades > 0
     assert ui.errors == []
 
