@@ -122,3 +122,12 @@ async def test_discard_drops_one_channels_updates() -> None:
     outbox.discard("book.X")
     messages = await frames(outbox)
     assert [m.get("channel") for m in messages] == [None, "book.Y"]  # type: ignore[union-attr]
+
+
+async def test_one_large_item_fits_into_an_outbox_that_keeps_up() -> None:
+    outbox = Outbox(limit=1000)
+    assert outbox.put(update(1, 1, {"1": "1"}))  # the batch's book update, then its trades
+    assert outbox.put(several(['{"trade":"' + "x" * 100 + '"}'] * 50))
+    assert not outbox.closed
+    assert not outbox.put('{"next":1}')  # but nothing more until it is sent
+    assert outbox.close_code == SLOW_CONSUMER

@@ -32,7 +32,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.server.metrics import Metrics
-from exchange.server.outbox import GOING_AWAY, BookUpdate, Outbox, several, size_of
+from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
 from exchange.server.readmodel import Fill, InstrumentView, ReadModel
 from exchange.web import render
 
@@ -318,7 +318,7 @@ class Fanout:
         if not self._dead:
             return
         for subscriber in self._dead:
-            if subscriber in self.subscribers:
+            if subscriber in self.subscribers and subscriber.outbox.close_code == SLOW_CONSUMER:
                 log.info("closing a slow WebSocket consumer (account %s)",
                          subscriber.account_id)
                 self._metrics.ws_slow_consumers.inc()

@@ -107,7 +107,8 @@ def merge_updates(items: Iterable[Item]) -> list[Item]:
 class Outbox:
     """See the module docstring. Only Trio tasks of the server's thread use it.
 
-    `limit` bounds the bytes queued (shared items count for each outbox they are in)."""
+    `limit` bounds the bytes queued, give or take the last item (shared items count for
+    each outbox they are in)."""
 
     __slots__ = ("_items", "_size", "_waiting", "_wakeup", "close_code", "close_reason",
                  "limit")
@@ -140,9 +141,11 @@ class Outbox:
             return False
         if size < 0:
             size = size_of(item)
-        if self._size + size > self.limit and self._items:
+        # Full once what is already queued reaches the limit: one item, however large (a
+        # batch's trades), always fits into an outbox that is keeping up.
+        if self._size >= self.limit:
             self._compact()
-            if self._size + size > self.limit:
+            if self._size >= self.limit:
                 self.close(SLOW_CONSUMER, "slow consumer")
                 return False
         self._items.append(item)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
+from wsproto.connection import ConnectionState
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -68,17 +69,18 @@ class FrameWriter:
     async def send_text(self, text: str) -> None:
         lock = self._lock
         # Once hypercorn has closed the stream or the socket (its descriptor -1 then, so
-        # never another connection's), ASGI's send does the right thing: nothing.
-        if lock is None or self._ws.closed or self._stream.socket.fileno() != self._fd:
+        # never another connection's), or a close frame went out, ASGI's send does the right
+        # thing: nothing.
+        if (lock is None or self._ws.closed or self._stream.socket.fileno() != self._fd
+                or getattr(getattr(self._ws, "connection", None), "state", None)
+                is not ConnectionState.OPEN):
             await self._send({"type": "websocket.send", "text": text})
             return
         data = text_frame(text.encode())
         try:
             lock.acquire_nowait()
-        except trio.WouldBlock:  # hypercorn is sending: queue behind it, its own way
-            from hypercorn.events import RawData
-
-            await self._tcp.protocol_send(RawData(data=data))
+        except trio.WouldBlock:  # hypercorn is sending: wait for it, through ASGI
+            await self._send({"type": "websocket.send", "text": text})
             return
         failed = False
         try:

@@ -61,6 +61,7 @@ MAX_INFLIGHT = 256  # order-entry requests in flight per connection before readi
 MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
 DRAIN_TIMEOUT = 2.0  # at shutdown: how long in-flight requests may take to be answered
+DISCARD_TIMEOUT = 10.0  # after the close: how long to read what the client still sends
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -162,6 +163,8 @@ class WebSocketHub:
         connection = Connection(self, account)
         self.connections.add(connection)
         self.fanout.attach(connection.subscriber)
+        if self.stopping:  # the shutdown began while the handshake was answered
+            connection.stop_reading()
         try:
             await connection.run(receive, send)
         finally:
@@ -210,13 +213,23 @@ class Connection:
                 await self._read(receive)
             if self.gone:  # nothing can be sent any more
                 nursery.cancel_scope.cancel()
-            elif not outbox.closed:  # shutting down: answer what is in flight first
+                return
+            # Whatever the client still sends is read and dropped until it goes: hypercorn's
+            # queue into the app is small, and once full it would stop hypercorn's reader,
+            # which then could not even tell the app that the client left.
+            nursery.start_soon(self._discard, receive)
+            if not outbox.closed:  # shutting down: answer what is in flight first
                 with trio.move_on_after(DRAIN_TIMEOUT):
                     while self.inflight:
                         self._room = trio.Event()
                         await self._room.wait()
                 outbox.close(GOING_AWAY, "server shutting down")
             # The writer sends what is queued and the close frame, then returns.
+
+    async def _discard(self, receive: Receive) -> None:
+        with trio.move_on_after(DISCARD_TIMEOUT):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
 
     # -- WRITING --
 
@@ -257,6 +270,8 @@ class Connection:
             if data is None:
                 data = message.get("bytes") or b""
             self._frame(data)
+            if self.outbox.closed:  # 4008: nothing it asks for could be answered
+                return
             while self.inflight >= MAX_INFLIGHT:
                 self._room = trio.Event()
                 await self._room.wait()
