@@ -28,7 +28,13 @@ import msgspec
 import trio
 
 from exchange.bench.flow import Market, OrderFlow, setup_accounts
-from exchange.bench.report import Progress, latency_ms, print_json, print_table
+from exchange.bench.report import (
+    Progress,
+    latency_ms,
+    print_json,
+    print_table,
+    show_progress,
+)
 from exchange.client import ExchangeError
 
 
@@ -133,11 +139,7 @@ async def bench_http(url: str, admin_token: str, clients: int, duration: float, 
         for index, key in enumerate(keys):
             nursery.start_soon(_client_loop, url, key, seed * 1000 + index, market, deadline,
                                stats[index])
-        if progress is not None:
-            while time.monotonic() < deadline:
-                await trio.sleep(0.2)
-                progress.update(int(time.monotonic() - started))
-            progress.close()
+        await show_progress(progress, started, deadline)
     seconds = time.monotonic() - started
     latencies = sorted(latency for item in stats for latency in item.latencies)
     kinds: dict[str, int] = {}

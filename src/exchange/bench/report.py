@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import trio
+
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of already sorted values (0.0 when there are none)."""
@@ -52,6 +54,16 @@ class Progress:
         if self.enabled:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+async def show_progress(progress: Progress | None, started: float, deadline: float) -> None:
+    """Redraws `progress` with the seconds since `started` (monotonic) until `deadline`."""
+    if progress is None:
+        return
+    while time.monotonic() < deadline:
+        await trio.sleep(0.2)
+        progress.update(int(time.monotonic() - started))
+    progress.close()
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:

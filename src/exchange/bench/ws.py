@@ -32,7 +32,13 @@ import trio
 
 from exchange.bench.flow import Market, Op, OrderFlow, setup_accounts
 from exchange.bench.rawws import RawClosed, RawWebSocket
-from exchange.bench.report import Progress, latency_ms, print_json, print_table
+from exchange.bench.report import (
+    Progress,
+    latency_ms,
+    print_json,
+    print_table,
+    show_progress,
+)
 from exchange.client import ExchangeError
 
 ERROR_CODES = frozenset({"rate_limited", "overloaded", "unavailable", "internal_error",
@@ -148,11 +154,7 @@ async def bench_ws(url: str, admin_token: str, clients: int, duration: float, se
         for index, key in enumerate(keys):
             nursery.start_soon(_connection, url, key, OrderFlow(seed * 1000 + index, market),
                                deadline, inflight, max(1, min(batch, inflight)), stats[index])
-        if progress is not None:
-            while time.monotonic() < deadline:
-                await trio.sleep(0.2)
-                progress.update(int(time.monotonic() - started))
-            progress.close()
+        await show_progress(progress, started, deadline)
     seconds = time.monotonic() - started
     latencies = sorted(latency for item in stats for latency in item.latencies)
     results = sum(item.results for item in stats)
