@@ -84,7 +84,7 @@ async def test_subscribers_joining_at_any_batch_rebuild_the_book(seed: int) -> N
             events.extend(engine.handle(command))
         at += size
         readmodel.apply(events)
-        fanout._publish(Published(events, readmodel.take_notices()))
+        fanout._publish(Published(events, readmodel.take_notices(), readmodel.batches))
         trades.extend((e.symbol, e.trade_id) for e in events if isinstance(e, TradeExecuted))
         if rng.random() < 0.3:  # someone joins between two batches
             subscriber = Subscriber(Outbox(limit=10**9))
@@ -128,7 +128,7 @@ async def test_private_messages_go_to_their_account_only() -> None:
     for command in commands:
         events = engine.handle(command)
         readmodel.apply(events)
-        fanout._publish(Published(events, readmodel.take_notices()))
+        fanout._publish(Published(events, readmodel.take_notices(), readmodel.batches))
         fills += sum(1 for e in events if isinstance(e, TradeExecuted)
                      for account in (e.maker_account_id, e.taker_account_id) if account == 1)
     messages = await drain(mine.outbox)
@@ -159,7 +159,7 @@ async def test_a_subscriber_that_overflows_is_dropped_everywhere() -> None:
     for command in commands:
         events = engine.handle(command)
         readmodel.apply(events)
-        fanout._publish(Published(events, readmodel.take_notices()))
+        fanout._publish(Published(events, readmodel.take_notices(), readmodel.batches))
         if not joined and "AAA-USD" in fanout.books:
             fanout.subscribe(tiny, "trades.AAA-USD")
             fanout.subscribe(tiny, "book.AAA-USD")
@@ -180,3 +180,35 @@ async def test_serve_fanout_ends_when_closed_and_closes_connections() -> None:
         await fanout.publish(Published([]))
         fanout.close()
     assert subscriber.outbox.close_code == 1001
+
+
+async def test_private_channels_start_with_the_next_batch_the_read_model_applies() -> None:
+    """Batches applied before `orders` was subscribed carry no order events for the account
+    (it was not watched); their fills are held back too, so the two channels agree."""
+    engine = Engine()
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    commands = stream(7, 400)
+    subscriber = Subscriber(Outbox(limit=10**9), account_id=1)
+    fanout.attach(subscriber)
+    pending: list[Published] = []
+    for command in commands[:200]:  # applied by the read model, not yet published
+        events = engine.handle(command)
+        readmodel.apply(events)
+        pending.append(Published(events, readmodel.take_notices(), readmodel.batches))
+    for channel in ("orders", "fills"):
+        fanout.subscribe(subscriber, channel)
+    for published in pending:
+        fanout._publish(published)
+    assert len(subscriber.outbox) == 0
+    fills = 0
+    for command in commands[200:]:
+        events = engine.handle(command)
+        readmodel.apply(events)
+        fanout._publish(Published(events, readmodel.take_notices(), readmodel.batches))
+        fills += sum(1 for e in events if isinstance(e, TradeExecuted)
+                     for account in (e.maker_account_id, e.taker_account_id) if account == 1)
+    messages = await drain(subscriber.outbox)
+    assert fills > 0
+    assert len([m for m in messages if m["type"] == "fill"]) == fills
+    assert len([m for m in messages if m["type"] == "order" and m["event"] == "fill"]) == fills

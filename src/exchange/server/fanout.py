@@ -57,22 +57,36 @@ class ChannelError(Exception):
 
 @dataclass(slots=True)
 class Published:
-    """A durable batch for the fan-out: its events and the order events the read model
-    rendered for watched accounts, as `(account_id, event, order)`."""
+    """A durable batch for the fan-out: its events, the order events the read model
+    rendered for watched accounts, as `(account_id, event, order)`, and its number in the
+    read model's count of batches (`ReadModel.batches` once it was applied)."""
 
     events: list[AnyEvent]
     notices: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    serial: int = 0
 
 
 class Subscriber:
     """One connection as the fan-out sees it: its outbox, account and channels."""
 
-    __slots__ = ("account_id", "channels", "outbox")
+    __slots__ = ("account_id", "channels", "outbox", "since")
 
     def __init__(self, outbox: Outbox, account_id: int | None = None) -> None:
         self.outbox = outbox
         self.account_id = account_id
         self.channels: set[str] = set()
+        # private channel -> the read model's batch count when it was subscribed: the
+        # batches up to it were applied before the account was watched, so they carry no
+        # order events for it, and its fills from them are not sent either.
+        self.since: dict[str, int] = {}
+
+
+def _since(members: set[Subscriber] | None, channel: str, serial: int
+           ) -> set[Subscriber] | None:
+    """The private subscribers that subscribed before batch `serial` was applied."""
+    if not members:
+        return None
+    return {member for member in members if member.since.get(channel, 0) < serial}
 
 
 class MarketBook:
@@ -179,6 +193,8 @@ class Fanout:
             hub.setdefault(account_id, set()).add(subscriber)
             if channel == "orders":
                 self.watched.add(account_id)
+            if channel not in subscriber.channels:
+                subscriber.since[channel] = self._readmodel.batches
             subscriber.channels.add(channel)
             return
         kind, _, symbol = channel.partition(".")
@@ -269,8 +285,10 @@ class Fanout:
             self._broadcast(channels.get(update.channel), update)
         for symbol, texts in trades.items():
             self._broadcast(channels.get("trades." + symbol), several(texts))
+        serial = published.serial
         for account_id, texts in fills.items():
-            self._broadcast(self.fills.get(account_id), several(texts))
+            self._broadcast(_since(self.fills.get(account_id), "fills", serial),
+                            several(texts))
         notices: dict[int, list[str]] = {}
         for account_id, name, order in published.notices:
             if account_id in self.orders:
@@ -278,7 +296,8 @@ class Fanout:
                     "type": "order", "channel": "orders", "event": name, "order": order,
                 }).decode())
         for account_id, texts in notices.items():
-            self._broadcast(self.orders.get(account_id), several(texts))
+            self._broadcast(_since(self.orders.get(account_id), "orders", serial),
+                            several(texts))
         self._bury()
 
     def _trade(self, trade: TradeExecuted, trades: dict[str, list[str]],

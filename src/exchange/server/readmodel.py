@@ -320,6 +320,7 @@ class ReadModel:
         self.orders: dict[int, OrderView] = {}
         self.keys: dict[str, AccountView] = {}  # api_key_id -> account
         self.ready = False
+        self.batches = 0  # batches applied so far
         # Private order events, for the accounts in `watched` only (the fan-out keeps it):
         # each is rendered by `render_order` right after its event is applied, so it shows
         # the order as of that event. An order's last fill is rendered again when the order
@@ -349,6 +350,8 @@ class ReadModel:
     # -- APPLYING EVENTS (the replies task only) --
 
     def apply(self, events: Iterable[AnyEvent]) -> None:
+        """Applies one batch's events."""
+        self.batches += 1
         orders = self.orders
         watched = self.watched
         for ev in events:

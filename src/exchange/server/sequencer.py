@@ -262,7 +262,8 @@ class Sequencer:
                         else:
                             request.done.set()
                     if fanout is not None:
-                        await fanout.publish(Published(batch.events, notices))
+                        await fanout.publish(Published(batch.events, notices,
+                                                       readmodel.batches))
         finally:
             if fanout is not None:
                 fanout.close()
