@@ -378,3 +378,30 @@ async def test_connection_closes_when_the_server_stops(nursery: trio.Nursery) ->
         assert closed.value.reason.code == 1001
         assert trio.current_time() - started < 3
     await running.admin.aclose()
+
+
+async def test_a_full_inbox_refuses_over_the_socket_and_loses_nothing(
+        nursery: trio.Nursery) -> None:
+    from exchange.server.journal import MemoryJournal
+
+    from .support import start_exchange
+
+    journal = MemoryJournal(queue_size=1, commit_delay=0.05)
+    running = await start_exchange(nursery, journal=journal, inbox_size=2, batch_limit=1)
+    await running.instrument(SYMBOL)
+    trader = await running.trader("t", USD="1000000")
+    async with connect(running.url, api_key=trader.api_key, queue=64) as ws:
+        await ws.send([{"op": "place", "id": i, "order": {
+            "symbol": SYMBOL, "side": "buy", "type": "limit", "quantity": "0.001",
+            "price": str(100 + i)}} for i in range(40)])
+        answers = [await ws.first(lambda m: m.get("type") in ("result", "error"), 30.0)
+                   for _ in range(40)]
+    assert sorted(answer["id"] for answer in answers) == list(range(40))
+    refused = [answer for answer in answers if answer["type"] == "error"]
+    placed = [answer["order"]["order_id"] for answer in answers if answer["type"] == "result"]
+    assert refused
+    assert placed
+    assert {(r["error"]["code"], r["error"]["retry_after"]) for r in refused} == {
+        ("overloaded", 1.0)}
+    assert sorted(o["order_id"] for o in await trader.client.orders(limit=100)) == sorted(placed)
+    await running.admin.aclose()

@@ -49,9 +49,10 @@ class Socket:
             return message.get("type") == kind and all(
                 message.get(key) == value for key, value in fields.items())
 
-        return await self._first(matches, within)
+        return await self.first(matches, within)
 
-    async def _first(self, matches: Any, within: float) -> dict[str, Any]:
+    async def first(self, matches: Any, within: float) -> dict[str, Any]:
+        """The first message `matches` accepts; the others stay queued."""
         with trio.fail_after(within):
             seen = 0
             while True:
@@ -70,7 +71,7 @@ class Socket:
         self._ids += 1
         op_id = self._ids
         await self.send({"op": op, "id": op_id, **fields})
-        return await self._first(lambda message: message.get("id") == op_id, 10.0)
+        return await self.first(lambda message: message.get("id") == op_id, 10.0)
 
 
 @asynccontextmanager

@@ -31,13 +31,12 @@ class AccountRecord:
 class Batch:
     """The events of one engine batch, in order, and the account records they need.
 
-    The journal sets `durable` once everything is committed. `failed` is set instead if the
-    journal gave up (it is then shutting down); requests waiting on the batch get 503."""
+    The journal sets `durable` once everything is committed (the store's writer retries a
+    failing database until it is back; requests waiting meanwhile time out with 503)."""
 
     events: list[AnyEvent]
     accounts: list[AccountRecord] = field(default_factory=list)
     durable: trio.Event = field(default_factory=trio.Event)
-    failed: bool = False
 
 
 class Journal(Protocol):

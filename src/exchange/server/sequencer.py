@@ -54,8 +54,7 @@ class Request:
     """One command waiting for its events. `account` names and keys a `CreateAccount`.
 
     When durable, the replies task sets `events` and then calls `callback` if there is one
-    (a WebSocket connection answers without a task per request), else sets `done`. If the
-    batch failed, `callback` is called with `events` still None."""
+    (a WebSocket connection answers without a task per request), else sets `done`."""
 
     __slots__ = ("account", "callback", "command", "done", "events")
 
@@ -242,13 +241,6 @@ class Sequencer:
                 async for pending in self._replies:
                     batch = pending.batch
                     await batch.durable.wait()
-                    if batch.failed:
-                        # REST requests time out with 503; callbacks hear it now. Nothing
-                        # was acknowledged.
-                        for request in pending.requests:
-                            if request.callback is not None:
-                                _call_back(request)
-                        continue
                     metrics.commit_seconds.observe(time.perf_counter() - pending.submitted)
                     readmodel.apply(batch.events)
                     readmodel.apply_accounts(batch.accounts)

@@ -26,7 +26,7 @@ from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
 from exchange.server.sequencer import Overloaded, Sequencer, Unavailable
-from exchange.web.errors import ApiError
+from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -106,14 +106,9 @@ def create_app(services: Services) -> QuartTrio:
         return error_response(error)
 
     @app.errorhandler(Overloaded)
-    async def _overloaded(_error: Overloaded) -> Response:
-        return error_response(ApiError(503, "overloaded", "the engine inbox is full; retry",
-                                       headers={"Retry-After": "1"}))
-
     @app.errorhandler(Unavailable)
-    async def _unavailable(error: Unavailable) -> Response:
-        return error_response(ApiError(503, "unavailable", str(error) or "unavailable",
-                                       headers={"Retry-After": "1"}))
+    async def _refused(error: Overloaded | Unavailable) -> Response:
+        return error_response(pipeline_error(error))
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from exchange.engine.codes import RejectReason
+from exchange.server.sequencer import Overloaded, Unavailable
 
 STATUS_OF: dict[str, int] = {
     RejectReason.INSUFFICIENT_FUNDS: 422,
@@ -76,6 +77,14 @@ class ApiError(Exception):
         if self.details:
             error["details"] = self.details
         return msgspec.json.encode({"error": error})
+
+
+def pipeline_error(exc: Overloaded | Unavailable) -> ApiError:
+    """The 503 for the sequencer's refusals: a full inbox, or shutting down or too slow."""
+    if isinstance(exc, Overloaded):
+        return ApiError(503, "overloaded", "the engine inbox is full; retry",
+                        headers={"Retry-After": "1"})
+    return ApiError(503, "unavailable", str(exc) or "unavailable", headers={"Retry-After": "1"})
 
 
 def invalid(message: str, path: str | None = None) -> ApiError:

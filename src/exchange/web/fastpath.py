@@ -19,7 +19,7 @@ from quart_trio import QuartTrio
 
 from exchange.server.sequencer import Overloaded, Unavailable
 from exchange.web.app import JSON, Services
-from exchange.web.errors import ApiError
+from exchange.web.errors import ApiError, pipeline_error
 
 log = logging.getLogger("exchange.web")
 
@@ -85,12 +85,8 @@ class FastPath:
                     else:
                         status, body = await entry.amend(authorization, order_id, raw)
                 payload = _encode(body)
-            except Overloaded:
-                raise ApiError(503, "overloaded", "the engine inbox is full; retry",
-                               headers={"Retry-After": "1"}) from None
-            except Unavailable as exc:
-                raise ApiError(503, "unavailable", str(exc) or "unavailable",
-                               headers={"Retry-After": "1"}) from None
+            except (Overloaded, Unavailable) as exc:
+                raise pipeline_error(exc) from None
         except ApiError as error:
             status, payload, headers = error.status, error.body(), error.headers
         except Exception:

@@ -34,7 +34,7 @@ from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Overloaded, Request, Unavailable
 from exchange.web.app import Services
 from exchange.web.auth import account_for, bearer
-from exchange.web.errors import ApiError, invalid
+from exchange.web.errors import ApiError, invalid, pipeline_error
 from exchange.web.frames import FrameWriter
 from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
 from exchange.web.orders import OrderEntry
@@ -82,20 +82,13 @@ def _error(op_id: Any, error: ApiError) -> str:
     retry_after = error.headers.get("Retry-After")
     if retry_after is not None:
         body["retry_after"] = float(retry_after)
-    message: dict[str, Any] = {"type": "error", "error": body}
-    if op_id is not None:
-        message["id"] = op_id
-    return _text(message)
+    return _reply(op_id, {"type": "error", "error": body})
 
 
 def _reply(op_id: Any, message: dict[str, Any]) -> str:
     if op_id is not None:
         message["id"] = op_id
     return _text(message)
-
-
-_OVERLOADED = ApiError(503, "overloaded", "the engine inbox is full; retry",
-                       headers={"Retry-After": "1"})
 
 
 class WebSocketHub:
@@ -310,11 +303,8 @@ class Connection:
             handler(self, op_id, message)
         except ApiError as error:
             self.outbox.put(_error(op_id, error))
-        except Overloaded:
-            self.outbox.put(_error(op_id, _OVERLOADED))
-        except Unavailable as exc:
-            self.outbox.put(_error(op_id, ApiError(503, "unavailable",
-                                                   str(exc) or "unavailable")))
+        except (Overloaded, Unavailable) as exc:
+            self.outbox.put(_error(op_id, pipeline_error(exc)))
 
     # -- OPS --
 
@@ -414,35 +404,25 @@ class Connection:
 
         def answer(request: Request) -> None:
             self._finished()
-            events = request.events
-            if events is None:
-                self.outbox.put(_error(op_id, ApiError(503, "unavailable",
-                                                       "the request was not committed")))
-                return
-            self._answer(op_id, lambda: result(events))
+            assert request.events is not None
+            try:
+                _, order = result(request.events)
+            except ApiError as error:
+                self.outbox.put(_error(op_id, error))
+            else:
+                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
 
         sequencer.submit(command, callback=answer)
         self._started()
 
-    def _answer(self, op_id: Any, result: Callable[[], tuple[int, dict[str, Any]]]) -> None:
-        try:
-            _, order = result()
-        except ApiError as error:
-            self.outbox.put(_error(op_id, error))
-            return
-        self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
-
     async def _place_idempotent(self, op_id: Any, account: AccountView, command: PlaceOrder
                                 ) -> None:
         try:
-            try:
-                _, order = await self.entry.place_as(account, command)
-            except Overloaded:
-                raise _OVERLOADED from None
-            except Unavailable as exc:
-                raise ApiError(503, "unavailable", str(exc) or "unavailable") from None
+            _, order = await self.entry.place_as(account, command)
         except ApiError as error:
             self.outbox.put(_error(op_id, error))
+        except (Overloaded, Unavailable) as exc:
+            self.outbox.put(_error(op_id, pipeline_error(exc)))
         else:
             self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
         finally:
