@@ -81,6 +81,14 @@ class Subscriber:
         self.since: dict[str, int] = {}
 
 
+def _leave(hub: dict[Any, set[Subscriber]], key: Any, subscriber: Subscriber) -> None:
+    members = hub.get(key)
+    if members is not None:
+        members.discard(subscriber)
+        if not members:
+            del hub[key]
+
+
 def _since(members: set[Subscriber] | None, channel: str, serial: int
            ) -> set[Subscriber] | None:
     """The private subscribers that subscribed before batch `serial` was applied."""
@@ -135,11 +143,11 @@ class Fanout:
             symbol: MarketBook(inst) for symbol, inst in readmodel.instruments.items()
         }
         self.channels: dict[str, set[Subscriber]] = {}
-        # account_id -> subscribers of its "orders" / "fills"; `watched` is shared with the
-        # read model, which renders order events only for these accounts.
+        # account_id -> subscribers of its "orders" / "fills". The read model renders order
+        # events only for the accounts in `orders`.
         self.orders: dict[int, set[Subscriber]] = {}
         self.fills: dict[int, set[Subscriber]] = {}
-        self.watched = readmodel.watched
+        readmodel.watched = self.orders
         self.subscribers: set[Subscriber] = set()
         self._tickers_due: set[str] = set()
         self._dead: list[Subscriber] = []
@@ -189,10 +197,7 @@ class Fanout:
         if channel in PRIVATE_CHANNELS:
             account_id = subscriber.account_id
             assert account_id is not None
-            hub = self.orders if channel == "orders" else self.fills
-            hub.setdefault(account_id, set()).add(subscriber)
-            if channel == "orders":
-                self.watched.add(account_id)
+            self._private(channel).setdefault(account_id, set()).add(subscriber)
             if channel not in subscriber.channels:
                 subscriber.since[channel] = self._readmodel.batches
             subscriber.channels.add(channel)
@@ -209,22 +214,14 @@ class Fanout:
     def unsubscribe(self, subscriber: Subscriber, channel: str) -> None:
         subscriber.channels.discard(channel)
         if channel in PRIVATE_CHANNELS:
-            account_id = subscriber.account_id
-            hub = self.orders if channel == "orders" else self.fills
-            members = hub.get(account_id or 0)
-            if members is not None:
-                members.discard(subscriber)
-                if not members:
-                    del hub[account_id or 0]
-                    if channel == "orders":
-                        self.watched.discard(account_id or 0)
+            if subscriber.account_id is not None:
+                _leave(self._private(channel), subscriber.account_id, subscriber)
             return
-        members = self.channels.get(channel)
-        if members is not None:
-            members.discard(subscriber)
-            if not members:
-                del self.channels[channel]
+        _leave(self.channels, channel, subscriber)
         subscriber.outbox.discard(channel)
+
+    def _private(self, channel: str) -> dict[int, set[Subscriber]]:
+        return self.orders if channel == "orders" else self.fills
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
         for subscriber in list(self.subscribers):

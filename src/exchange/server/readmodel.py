@@ -12,7 +12,7 @@ public trades and fills keep the newest `HISTORY` per symbol and per account.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -321,11 +321,12 @@ class ReadModel:
         self.keys: dict[str, AccountView] = {}  # api_key_id -> account
         self.ready = False
         self.batches = 0  # batches applied so far
-        # Private order events, for the accounts in `watched` only (the fan-out keeps it):
+        # Private order events, for the accounts in `watched` only (the fan-out's accounts
+        # with an `orders` subscriber):
         # each is rendered by `render_order` right after its event is applied, so it shows
         # the order as of that event. An order's last fill is rendered again when the order
         # completes, so the fill that completes it says `filled`.
-        self.watched: set[int] = set()
+        self.watched: Container[int] = frozenset()
         self.render_order: Callable[[OrderView], dict[str, Any]] | None = None
         self.notices: list[tuple[int, str, dict[str, Any]]] = []
         self._last_fill: dict[int, int] = {}  # order_id -> index of its fill in `notices`

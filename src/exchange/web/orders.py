@@ -135,6 +135,13 @@ class OrderEntry:
             raise ApiError(403, "forbidden", "the order belongs to another account")
         return order
 
+    def open_order(self, account: AccountView, order_id: int) -> OrderView:
+        """The account's order, if it is still open (else 409 `order_not_open`)."""
+        order = self.own_order(account, order_id)
+        if not order.is_open:
+            raise ApiError.rejected("order_not_open")
+        return order
+
     def render(self, order: OrderView, fills: list[Fill] | None = None) -> dict[str, Any]:
         return render.order(self.readmodel.instruments[order.symbol], order, fills)
 
@@ -222,9 +229,7 @@ class OrderEntry:
 
     def cancel_command(self, account: AccountView, order_id: int
                        ) -> tuple[CancelOrder, OrderView]:
-        order = self.own_order(account, order_id)
-        if not order.is_open:
-            raise ApiError.rejected("order_not_open")
+        order = self.open_order(account, order_id)
         return CancelOrder(account_id=account.account_id, order_id=order_id), order
 
     async def amend(self, authorization: str | None, order_id: int, raw: bytes
@@ -238,9 +243,7 @@ class OrderEntry:
 
     def amend_command(self, account: AccountView, order_id: int, body: AmendOrderBody
                       ) -> tuple[AmendOrder, OrderView]:
-        order = self.own_order(account, order_id)
-        if not order.is_open:
-            raise ApiError.rejected("order_not_open")
+        order = self.open_order(account, order_id)
         inst = self.readmodel.instruments[order.symbol]
         command = AmendOrder(
             account_id=account.account_id,
