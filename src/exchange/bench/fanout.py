@@ -43,14 +43,17 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-import httpx
 import msgspec
 import trio
 
 from exchange.bench.flow import SYMBOL, Market, Op, OrderFlow, setup_accounts
 from exchange.bench.rawws import RawClosed, RawWebSocket
-from exchange.bench.report import Progress, latency_ms, print_json, print_table
-from exchange.client import ExchangeError
+from exchange.bench.report import (
+    Progress,
+    latency_ms,
+    latency_rows,
+    run_network_bench,
+)
 
 DRIVERS = 4
 GRACE = 1.0  # seconds the driver waits for its last answers
@@ -381,32 +384,25 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
 def run_fanout_bench(*, url: str, admin_token: str | None, subscribers: int, duration: float,
                      rate: float, symbol: str, seed: int, processes: int, as_json: bool,
                      progress: bool) -> int:
-    if not admin_token:
-        print("exchange bench fanout: --admin-token (or EXCHANGE_ADMIN_TOKEN) is required")
-        return 2
     raise_open_files_limit()
     processes = max(1, min(processes, subscribers))
-    bar = Progress(max(1, int(duration)), "fanout", enabled=progress)
-    try:
-        result = trio.run(bench_fanout, url, admin_token, subscribers, duration, rate, symbol,
-                          seed, processes, bar)
-    except (ExchangeError, httpx.HTTPError, OSError, trio.TooSlowError) as exc:
-        print(f"exchange bench fanout: {exc or type(exc).__name__}")
-        return 1
-    latency = result["delivery_latency_ms"]
-    print_table(f"bench fanout: {subscribers} subscribers of {symbol}, {rate:g} orders/s, "
-                f"{result['seconds']} s", [
-        ("orders/s (driver)", f"{result['orders_per_s']:,.1f}"),
-        ("updates/s (published)", f"{result['updates_per_s']:,.1f}"),
-        ("messages delivered/s", f"{result['messages_delivered_per_s']:,.1f}"),
-        ("delivery p50 ms", f"{latency['p50']:.2f}"),
-        ("delivery p99 ms", f"{latency['p99']:.2f}"),
-        ("delivery max ms", f"{latency['max']:.2f}"),
-        ("disconnected", f"{result['disconnected']:,}"),
-        ("gaps", f"{result['gaps']:,}"),
-        ("trades per subscriber", f"{result['trades_received']['min']:,}"
-                                  f"-{result['trades_received']['max']:,}"),
-    ])
-    if as_json:
-        print_json(result)
-    return 0
+
+    def report(result: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        return (f"bench fanout: {subscribers} subscribers of {symbol}, {rate:g} orders/s, "
+                f"{result['seconds']} s"), [
+            ("orders/s (driver)", f"{result['orders_per_s']:,.1f}"),
+            ("updates/s (published)", f"{result['updates_per_s']:,.1f}"),
+            ("messages delivered/s", f"{result['messages_delivered_per_s']:,.1f}"),
+            *latency_rows(result["delivery_latency_ms"], "delivery"),
+            ("disconnected", f"{result['disconnected']:,}"),
+            ("gaps", f"{result['gaps']:,}"),
+            ("trades per subscriber", f"{result['trades_received']['min']:,}"
+                                      f"-{result['trades_received']['max']:,}"),
+        ]
+
+    return run_network_bench(
+        "fanout", admin_token, duration, progress=progress, as_json=as_json, report=report,
+        failures=(trio.TooSlowError,),
+        bench=lambda bar: bench_fanout(url, admin_token or "", subscribers, duration, rate,
+                                       symbol, seed, processes, bar),
+    )

@@ -31,11 +31,11 @@ from exchange.bench.flow import Market, OrderFlow, setup_accounts
 from exchange.bench.report import (
     Progress,
     latency_ms,
-    print_json,
-    print_table,
+    latency_rows,
+    merged_counts,
+    run_network_bench,
     show_progress,
 )
-from exchange.client import ExchangeError
 
 
 class RawConnection:
@@ -142,10 +142,6 @@ async def bench_http(url: str, admin_token: str, clients: int, duration: float, 
         await show_progress(progress, started, deadline)
     seconds = time.monotonic() - started
     latencies = sorted(latency for item in stats for latency in item.latencies)
-    kinds: dict[str, int] = {}
-    for item in stats:
-        for kind, count in item.kinds.items():
-            kinds[kind] = kinds.get(kind, 0) + count
     return {
         "bench": "http",
         "clients": clients,
@@ -155,32 +151,22 @@ async def bench_http(url: str, admin_token: str, clients: int, duration: float, 
         "seconds": round(seconds, 3),
         "requests_per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
         "latency_ms": latency_ms(latencies),
-        "mix": kinds,
+        "mix": merged_counts(item.kinds for item in stats),
     }
 
 
 def run_http_bench(*, url: str, admin_token: str | None, clients: int, duration: float,
                    seed: int, as_json: bool, progress: bool) -> int:
-    if not admin_token:
-        print("exchange bench http: --admin-token (or EXCHANGE_ADMIN_TOKEN) is required")
-        return 2
-    bar = Progress(max(1, int(duration)), "http", enabled=progress)
-    try:
-        result = trio.run(bench_http, url, admin_token, clients, duration, seed, bar)
-    except (ExchangeError, httpx.HTTPError, OSError) as exc:
-        print(f"exchange bench http: {exc}")
-        return 1
-    latency = result["latency_ms"]
-    print_table(f"bench http: {clients} clients, {result['seconds']} s", [
-        ("requests", f"{result['requests']:,}"),
-        ("errors", f"{result['errors']:,}"),
-        ("refused (expected 4xx)", f"{result['refused']:,}"),
-        ("requests/s", f"{result['requests_per_s']:,.1f}"),
-        ("latency p50 ms", f"{latency['p50']:.2f}"),
-        ("latency p90 ms", f"{latency['p90']:.2f}"),
-        ("latency p99 ms", f"{latency['p99']:.2f}"),
-        ("latency max ms", f"{latency['max']:.2f}"),
-    ])
-    if as_json:
-        print_json(result)
-    return 0
+    def report(result: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        return f"bench http: {clients} clients, {result['seconds']} s", [
+            ("requests", f"{result['requests']:,}"),
+            ("errors", f"{result['errors']:,}"),
+            ("refused (expected 4xx)", f"{result['refused']:,}"),
+            ("requests/s", f"{result['requests_per_s']:,.1f}"),
+            *latency_rows(result["latency_ms"]),
+        ]
+
+    return run_network_bench(
+        "http", admin_token, duration, progress=progress, as_json=as_json, report=report,
+        bench=lambda bar: bench_http(url, admin_token or "", clients, duration, seed, bar),
+    )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import httpx
 import trio
+
+from exchange.client import ExchangeError
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -64,6 +68,52 @@ async def show_progress(progress: Progress | None, started: float, deadline: flo
         await trio.sleep(0.2)
         progress.update(int(time.monotonic() - started))
     progress.close()
+
+
+def merged_counts(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Several `{name: count}` added up."""
+    total: Counter[str] = Counter()
+    for item in counts:
+        total.update(item)
+    return dict(total)
+
+
+def latency_rows(latency: Mapping[str, float], label: str = "latency"
+                 ) -> list[tuple[str, str]]:
+    """Table rows for a `latency_ms` summary."""
+    return [(f"{label} {name} ms", f"{value:.2f}") for name, value in latency.items()]
+
+
+def run_network_bench(
+    name: str,
+    admin_token: str | None,
+    duration: float,
+    *,
+    progress: bool,
+    as_json: bool,
+    bench: Callable[[Progress], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]]]],
+    failures: tuple[type[BaseException], ...] = (),
+) -> int:
+    """The command of a benchmark against a running server: checks the admin token, runs
+    `bench` under Trio with a progress bar, prints `report(result)` (a title and rows) and
+    the JSON line. Returns the exit code: 2 without a token, 1 if the server failed it."""
+    if not admin_token:
+        print(f"exchange bench {name}: --admin-token (or EXCHANGE_ADMIN_TOKEN) is required")
+        return 2
+    bar = Progress(max(1, int(duration)), name, enabled=progress)
+    caught: tuple[type[BaseException], ...] = (ExchangeError, httpx.HTTPError, OSError,
+                                               *failures)
+    try:
+        result = trio.run(bench, bar)
+    except caught as exc:
+        print(f"exchange bench {name}: {exc or type(exc).__name__}")
+        return 1
+    title, rows = report(result)
+    print_table(title, rows)
+    if as_json:
+        print_json(result)
+    return 0
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:

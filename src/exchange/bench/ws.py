@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 import trio
 
@@ -35,11 +34,11 @@ from exchange.bench.rawws import RawClosed, RawWebSocket
 from exchange.bench.report import (
     Progress,
     latency_ms,
-    print_json,
-    print_table,
+    latency_rows,
+    merged_counts,
+    run_network_bench,
     show_progress,
 )
-from exchange.client import ExchangeError
 
 ERROR_CODES = frozenset({"rate_limited", "overloaded", "unavailable", "internal_error",
                          "invalid_request", "unauthorized", "forbidden", "not_found"})
@@ -158,13 +157,6 @@ async def bench_ws(url: str, admin_token: str, clients: int, duration: float, se
     seconds = time.monotonic() - started
     latencies = sorted(latency for item in stats for latency in item.latencies)
     results = sum(item.results for item in stats)
-    kinds: dict[str, int] = {}
-    codes: dict[str, int] = {}
-    for item in stats:
-        for kind, count in item.kinds.items():
-            kinds[kind] = kinds.get(kind, 0) + count
-        for code, count in item.codes.items():
-            codes[code] = codes.get(code, 0) + count
     return {
         "bench": "ws",
         "clients": clients,
@@ -177,38 +169,29 @@ async def bench_ws(url: str, admin_token: str, clients: int, duration: float, se
         "orders_per_s": round(results / seconds, 1) if seconds else 0.0,
         "requests_per_s": round(len(latencies) / seconds, 1) if seconds else 0.0,
         "latency_ms": latency_ms(latencies),
-        "mix": kinds,
-        "codes": codes,
+        "mix": merged_counts(item.kinds for item in stats),
+        "codes": merged_counts(item.codes for item in stats),
     }
 
 
 def run_ws_bench(*, url: str, admin_token: str | None, clients: int, duration: float,
                  seed: int, inflight: int, batch: int, as_json: bool, progress: bool) -> int:
-    if not admin_token:
-        print("exchange bench ws: --admin-token (or EXCHANGE_ADMIN_TOKEN) is required")
-        return 2
-    bar = Progress(max(1, int(duration)), "ws", enabled=progress)
-    try:
-        result = trio.run(bench_ws, url, admin_token, clients, duration, seed, inflight,
-                          batch, bar)
-    except (ExchangeError, httpx.HTTPError, OSError) as exc:
-        print(f"exchange bench ws: {exc}")
-        return 1
-    latency = result["latency_ms"]
-    print_table(f"bench ws: {clients} connections x {inflight} in flight, batch {batch}, "
-                f"{result['seconds']} s", [
-        ("requests", f"{result['requests']:,}"),
-        ("errors", f"{result['errors']:,}"),
-        ("refused (expected)", f"{result['refused']:,}"),
-        ("orders/s (durable results)", f"{result['orders_per_s']:,.1f}"),
-        ("requests/s", f"{result['requests_per_s']:,.1f}"),
-        ("latency p50 ms", f"{latency['p50']:.2f}"),
-        ("latency p90 ms", f"{latency['p90']:.2f}"),
-        ("latency p99 ms", f"{latency['p99']:.2f}"),
-        ("latency max ms", f"{latency['max']:.2f}"),
-    ])
-    if result["codes"].get("rate_limited"):
-        print("note: the server rate-limits order entry; run it with EXCHANGE_RATE_LIMIT=0")
-    if as_json:
-        print_json(result)
-    return 0
+    def report(result: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        if result["codes"].get("rate_limited"):
+            print("note: the server rate-limits order entry; run it with "
+                  "EXCHANGE_RATE_LIMIT=0")
+        return (f"bench ws: {clients} connections x {inflight} in flight, batch {batch}, "
+                f"{result['seconds']} s"), [
+            ("requests", f"{result['requests']:,}"),
+            ("errors", f"{result['errors']:,}"),
+            ("refused (expected)", f"{result['refused']:,}"),
+            ("orders/s (durable results)", f"{result['orders_per_s']:,.1f}"),
+            ("requests/s", f"{result['requests_per_s']:,.1f}"),
+            *latency_rows(result["latency_ms"]),
+        ]
+
+    return run_network_bench(
+        "ws", admin_token, duration, progress=progress, as_json=as_json, report=report,
+        bench=lambda bar: bench_ws(url, admin_token or "", clients, duration, seed,
+                                   inflight, batch, bar),
+    )
