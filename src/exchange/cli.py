@@ -49,12 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", default=None,
                          help="default: $EXCHANGE_DATABASE_URL, else sqlite:///./exchange.db")
 
-    from exchange.server.cli import add_server_commands  # serve, accounts, bench http
+    from exchange.bench.cli import add_network_bench_commands  # bench http, ws, fanout
+    from exchange.server.cli import add_server_commands  # serve, accounts
 
-    add_server_commands(commands, benches)
-    from exchange.bench.wscli import add_ws_bench_commands  # bench ws, bench fanout
-
-    add_ws_bench_commands(benches)
+    add_network_bench_commands(benches)
+    add_server_commands(commands)
     from exchange.simulate.command import add_simulate_command
 
     add_simulate_command(commands)
@@ -91,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "migrate":
         return _migrate(args.database_url)
-    if args.command == "bench" and args.bench in ("ws", "fanout"):
-        from exchange.bench.wscli import run_ws_bench_command
+    if args.command == "bench" and args.bench in ("http", "ws", "fanout"):
+        from exchange.bench.cli import run_network_bench_command
 
-        return run_ws_bench_command(args)
-    if args.command in ("serve", "accounts") or (args.command == "bench" and args.bench == "http"):
+        return run_network_bench_command(args)
+    if args.command in ("serve", "accounts"):
         from exchange.server.cli import run_server_command
 
         return run_server_command(args)

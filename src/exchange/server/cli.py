@@ -1,4 +1,4 @@
-"""The server's subcommands: `serve`, `accounts create` and `bench http`.
+"""The server's subcommands: `serve` and `accounts create`.
 
 Options left out fall back to `EXCHANGE_*` variables and `.env` (pydantic-settings).
 """
@@ -13,7 +13,7 @@ from typing import Any
 from exchange.server.config import ConfigError, Settings, load_settings
 
 
-def add_server_commands(commands: Any, benches: Any) -> None:
+def add_server_commands(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the exchange server")
     serve.add_argument("--host", default=None, help="default 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default 8000")
@@ -36,15 +36,6 @@ def add_server_commands(commands: Any, benches: Any) -> None:
     create.add_argument("--admin-token", default=None)
     create.add_argument("--database-url", default=None, help="offline: the database")
 
-    http = benches.add_parser("http", help="order entry over REST against a running server")
-    http.add_argument("--url", required=True)
-    http.add_argument("--admin-token", default=None)
-    http.add_argument("--clients", type=int, default=64)
-    http.add_argument("--duration", type=float, default=10.0)
-    http.add_argument("--seed", type=int, default=1)
-    http.add_argument("--json", action="store_true", help="print one JSON object last")
-    http.add_argument("--no-progress", action="store_true")
-
 
 def run_server_command(args: argparse.Namespace) -> int:
     try:
@@ -57,16 +48,7 @@ def run_server_command(args: argparse.Namespace) -> int:
             from exchange.server.command import run_serve
 
             return run_serve(settings)
-        if args.command == "accounts":
-            return _create_account(args)
-        settings = load_settings(admin_token=args.admin_token)
-        from exchange.bench.http import run_http_bench
-
-        return run_http_bench(
-            url=args.url, admin_token=settings.admin_token, clients=args.clients,
-            duration=args.duration, seed=args.seed, as_json=args.json,
-            progress=not args.no_progress and sys.stderr.isatty(),
-        )
+        return _create_account(args)
     except ConfigError as exc:
         print(f"exchange: {exc}", file=sys.stderr)
         return 2

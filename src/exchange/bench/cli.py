@@ -1,4 +1,5 @@
-"""The command line of `exchange bench ws` and `exchange bench fanout` (bench.md)."""
+"""The command line of the benches against a running server: `exchange bench http`, `ws`
+and `fanout` (bench.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import sys
 from typing import Any
 
 
-def add_ws_bench_commands(benches: Any) -> None:
+def add_network_bench_commands(benches: Any) -> None:
+    http = benches.add_parser("http", help="order entry over REST against a running server")
+    http.add_argument("--clients", type=int, default=64)
     ws = benches.add_parser("ws", help="order entry over the WebSocket against a running "
                                        "server (run it with EXCHANGE_RATE_LIMIT=0)")
     ws.add_argument("--clients", type=int, default=16, help="connections, one account each")
@@ -22,7 +25,7 @@ def add_ws_bench_commands(benches: Any) -> None:
     fanout.add_argument("--symbol", default="BENCH-USD")
     fanout.add_argument("--processes", type=int, default=1,
                         help="spread the subscribers over this many processes")
-    for parser in (ws, fanout):
+    for parser in (http, ws, fanout):
         parser.add_argument("--url", required=True)
         parser.add_argument("--admin-token", default=None,
                             help="default: $EXCHANGE_ADMIN_TOKEN")
@@ -32,7 +35,7 @@ def add_ws_bench_commands(benches: Any) -> None:
         parser.add_argument("--no-progress", action="store_true")
 
 
-def run_ws_bench_command(args: argparse.Namespace) -> int:
+def run_network_bench_command(args: argparse.Namespace) -> int:
     from exchange.server.config import ConfigError, load_settings
 
     try:
@@ -41,6 +44,12 @@ def run_ws_bench_command(args: argparse.Namespace) -> int:
         print(f"exchange: {exc}", file=sys.stderr)
         return 2
     progress = not args.no_progress and sys.stderr.isatty()
+    if args.bench == "http":
+        from exchange.bench.http import run_http_bench
+
+        return run_http_bench(url=args.url, admin_token=admin_token, clients=args.clients,
+                              duration=args.duration, seed=args.seed, as_json=args.json,
+                              progress=progress)
     if args.bench == "ws":
         from exchange.bench.ws import run_ws_bench
 
