@@ -6,14 +6,16 @@ import random
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
+from exchange.bench.rawws import RawWebSocket, UpgradeRefused
 from exchange.client import ExchangeError
 
 from .support import Exchange, Trader
-from .wsclient import RawSocket, Socket, connect
+from .wsclient import Socket, connect
 
 SYMBOL = "BTC-USD"
 
@@ -231,15 +233,13 @@ async def test_authorization_header_on_the_upgrade(exchange: Exchange) -> None:
     async with connect(exchange.url, api_key=trader.api_key) as ws:
         reply = await ws.call("subscribe", channels=["orders"])
         assert reply["type"] == "subscribed"
-    raw = await RawSocket.open(exchange.url, headers="Authorization: Bearer bad.key\r\n")
-    assert raw.status == 401
-    with trio.fail_after(5):
-        while b"unauthorized" not in raw.buffer:
-            raw.buffer += await raw.stream.receive_some(65536)
-    await raw.aclose()
-    raw = await RawSocket.open(exchange.url, path="/v1/other")
-    assert raw.status == 404
-    await raw.aclose()
+    with pytest.raises(UpgradeRefused) as refused:
+        await RawWebSocket.open(exchange.url, api_key="bad.key")
+    assert refused.value.status == 401
+    assert msgspec.json.decode(refused.value.body)["error"]["code"] == "unauthorized"
+    with pytest.raises(UpgradeRefused) as refused:
+        await RawWebSocket.open(exchange.url + "/v1/other")
+    assert refused.value.status == 404
 
 
 @pytest.mark.parametrize(("message", "code"), [

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
+import msgspec
+import pytest
 import trio
 
+from exchange.bench.rawws import RawClosed, RawWebSocket
 from exchange.server.runtime import Server, ShutdownTimeout, serve_exchange
 
 from .support import ADMIN_TOKEN, Exchange, make_settings, start_exchange
-from .wsclient import RawSocket, connect
+from .wsclient import connect
 
 SYMBOL = "BTC-USD"
 ORDERS_PER_FRAME = 200
@@ -39,6 +41,12 @@ async def trade_until(running: Exchange, taker_key: str, done: Any, *, limit: in
     return made
 
 
+async def read_all(ws: RawWebSocket) -> None:
+    """Reads until the server closes (RawClosed)."""
+    while True:
+        await ws.receive()
+
+
 def slow_consumers(running: Exchange) -> float:
     return running.server.services.metrics.ws_slow_consumers._value.get()  # type: ignore[no-any-return]
 
@@ -47,9 +55,9 @@ async def test_a_slow_subscriber_is_closed_with_4008_and_a_fast_one_gets_everyth
         nursery: trio.Nursery) -> None:
     running = await start_exchange(nursery, ws_outbox_bytes=256 * 1024)
     taker_key, _ = await market(running)
-    slow = await RawSocket.open(running.url, rcvbuf=4096)
-    await slow.send({"op": "subscribe", "id": 1,
-                     "channels": [f"trades.{SYMBOL}", f"book.{SYMBOL}"]})
+    slow = await RawWebSocket.open(running.url, rcvbuf=4096)
+    await slow.send_text(msgspec.json.encode({
+        "op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}", f"book.{SYMBOL}"]}))
     received: list[int] = []
     async with connect(running.url, queue=4096) as fast:
         await fast.call("subscribe", channels=[f"trades.{SYMBOL}"])
@@ -71,13 +79,10 @@ async def test_a_slow_subscriber_is_closed_with_4008_and_a_fast_one_gets_everyth
     assert received == sorted(received)
     assert len(set(received)) == made
     # The slow one, reading at last, finds what was in flight and then the close frame.
-    with trio.fail_after(10):
-        while True:
-            opcode, payload = await slow.frame()
-            if opcode == 8:
-                break
-    assert struct.unpack("!H", payload[:2])[0] == 4008
-    assert payload[2:] == b"slow consumer"
+    with trio.fail_after(10), pytest.raises(RawClosed) as closed:
+        await read_all(slow)
+    assert closed.value.code == 4008
+    assert closed.value.reason == "slow consumer"
     await slow.aclose()
     await running.admin.aclose()
 
@@ -107,7 +112,7 @@ async def _serve(settings: Any, finished: Finished,
 
 
 async def _stalled_server(nursery: trio.Nursery, send_timeout: float
-                          ) -> tuple[Exchange, RawSocket, Finished]:
+                          ) -> tuple[Exchange, RawWebSocket, Finished]:
     """A server whose writer to a peer that never reads is blocked in the kernel."""
     from exchange.client import ExchangeClient
 
@@ -117,8 +122,9 @@ async def _stalled_server(nursery: trio.Nursery, send_timeout: float
     server: Server = await nursery.start(_serve, settings, finished)
     running = Exchange(server, ExchangeClient(server.url, admin_token=ADMIN_TOKEN))
     taker_key, _ = await market(running)
-    stuck = await RawSocket.open(running.url, rcvbuf=4096)
-    await stuck.send({"op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}"]})
+    stuck = await RawWebSocket.open(running.url, rcvbuf=4096)
+    await stuck.send_text(msgspec.json.encode(
+        {"op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}"]}))
     # Its outbox can only overflow once its writer cannot send any more.
     await trade_until(running, taker_key, lambda: slow_consumers(running) > 0, limit=40_000)
     assert slow_consumers(running) == 1

@@ -1,12 +1,8 @@
-"""WebSocket clients for the tests: trio-websocket for the well-behaved ones, and a raw
-socket client that controls its receive buffer and can stop reading at will."""
+"""A trio-websocket client for the tests (the raw one that reads only when told is the
+benches' `exchange.bench.rawws.RawWebSocket`)."""
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
-import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -88,83 +84,3 @@ async def connect(http_url: str, *, api_key: str | None = None,
         finally:
             # trio-websocket leaves a client's socket open when the server closed first.
             await ws._stream.aclose()
-
-
-class RawSocket:
-    """A WebSocket client on a plain socket: `SO_RCVBUF` chosen before connecting, frames
-    read only when asked."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.buffer = b""
-        self.status = 0
-
-    @classmethod
-    async def open(cls, http_url: str, *, rcvbuf: int = 4096, path: str = "/v1/ws",
-                   headers: str = "") -> RawSocket:
-        """Connects and upgrades; `self.status` is the answer's status (101: open)."""
-        host, port = http_url.removeprefix("http://").split(":")
-        sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        await sock.connect((host, int(port)))
-        self = cls(trio.SocketStream(sock))
-        key = base64.b64encode(os.urandom(16)).decode()
-        await self.stream.send_all(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n{headers}\r\n".encode()
-        )
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = await self.stream.receive_some(65536)
-            if not chunk:
-                break
-            self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
-        return self
-
-    async def send(self, message: Any) -> None:
-        payload = msgspec.json.encode(message)
-        mask = os.urandom(4)
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", 0x81, 0x80 | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", 0x81, 0x80 | 126, length)
-        else:
-            header = struct.pack("!BBQ", 0x81, 0x80 | 127, length)
-        masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-        await self.stream.send_all(header + mask + masked)
-
-    async def frame(self) -> tuple[int, bytes]:
-        """The next frame's (opcode, payload); (8, b"") if the connection ended."""
-        while True:
-            frame = self._parse()
-            if frame is not None:
-                return frame
-            chunk = await self.stream.receive_some(65536)
-            if not chunk:
-                return 8, b""
-            self.buffer += chunk
-
-    def _parse(self) -> tuple[int, bytes] | None:
-        data = self.buffer
-        if len(data) < 2:
-            return None
-        opcode, length = data[0] & 0x0F, data[1] & 0x7F
-        offset = 2
-        if length == 126:
-            if len(data) < 4:
-                return None
-            length, offset = struct.unpack("!H", data[2:4])[0], 4
-        elif length == 127:
-            if len(data) < 10:
-                return None
-            length, offset = struct.unpack("!Q", data[2:10])[0], 10
-        if len(data) < offset + length:
-            return None
-        self.buffer = data[offset + length:]
-        return opcode, data[offset:offset + length]
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()

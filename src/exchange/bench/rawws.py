@@ -5,7 +5,8 @@ two-core machine would measure the load generator rather than the server, and th
 bench runs a thousand connections in one process. This client does the handshake over a
 trio socket stream, sends masked text frames, and parses the server's frames from one
 buffer: `receive()` returns every complete message that has arrived. It answers pings,
-and raises `RawClosed` with the close code when the server closes.
+and raises `RawClosed` with the close code when the server closes. The tests use it too,
+for a client whose receive buffer they choose and that reads only when they say.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import random
+import socket
 from urllib.parse import urlsplit
 
 import trio
@@ -26,11 +28,22 @@ _TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
 
 
 class RawClosed(Exception):
-    """The server closed the connection (`code` from its close frame, 1006 without one)."""
+    """The server closed the connection (`code` and `reason` from its close frame, 1006
+    without one)."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, reason: str = "") -> None:
         super().__init__(f"WebSocket closed with code {code}")
         self.code = code
+        self.reason = reason
+
+
+class UpgradeRefused(ConnectionError):
+    """The server answered the upgrade with `status` (and `body`) instead of 101."""
+
+    def __init__(self, status: int, line: str, body: bytes) -> None:
+        super().__init__(f"WebSocket upgrade refused: {line}")
+        self.status = status
+        self.body = body
 
 
 def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
@@ -61,9 +74,23 @@ class RawWebSocket:
         self.close_code: int | None = None
 
     @classmethod
-    async def open(cls, url: str, api_key: str | None = None) -> RawWebSocket:
+    async def open(cls, url: str, api_key: str | None = None, *, rcvbuf: int | None = None
+                   ) -> RawWebSocket:
+        """Connects and upgrades (`UpgradeRefused` otherwise). `rcvbuf` sets the socket's
+        receive buffer before connecting (a small one makes a slow reader quickly)."""
         parts = urlsplit(websocket_url(url))
-        stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 80)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        if rcvbuf is None:
+            stream = await trio.open_tcp_stream(host, port)
+        else:
+            sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            try:
+                await sock.connect((host, port))
+            except BaseException:
+                sock.close()
+                raise
+            stream = trio.SocketStream(sock)
         try:
             key = base64.b64encode(os.urandom(16))
             auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
@@ -80,11 +107,18 @@ class RawWebSocket:
                 received += chunk
             head, _, rest = received.partition(b"\r\n\r\n")
             lines = head.split(b"\r\n")
-            if b" 101 " not in lines[0] + b" ":
-                raise ConnectionError(f"WebSocket upgrade refused: {lines[0].decode()}")
-            accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
             headers = {name.strip().lower(): value.strip()
                        for name, _, value in (line.partition(b":") for line in lines[1:])}
+            if b" 101 " not in lines[0] + b" ":
+                length = int(headers.get(b"content-length", b"0"))
+                while len(rest) < length:
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        break
+                    rest += chunk
+                raise UpgradeRefused(int(lines[0].split(b" ")[1]), lines[0].decode(),
+                                     rest[:length])
+            accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
             if headers.get(b"sec-websocket-accept") != accept:
                 raise ConnectionError("bad Sec-WebSocket-Accept in the upgrade response")
         except BaseException:
@@ -138,7 +172,7 @@ class RawWebSocket:
                 elif opcode == _CLOSE:
                     self.close_code = int.from_bytes(payload[:2], "big") if size >= 2 else 1005
                     await self._answer_close()
-                    raise RawClosed(self.close_code)
+                    raise RawClosed(self.close_code, payload[2:].decode(errors="replace"))
                 elif opcode != _PONG:
                     self._fragments.append(payload)
                     if first & 0x80:  # FIN: the message is complete
