@@ -341,13 +341,12 @@ class Sequencer:
                         for request, result in zip(pending.requests, pending.results,
                                                    strict=False):
                             request.events = result
-                            if request.callback is None:
-                                request.done.set()
-                            elif request.state == TAKEN:
+                            if request.state == TAKEN:
                                 request.state = ANSWERED
-                                _call_back(request)
-                            else:  # answered `OutcomeUnknown` at its deadline
-                                request.done.set()
+                                if request.callback is not None:
+                                    _call_back(request)
+                            # else: a callback answered `OutcomeUnknown` at its deadline
+                            request.done.set()  # wakes a waiter, or a retry of its coid
                         if fanout is not None:
                             await fanout.publish(Published(batch.events, notices,
                                                            readmodel.batches))
