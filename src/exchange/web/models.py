@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -78,9 +79,31 @@ def _timestamp(value: Any) -> datetime:
     return utc
 
 
-ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
-PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0)]
-FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1"))]
+def _decimal_schema(number: dict[str, Any], text: str, description: str) -> WithJsonSchema:
+    """What `/openapi.json` says a decimal field takes: a JSON number or a decimal string
+    (the plain form; `_exact_decimal` also reads an exponent). Without it pydantic would
+    document any number or string, with its `gt`/`lt` as keywords JSON Schema lacks."""
+    return WithJsonSchema({
+        "anyOf": [{"type": "number", **number},
+                  {"type": "string", "pattern": text, "maxLength": 64}],
+        "description": description,
+    })
+
+
+_MAX = 10 ** (MAX_ADJUSTED_EXPONENT + 1)
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), _decimal_schema(
+    {"exclusiveMinimum": -_MAX, "exclusiveMaximum": _MAX},
+    r"^-?(?:\d+(?:\.\d*)?|\.\d+)$", "a decimal, as a string (preferred) or a number",
+)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0), _decimal_schema(
+    {"exclusiveMinimum": 0, "exclusiveMaximum": _MAX},
+    r"^(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)$",
+    "a positive decimal, as a string (preferred) or a number",
+)]
+FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1")),
+                    _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
+                                    r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
+                                    "a fee rate from 0 to under 0.1")]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Symbol = Annotated[str, Field(min_length=1, max_length=32)]
 NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
@@ -200,11 +223,21 @@ class Instrument(BaseModel):
     status: Literal["trading", "halted"]
 
 
+# `[price, quantity, order_count]`. Not a tuple (`prefixItems`): valid OpenAPI 3.1, but
+# schemathesis (4.32) rewrites it into the draft-4 tuple form when it checks responses and
+# then rejects that as invalid 3.1.
+Level = Annotated[
+    list[DecimalString | int],
+    Field(min_length=3, max_length=3, description="[price, quantity, order_count]",
+          examples=[["100.25", "0.5", 2]]),
+]
+
+
 class Book(BaseModel):
     symbol: str
     sequence: int
-    bids: list[tuple[DecimalString, DecimalString, int]]
-    asks: list[tuple[DecimalString, DecimalString, int]]
+    bids: list[Level]
+    asks: list[Level]
     ts: Time
 
 
@@ -311,6 +344,15 @@ class CreatedAccount(BaseModel):
     account_id: int
     name: str
     api_key: str
+
+
+class Balances(BaseModel):
+    account_id: int
+    balances: list[Balance]
+
+
+class Status(BaseModel):
+    status: str
 
 
 class ErrorDetail(BaseModel):
