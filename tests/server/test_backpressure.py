@@ -44,8 +44,9 @@ async def test_full_inbox_answers_503_and_loses_nothing(nursery: trio.Nursery) -
 
 
 async def test_retry_after_a_timeout_waits_for_the_first_attempt(nursery: trio.Nursery) -> None:
-    """A client_order_id stays taken while its first attempt is queued, even after that
-    request answered 503: the retry must not place a second order."""
+    """A client_order_id stays taken while its first attempt is executed but not durable,
+    even after that request answered 504 outcome_unknown: the retry must not place a
+    second order."""
     journal = MemoryJournal()
     running = await start_exchange(nursery, journal=journal, request_timeout=0.3)
     await running.instrument()
@@ -60,7 +61,7 @@ async def test_retry_after_a_timeout_waits_for_the_first_attempt(nursery: trio.N
             statuses.append(exc.status)
     journal.commit_delay = 0.0
     with trio.fail_after(10):
-        while True:  # retries answer 503 until the first attempt is durable, then 200
+        while True:  # retries answer 504 until the first attempt is durable, then 200
             try:
                 order = await trader.client.place_order(
                     "BTC-USD", "buy", quantity="0.001", price="100", client_order_id="abc")
@@ -70,7 +71,7 @@ async def test_retry_after_a_timeout_waits_for_the_first_attempt(nursery: trio.N
     assert order["client_order_id"] == "abc"
     accepted = [event for event in journal.events() if isinstance(event, OrderAccepted)]
     assert statuses
-    assert set(statuses) == {503}
+    assert set(statuses) == {504}
     assert [event.order.client_order_id for event in accepted] == ["abc"]
     assert [o["client_order_id"] for o in await trader.client.orders()] == ["abc"]
     await running.admin.aclose()

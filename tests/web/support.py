@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,3 +166,40 @@ async def start_exchange(nursery: trio.Nursery, *, journal: Journal | None = Non
                                            task_status=task_status)
     )
     return Exchange(server, ExchangeClient(server.url, admin_token=ADMIN_TOKEN))
+
+
+@contextmanager
+def threaded_exchange(**overrides: Any) -> Iterator[str]:
+    """A real server in a thread of its own (its own Trio loop), for synchronous tests such
+    as Hypothesis's `@given` ones; yields its URL and shuts it down cleanly after."""
+    started = threading.Event()
+    found: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            server: Server = await nursery.start(
+                lambda task_status: serve_exchange(make_settings(**overrides),
+                                                   task_status=task_status))
+            found["server"] = server
+            found["token"] = trio.lowlevel.current_trio_token()
+            started.set()
+
+    def run() -> None:
+        try:
+            trio.run(main)
+        except BaseException as exc:  # reported by the test thread
+            found["error"] = exc
+            started.set()
+
+    thread = threading.Thread(target=run, name="exchange-server", daemon=True)
+    thread.start()
+    started.wait(60)
+    if "server" not in found:
+        raise RuntimeError(f"the server did not start: {found.get('error')!r}")
+    try:
+        yield found["server"].url
+    finally:
+        trio.from_thread.run_sync(found["server"].shutdown, trio_token=found["token"])
+        thread.join(30)
+        if "error" in found:
+            raise found["error"]

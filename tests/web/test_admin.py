@@ -83,3 +83,39 @@ async def test_instruments_admin(exchange: Exchange) -> None:
     with pytest.raises(ExchangeError) as caught:
         await exchange.admin.set_instrument_status("NOPE-USD", "halted")
     assert caught.value.status == 404
+
+
+async def test_unstorable_values_are_refused_at_the_edge(exchange: Exchange) -> None:
+    """A NUL in a name was accepted, then wedged PostgreSQL's writer; sizes past what the
+    columns hold raised DivisionImpossible (500) or overflowed a BIGINT."""
+    for name in ("a\x00b", "\x01", "x" * 201, ""):
+        with pytest.raises(ExchangeError) as caught:
+            await exchange.admin.create_account(name)
+        assert (caught.value.status, caught.value.code) == (400, "invalid_request"), name
+    assert (await exchange.admin.create_account("Zoë 😀"))["name"] == "Zoë 😀"
+    for bad in ({"tick_size": "1e20"}, {"lot_size": "1e20"}, {"tick_size": "1e-19"},
+                {"tick_size": "1.23456789012345"}, {"min_quantity": "1e16"},
+                {"lot_size": "0.000000000001", "min_quantity": "99999999999999999999"}):
+        fields = {"tick_size": "0.01", "lot_size": "0.001", **bad}
+        with pytest.raises(ExchangeError) as caught:
+            await exchange.admin.create_instrument("ETH-USD", "ETH", "USD", **fields)
+        assert caught.value.status == 400, bad
+    account = (await exchange.admin.create_account("big"))["account_id"]
+    for amount in ("1e20", "99999999999999999999.999999999999", "1e16"):
+        with pytest.raises(ExchangeError) as caught:
+            await exchange.admin.deposit(account, "USD", amount)
+        assert caught.value.status == 400, amount
+    await exchange.admin.deposit(account, "USD", "999999999999999")  # 10^15 - 1: fits
+    created = await exchange.admin.create_instrument(
+        "ETH-USD", "ETH", "USD", tick_size="0.000000000000000001", lot_size="1000000")
+    assert created["tick_size"] == "0.000000000000000001"
+
+
+async def test_large_quote_quantity_is_refused_not_500(exchange: Exchange) -> None:
+    await exchange.instrument()
+    trader = await exchange.trader("t", USD="1000")
+    for value in ("1e16", "1e20", "99999999999999999999.999999999999"):
+        with pytest.raises(ExchangeError) as caught:
+            await trader.client.place_order("BTC-USD", "buy", type="market",
+                                            quote_quantity=value)
+        assert caught.value.status == 422, value

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from exchange.engine.book import BookSide
-from exchange.engine.units import ASSET_UNIT, from_steps, rate_to_int, to_steps
+from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, rate_to_int, to_steps
 
 if TYPE_CHECKING:
     from exchange.engine.commands import AddInstrument
@@ -52,7 +52,7 @@ class Instrument:
         self.taker_fee_rate = command.taker_fee_rate
         maker_rate = rate_to_int(command.maker_fee_rate)
         taker_rate = rate_to_int(command.taker_fee_rate)
-        quote_mult = to_steps(command.tick_size * command.lot_size, ASSET_UNIT)
+        quote_mult = to_steps(exact_mul(command.tick_size, command.lot_size), ASSET_UNIT)
         base_mult = to_steps(command.lot_size, ASSET_UNIT)
         if maker_rate is None or taker_rate is None or quote_mult is None or base_mult is None:
             raise ValueError("instrument off the unit grid")
@@ -83,7 +83,7 @@ class Instrument:
                 if not (0 <= rate < Decimal("0.1")) or rate_to_int(rate) is None:
                     return False
             return (
-                to_steps(command.tick_size * command.lot_size, ASSET_UNIT) is not None
+                to_steps(exact_mul(command.tick_size, command.lot_size), ASSET_UNIT) is not None
                 and to_steps(command.lot_size, ASSET_UNIT) is not None
             )
         except ArithmeticError:

@@ -9,26 +9,40 @@ The converters return None for a value that is off its grid, so a caller can ans
 matching reason code (`price_not_on_tick`, `quantity_not_on_lot`, ...).
 """
 
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 
 ASSET_DECIMALS = 12
 ASSET_UNIT = Decimal(1).scaleb(-ASSET_DECIMALS)
 RATE_DECIMALS = 8
 RATE_SCALE: int = 10**RATE_DECIMALS
+# Products of decimals from the edges (at most 64 digits each) are exact in this context; one
+# that is not raises `Inexact` (an ArithmeticError) instead of being silently rounded, as the
+# default context (28 digits) would.
+_EXACT = Context(prec=200, traps=[Inexact])
 
 
 def to_steps(value: Decimal, step: Decimal) -> int | None:
-    """`value / step` as an int, or None when `value` is not a whole multiple of `step`."""
+    """`value / step` as an int, or None when `value` is not a whole multiple of `step`.
+
+    On integers, so it is exact at any magnitude (Decimal's `divmod` raises
+    `DivisionImpossible` once the quotient has more than 28 digits)."""
     if not value.is_finite():
         return None
-    steps, rest = divmod(value, step)
+    value_num, value_den = value.as_integer_ratio()
+    step_num, step_den = step.as_integer_ratio()
+    steps, rest = divmod(value_num * step_den, value_den * step_num)
     if rest != 0:
         return None
-    return int(steps)
+    return steps
+
+
+def exact_mul(a: Decimal, b: Decimal) -> Decimal:
+    """`a * b` without rounding (`Inexact` if it would need more than 200 digits)."""
+    return _EXACT.multiply(a, b)
 
 
 def from_steps(steps: int, step: Decimal) -> Decimal:
-    return (step * steps).normalize() if steps else Decimal(0)
+    return _EXACT.normalize(_EXACT.multiply(step, Decimal(steps))) if steps else Decimal(0)
 
 
 def to_units(amount: Decimal) -> int | None:

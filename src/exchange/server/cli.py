@@ -68,8 +68,23 @@ def _deposits(specs: list[str]) -> list[tuple[str, Decimal]]:
     return out
 
 
+def _checked(name: str, deposits: list[tuple[str, Decimal]]) -> None:
+    """The admin API's own validation, so the offline path stores nothing it would refuse."""
+    from exchange.web.errors import ApiError
+    from exchange.web.models import CreateAccountBody, DepositBody, validate
+
+    try:
+        validate(CreateAccountBody, {"name": name})
+        for asset, amount in deposits:
+            validate(DepositBody, {"asset": asset, "amount": str(amount)})
+    except ApiError as exc:
+        raise ConfigError(f"{exc.message} ({exc.details[0]['path'] if exc.details else ''})"
+                          ) from None
+
+
 def _create_account(args: argparse.Namespace) -> int:
     deposits = _deposits(args.deposit)
+    _checked(args.name, deposits)
     if args.url:
         settings = load_settings(admin_token=args.admin_token)
         if settings.admin_token is None:

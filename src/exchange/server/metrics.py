@@ -57,6 +57,11 @@ class Metrics:
             "exchange_ws_frames", "WebSocket frames sent (each one message or an array)",
             registry=registry,
         )
+        self.deadlines = Counter(
+            "exchange_request_deadlines", "Requests past their deadline: withdrawn before the "
+            "engine took them (503), or executed but not yet durable (504)", ["outcome"],
+            registry=registry,
+        )
         self.ws_slow_consumers = Counter(
             "exchange_ws_slow_consumers", "WebSocket connections closed with 4008 (slow "
             "consumer)", registry=registry,

@@ -35,7 +35,7 @@ from exchange.engine.events import (
     OrderTriggered,
     TradeExecuted,
 )
-from exchange.engine.units import ASSET_UNIT, from_steps, to_steps
+from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
 from exchange.server.journal import AccountRecord
 
 HISTORY = 100_000
@@ -74,7 +74,7 @@ class InstrumentView:
         self.maker_fee_rate = maker_fee_rate
         self.taker_fee_rate = taker_fee_rate
         self.halted = halted
-        self.quote_mult = to_steps(tick_size * lot_size, ASSET_UNIT) or 1
+        self.quote_mult = to_steps(exact_mul(tick_size, lot_size), ASSET_UNIT) or 1
         self.base_mult = to_steps(lot_size, ASSET_UNIT) or 1
         self.bids: dict[int, list[int]] = {}
         self.asks: dict[int, list[int]] = {}

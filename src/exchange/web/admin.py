@@ -16,7 +16,7 @@ from exchange.engine.commands import (
     Withdraw,
 )
 from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
-from exchange.engine.units import to_steps, to_units
+from exchange.engine.units import exact_mul, to_steps, to_units
 from exchange.server.journal import AccountRecord
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_body
@@ -29,6 +29,7 @@ from exchange.web.models import (
     InstrumentStatusBody,
     parse_body,
 )
+from exchange.web.orders import MAX_STEPS
 
 MAX_DEPOSIT_UNITS = 10**27
 
@@ -99,12 +100,12 @@ def register(app: QuartTrio, services: Services) -> None:
         min_lots = 1
         if body.min_quantity is not None:
             lots = to_steps(body.min_quantity, body.lot_size)
-            if lots is None or lots < 1:
-                raise invalid("min_quantity must be a positive multiple of lot_size",
-                              "$.min_quantity")
+            if lots is None or not 1 <= lots <= MAX_STEPS:
+                raise invalid("min_quantity must be a positive multiple of lot_size, at most "
+                              f"{MAX_STEPS} lots", "$.min_quantity")
             min_lots = lots
         for name, size in (("lot_size", body.lot_size),
-                           ("tick_size", body.tick_size * body.lot_size)):
+                           ("tick_size", exact_mul(body.tick_size, body.lot_size))):
             if to_units(size) is None:
                 raise invalid(f"{name} is finer than the asset unit (10^-12)", f"$.{name}")
         rate_unit = Decimal(1).scaleb(-8)

@@ -4,8 +4,8 @@
 (`market`, `orders`, `account`, `admin`, `ops`), each a `register(app, services)`.
 Every failure leaves as the contract's envelope: `ApiError` from the routes, werkzeug's
 HTTP errors (404 unknown route, 405 wrong method, 413 body too large), the pipeline's
-`Overloaded`/`Unavailable` (503), and, as a last resort that tests make sure never fires,
-any other exception (logged, answered 500 in the envelope).
+`Overloaded`/`Unavailable` (503) and `OutcomeUnknown` (504), and, as a last resort that
+tests make sure never fires, any other exception (logged, answered 500 in the envelope).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from exchange.server.config import Settings
 from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
-from exchange.server.sequencer import Overloaded, Sequencer, Unavailable
+from exchange.server.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
 from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
@@ -109,7 +109,8 @@ def create_app(services: Services) -> QuartTrio:
 
     @app.errorhandler(Overloaded)
     @app.errorhandler(Unavailable)
-    async def _refused(error: Overloaded | Unavailable) -> Response:
+    @app.errorhandler(OutcomeUnknown)
+    async def _refused(error: Overloaded | Unavailable | OutcomeUnknown) -> Response:
         return error_response(pipeline_error(error))
 
     @app.errorhandler(HTTPException)

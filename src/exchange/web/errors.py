@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from exchange.engine.codes import RejectReason
-from exchange.server.sequencer import Overloaded, Unavailable
+from exchange.server.sequencer import OutcomeUnknown, Overloaded, Unavailable
 
 STATUS_OF: dict[str, int] = {
     RejectReason.INSUFFICIENT_FUNDS: 422,
@@ -79,11 +79,19 @@ class ApiError(Exception):
         return msgspec.json.encode({"error": error})
 
 
-def pipeline_error(exc: Overloaded | Unavailable) -> ApiError:
-    """The 503 for the sequencer's refusals: a full inbox, or shutting down or too slow."""
+# What the sequencer raises when a request is not answered with its events.
+PipelineError = (Overloaded, Unavailable, OutcomeUnknown)
+
+
+def pipeline_error(exc: Overloaded | Unavailable | OutcomeUnknown) -> ApiError:
+    """The answer to the sequencer's refusals: 503 for a full inbox, for shutting down and
+    for a request withdrawn at its deadline (none of them executed: safe to retry); 504
+    `outcome_unknown` for one executed but not durable by its deadline."""
     if isinstance(exc, Overloaded):
         return ApiError(503, "overloaded", "the engine inbox is full; retry",
                         headers={"Retry-After": "1"})
+    if isinstance(exc, OutcomeUnknown):
+        return ApiError(504, "outcome_unknown", str(exc))
     return ApiError(503, "unavailable", str(exc) or "unavailable", headers={"Retry-After": "1"})
 
 

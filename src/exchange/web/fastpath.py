@@ -17,9 +17,8 @@ from typing import Any
 import msgspec
 from quart_trio import QuartTrio
 
-from exchange.server.sequencer import Overloaded, Unavailable
 from exchange.web.app import JSON, Services
-from exchange.web.errors import ApiError, pipeline_error
+from exchange.web.errors import ApiError, PipelineError, pipeline_error
 
 log = logging.getLogger("exchange.web")
 
@@ -89,7 +88,7 @@ class FastPath:
                     else:
                         status, body = await entry.amend(authorization, order_id, raw)
                 payload = _encode(body)
-            except (Overloaded, Unavailable) as exc:
+            except PipelineError as exc:
                 raise pipeline_error(exc) from None
         except ApiError as error:
             status, payload, headers = error.status, error.body(), error.headers

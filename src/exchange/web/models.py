@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +30,15 @@ from exchange.web.errors import ApiError, invalid
 
 MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21
 MIN_ADJUSTED_EXPONENT = -30
+# Tick and lot sizes: what the database's NUMERIC(38, 18) holds (at most 18 decimals, below
+# 10**20), and few enough digits that a price or quantity of up to 10**15 steps times its
+# step is exact in Decimal's default 28-digit context, where it is rendered.
+GRID_DIGITS = 12
+GRID_DECIMALS = 18
+GRID_MAX_EXPONENT = 19
+# Characters no stored text may hold: PostgreSQL refuses NUL in text, and control
+# characters in names only ever come from a bug or an attack.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DECIMAL_TEXT = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -56,6 +66,26 @@ def _exact_decimal(value: Any) -> Decimal:
     if number and not (MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT):
         raise ValueError("number out of range")
     return number
+
+
+def _grid_size(value: Decimal) -> Decimal:
+    _, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite: checked by _exact_decimal
+    if len(digits) > GRID_DIGITS:
+        raise ValueError(f"must have at most {GRID_DIGITS} significant digits")
+    if exponent < -GRID_DECIMALS:
+        raise ValueError(f"must have at most {GRID_DECIMALS} decimal places")
+    if value.adjusted() > GRID_MAX_EXPONENT:
+        raise ValueError(f"must be below 10^{GRID_MAX_EXPONENT + 1}")
+    return value
+
+
+def _storable_text(value: str) -> str:
+    """Text both databases store as it is: no NUL and no other control character (the JSON
+    decoder already refuses lone surrogates, which are not UTF-8)."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
 
 
 def _timestamp(value: Any) -> datetime:
@@ -104,7 +134,17 @@ FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Dec
                     _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
                                     r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
                                     "a fee rate from 0 to under 0.1")]
+GridSize = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0),
+                     AfterValidator(_grid_size), _decimal_schema(
+    {"exclusiveMinimum": 0, "exclusiveMaximum": 10 ** (GRID_MAX_EXPONENT + 1)},
+    r"^(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)$",
+    f"a positive decimal of at most {GRID_DIGITS} significant digits and {GRID_DECIMALS} "
+    "decimal places",
+)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text),
+                 WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200,
+                                 "pattern": "^[^\\u0000-\\u001f\\u007f]*$"})]
 Symbol = Annotated[str, Field(min_length=1, max_length=32)]
 NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
@@ -181,7 +221,7 @@ class AmendOrderBody(Body):
 
 
 class CreateAccountBody(Body):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
 
 
 class DepositBody(Body):
@@ -194,8 +234,8 @@ class CreateInstrumentBody(Body):
     symbol: NewSymbol
     base: Asset
     quote: Asset
-    tick_size: PositiveDecimal
-    lot_size: PositiveDecimal
+    tick_size: GridSize
+    lot_size: GridSize
     min_quantity: PositiveDecimal | None = None
     maker_fee_rate: FeeRate = Decimal(0)
     taker_fee_rate: FeeRate = Decimal(0)

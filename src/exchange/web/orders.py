@@ -29,7 +29,7 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import Unavailable
+from exchange.server.sequencer import OutcomeUnknown
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.auth import authenticate
@@ -119,7 +119,7 @@ def refusal(events: list[AnyEvent]) -> str | None:
 class OrderEntry:
     """Placing, cancelling and amending, independent of the web framework: the Quart routes
     and the ASGI fast path (`exchange.web.fastpath`) both call these. Each returns
-    `(status, body)` or raises `ApiError` (or the sequencer's `Overloaded`/`Unavailable`)."""
+    `(status, body)` or raises `ApiError` (or one of the sequencer's `PipelineError`s)."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -167,8 +167,10 @@ class OrderEntry:
             with trio.move_on_after(self.timeout):
                 await pending.wait()
             if not pending.is_set():
-                raise Unavailable("an earlier request with this client_order_id is not "
-                                  "committed yet")
+                # The earlier attempt was taken by the engine (else its own deadline
+                # would have withdrawn it by now) and is not durable yet.
+                raise OutcomeUnknown("an earlier request with this client_order_id executed "
+                                     "but is not durable yet; retry to get it")
 
     # -- PLACING --
 
@@ -200,10 +202,10 @@ class OrderEntry:
             # The marker lives as long as the command, not the HTTP request: a retry after a
             # 503 timeout must wait for the first attempt instead of placing a second order.
             key = (account.account_id, coid)
-            request = sequencer.submit(command)
+            request = sequencer.submit(command, deadline=self.timeout)
             services.inflight[key] = request.done
             try:
-                events = await sequencer.wait(request, deadline=self.timeout)
+                events = await sequencer.wait(request)
             finally:
                 if request.done.is_set() and services.inflight.get(key) is request.done:
                     del services.inflight[key]

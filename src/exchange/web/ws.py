@@ -31,10 +31,10 @@ from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
 from exchange.server.outbox import GOING_AWAY, Outbox
 from exchange.server.readmodel import AccountView
-from exchange.server.sequencer import Overloaded, Request, Unavailable
+from exchange.server.sequencer import Request
 from exchange.web.app import Services
 from exchange.web.auth import account_for, bearer
-from exchange.web.errors import ApiError, invalid, pipeline_error
+from exchange.web.errors import ApiError, PipelineError, invalid, pipeline_error
 from exchange.web.frames import FrameWriter
 from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
 from exchange.web.orders import OrderEntry
@@ -303,8 +303,11 @@ class Connection:
             handler(self, op_id, message)
         except ApiError as error:
             self.outbox.put(_error(op_id, error))
-        except (Overloaded, Unavailable) as exc:
+        except PipelineError as exc:
             self.outbox.put(_error(op_id, pipeline_error(exc)))
+        except Exception:  # a bug: this op fails, the connection and its other ops go on
+            log.exception("unhandled error in WebSocket op %r", message.get("op"))
+            self.outbox.put(_error(op_id, ApiError(500, "internal_error", "internal error")))
 
     # -- OPS --
 
@@ -404,6 +407,9 @@ class Connection:
 
         def answer(request: Request) -> None:
             self._finished()
+            if request.error is not None:  # its deadline passed: withdrawn, or not durable
+                self.outbox.put(_error(op_id, pipeline_error(request.error)))
+                return
             assert request.events is not None
             try:
                 _, order = result(request.events)
@@ -412,7 +418,7 @@ class Connection:
             else:
                 self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
 
-        sequencer.submit(command, callback=answer)
+        sequencer.submit(command, callback=answer, deadline=self.entry.timeout)
         self._started()
 
     async def _place_idempotent(self, op_id: Any, account: AccountView, command: PlaceOrder
@@ -421,7 +427,7 @@ class Connection:
             _, order = await self.entry.place_as(account, command)
         except ApiError as error:
             self.outbox.put(_error(op_id, error))
-        except (Overloaded, Unavailable) as exc:
+        except PipelineError as exc:
             self.outbox.put(_error(op_id, pipeline_error(exc)))
         else:
             self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
