@@ -32,6 +32,8 @@ ERRORS: dict[int, str] = {
     422: "a well-formed request the exchange refuses (the code says why); nothing changed",
     429: "rate_limited: too many order requests; retry after `Retry-After` seconds",
     503: "overloaded or unavailable: not executed, safe to retry after `Retry-After` seconds",
+    504: "outcome_unknown: executed but not yet durable; durable once the database returns "
+         "(a retry with the same client_order_id returns it)",
 }
 HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
@@ -54,8 +56,8 @@ class Ok:
 @dataclass(frozen=True, slots=True)
 class Route:
     """One operation. Besides `errors`, its answers follow from what it does: 400 always
-    (a malformed request), 401 with a key, 401 and 403 for admin, 413 with a body, 503 when
-    it goes through the engine (`writes`), 429 when it is order entry (`limited`)."""
+    (a malformed request), 401 with a key, 401 and 403 for admin, 413 with a body, 503 and
+    504 when it goes through the engine (`writes`), 429 when it is order entry (`limited`)."""
 
     method: str
     path: str
@@ -77,7 +79,7 @@ class Route:
         if self.body is not None:
             statuses.add(413)
         if self.writes:
-            statuses.add(503)
+            statuses.update((503, 504))
         if self.limited:
             statuses.add(429)
         return sorted(statuses)
