@@ -27,6 +27,7 @@ ERRORS: dict[int, str] = {
     401: "unauthorized: missing or wrong credentials",
     403: "forbidden: authenticated but not allowed",
     404: "not_found: an unknown order, instrument, account or asset",
+    408: "request_timeout: the body did not arrive within 30 s",
     409: "conflict, duplicate_client_order_id or order_not_open",
     413: "payload_too_large: the body is over the configured limit",
     422: "a well-formed request the exchange refuses (the code says why); nothing changed",
@@ -56,8 +57,9 @@ class Ok:
 @dataclass(frozen=True, slots=True)
 class Route:
     """One operation. Besides `errors`, its answers follow from what it does: 400 always
-    (a malformed request), 401 with a key, 401 and 403 for admin, 413 with a body, 503 and
-    504 when it goes through the engine (`writes`), 429 when it is order entry (`limited`)."""
+    (a malformed request), 401 with a key, 401 and 403 for admin, 408 and 413 with a body,
+    503 and 504 when it goes through the engine (`writes`), 429 when it is order entry
+    (`limited`)."""
 
     method: str
     path: str
@@ -77,7 +79,7 @@ class Route:
         if self.auth == ADMIN:
             statuses.add(403)
         if self.body is not None:
-            statuses.add(413)
+            statuses.update((408, 413))
         if self.writes:
             statuses.update((503, 504))
         if self.limited:
