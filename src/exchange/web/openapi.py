@@ -166,7 +166,7 @@ SCHEMAS: list[type[BaseModel]] = [
 PATH_PARAMS: dict[str, dict[str, Any]] = {
     "symbol": {"type": "string", "examples": ["BTC-USD"]},
     "order_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX},
-    "account_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX},
+    "account_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
     "client_order_id": {"type": "string"},
     "name": {"type": "string", "examples": ["app.js"]},
 }
