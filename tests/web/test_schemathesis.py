@@ -29,7 +29,7 @@ CHECKS = ",".join([
     "response_headers_conformance",
     "response_schema_conformance",
 ])
-EXAMPLES = 25  # per operation and run: ~1,000 requests a run
+EXAMPLES = 50  # per operation and run: about 1,300 requests a run
 SEED = 20261202
 REQUEST_TIMEOUT = 5.0
 RUN_TIMEOUT = 150.0  # a hung run fails instead of stalling CI
