@@ -2,9 +2,9 @@
 
 Every route of the app (`exchange.web.app`) and the fast path (`exchange.web.fastpath`) has
 an entry in `ROUTES`, with every answer it can give: its successes and, by status, its
-errors, whose body is always the `Error` envelope. A test walks the registered routes against
-the table; another validates the document and runs schemathesis against a live server, which
-fails on any status, content type or body the document does not declare.
+errors, whose body is always the `Error` envelope. Tests validate the document, walk the
+registered routes against the table, and run schemathesis against a live server, which fails
+on any status, content type, header or body the document does not declare.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ERRORS: dict[int, str] = {
     401: "unauthorized: missing or wrong credentials",
     403: "forbidden: authenticated but not allowed",
     404: "not_found: an unknown order, instrument, account or asset",
-    408: "request_timeout: the body did not arrive within 30 s",
+    408: "request_timeout: the body did not arrive in time",
     409: "conflict, duplicate_client_order_id or order_not_open",
     413: "payload_too_large: the body is over the configured limit",
     422: "a well-formed request the exchange refuses (the code says why); nothing changed",
