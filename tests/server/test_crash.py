@@ -141,6 +141,10 @@ async def _verify(url: str, traders: list[dict[str, Any]], acked: dict[int, dict
         assert {k: (round(q, 8), n) for k, (q, n) in served.items()} == expected
 
 
+# Requests cut off by the SIGKILL leave httpx's request-body generators unfinished; on a
+# loaded machine the garbage collector finds them inside this test (a ResourceWarning, not
+# a failure of the server).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str) -> None:
     first = ServerProcess(database_url)
     acked: dict[int, dict[str, Any]] = {}

@@ -84,7 +84,7 @@ class Request:
         self.callback = callback
         self.events: list[AnyEvent] | None = None
         self.error: Unavailable | OutcomeUnknown | None = None
-        self.deadline = 0.0  # trio.current_time() past which a callback is given `error`
+        self.deadline = 0.0  # trio.current_time() past which it is withdrawn or `error`ed
         self.state = QUEUED
         self.done = trio.Event()
 
@@ -145,7 +145,7 @@ class Sequencer:
         self._inbox_send, self._inbox = trio.open_memory_channel[Request](inbox_size)
         self._replies_send, self._replies = trio.open_memory_channel[_Pending](REPLY_QUEUE)
         self._limiter = trio.CapacityLimiter(1)
-        # Requests with a callback, in submission order; their deadlines come in that order
+        # Requests not yet answered, in submission order; their deadlines come in that order
         # too (one timeout for all), so `serve_deadlines` only ever looks at the front.
         self._timed: deque[Request] = deque()
         self.closed = False
