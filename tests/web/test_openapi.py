@@ -3,6 +3,7 @@ the answers the server gives declared (status, content type and body)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -14,6 +15,9 @@ from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
 from exchange.web import fastpath
 from exchange.web.app import Services, create_app
+from exchange.web.errors import ApiError
+from exchange.web.models import PlaceOrderBody
+from exchange.web.models import validate as validate_body
 from exchange.web.openapi import build_openapi
 
 from .support import ADMIN_TOKEN, Exchange, make_settings
@@ -61,6 +65,26 @@ def test_every_parameter_is_bounded_and_every_answer_declared() -> None:
                 if int(status) >= 400:
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (where, status)
+
+
+def test_the_order_schema_states_the_rules_between_fields_as_the_validator_checks_them() -> None:
+    schema = {"$ref": "#/components/schemas/PlaceOrderBody", "components": SPEC["components"]}
+    document = Draft202012Validator(schema)
+    optional = {"price": "100", "stop_price": "90", "quantity": "1", "quote_quantity": "50",
+                "expire_time": "2030-01-01T00:00:00Z"}
+    kinds = ("limit", "market", "stop_market", "stop_limit")
+    for kind, tif, given in itertools.product(
+        kinds, ("gtc", "gtd"), itertools.product((False, True), repeat=len(optional))
+    ):
+        body = {"symbol": "BTC-USD", "side": "buy", "type": kind, "time_in_force": tif}
+        body |= {name: value for (name, value), on in zip(optional.items(), given, strict=True)
+                 if on}
+        try:
+            validate_body(PlaceOrderBody, body)
+            accepted = True
+        except ApiError:
+            accepted = False
+        assert document.is_valid(body) == accepted, body
 
 
 def conforms(method: str, path: str, response: httpx.Response) -> None:

@@ -145,7 +145,7 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text),
                  WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200,
                                  "pattern": "^[^\\u0000-\\u001f\\u007f]*$"})]
-Symbol = Annotated[str, Field(min_length=1, max_length=32)]
+Symbol = Annotated[str, Field(min_length=1, max_length=32, examples=["BTC-USD"])]
 NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
 ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,36}$")]
@@ -166,7 +166,43 @@ class Body(BaseModel):
 # -- REQUESTS --
 
 
+# Which order types need a field and which refuse it (all others): `PlaceOrderBody`'s
+# validator checks these and its JSON schema states them, so the two cannot disagree.
+NEEDED_BY: dict[str, tuple[str, ...]] = {
+    "price": ("limit", "stop_limit"),
+    "stop_price": ("stop_market", "stop_limit"),
+}
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _absent(name: str) -> dict[str, Any]:
+    return {"properties": {name: {"type": "null"}}}
+
+
+def _place_order_rules(schema: dict[str, Any]) -> None:
+    """The validator's rules between fields, in JSON Schema (2020-12 `if`/`then`/`else`)."""
+    market = {"properties": {"type": {"const": "market"}}}
+    schema["allOf"] = [
+        *({"if": {"properties": {"type": {"enum": list(types)}}}, "then": _given(name),
+           "else": _absent(name)} for name, types in NEEDED_BY.items()),
+        {"if": market,
+         "then": {"oneOf": [{"allOf": [_given("quantity"), _absent("quote_quantity")]},
+                            {"allOf": [_given("quote_quantity"), _absent("quantity")]}]},
+         "else": {"allOf": [_given("quantity"), _absent("quote_quantity")]}},
+        {"if": {"required": ["time_in_force"],
+                "properties": {"time_in_force": {"const": "gtd"}}},
+         "then": _given("expire_time"), "else": _absent("expire_time")},
+    ]
+    schema["examples"] = [{"symbol": "BTC-USD", "side": "buy", "type": "limit",
+                           "quantity": "0.01", "price": "100.00"}]
+
+
 class PlaceOrderBody(Body):
+    model_config = ConfigDict(json_schema_extra=_place_order_rules)
+
     symbol: Symbol
     side: Side
     type: OrderType
@@ -186,14 +222,12 @@ class PlaceOrderBody(Body):
     def _fields_for_type(self) -> PlaceOrderBody:
         """A field missing (or present but meaningless) for the chosen type is a 400."""
         kind = self.type
-        if kind in ("limit", "stop_limit") and self.price is None:
-            raise ValueError(f"price is required for a {kind} order")
-        if kind in ("market", "stop_market") and self.price is not None:
-            raise ValueError(f"price is not allowed for a {kind} order")
-        if kind in ("stop_market", "stop_limit") and self.stop_price is None:
-            raise ValueError(f"stop_price is required for a {kind} order")
-        if kind in ("limit", "market") and self.stop_price is not None:
-            raise ValueError(f"stop_price is not allowed for a {kind} order")
+        for name, types in NEEDED_BY.items():
+            given = getattr(self, name) is not None
+            if kind in types and not given:
+                raise ValueError(f"{name} is required for a {kind} order")
+            if kind not in types and given:
+                raise ValueError(f"{name} is not allowed for a {kind} order")
         if kind == "market":
             if (self.quantity is None) == (self.quote_quantity is None):
                 raise ValueError("a market order needs exactly one of quantity, quote_quantity")
