@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", default=None,
                          help="default: $EXCHANGE_DATABASE_URL, else sqlite:///./exchange.db")
 
+    export = commands.add_parser(
+        "export", help="write trades, fills or orders from the database as CSV or JSON lines")
+    export.add_argument("kind", choices=["trades", "fills", "orders"])
+    export.add_argument("--database-url", default=None,
+                        help="default: $EXCHANGE_DATABASE_URL, else sqlite:///./exchange.db")
+    export.add_argument("--symbol", default=None)
+    export.add_argument("--account", type=int, default=None, help="an account id")
+    export.add_argument("--since", default=None, help="ISO 8601 time, inclusive")
+    export.add_argument("--until", default=None, help="ISO 8601 time, exclusive")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--output", default=None, help="a file (default: standard output)")
+
     from exchange.bench.cli import add_network_bench_commands  # bench http, ws, fanout
     from exchange.server.cli import add_server_commands  # serve, accounts
 
@@ -90,6 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "migrate":
         return _migrate(args.database_url)
+    if args.command == "export":
+        from exchange.export import run_export
+        from exchange.store.database import database_url
+
+        return run_export(database_url(args.database_url), args.kind, symbol=args.symbol,
+                          account=args.account, since=args.since, until=args.until,
+                          fmt=args.format, output=args.output)
     if args.command == "bench" and args.bench in ("http", "ws", "fanout"):
         from exchange.bench.cli import run_network_bench_command
 

@@ -7,7 +7,7 @@ PostgreSQL is skipped when no server is reachable (see `support.postgres_url`).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,6 @@ from .support import (
 )
 
 DATABASES = os.environ.get("EXCHANGE_TEST_DATABASES", "sqlite,postgresql").split(",")
-
-
-@pytest.fixture(scope="session")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
-    made = Templates(tmp_path_factory.mktemp("templates"))
-    yield made
-    made.close()
 
 
 @pytest.fixture(params=DATABASES)

@@ -152,11 +152,7 @@ async def load_readmodel(engine: AsyncEngine) -> ReadModel:
     model = ReadModel()
     async with engine.connect() as conn, conn.begin():
         for row in (await conn.execute(select(instruments))).mappings():
-            model.instruments[row["symbol"]] = InstrumentView(
-                row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
-                int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
-                bool(row["halted"]),
-            )
+            model.instruments[row["symbol"]] = instrument_view(row)
         for row in (await conn.execute(select(accounts))).mappings():
             account = model.accounts[row["account_id"]] = AccountView(
                 row["account_id"], row["name"]
@@ -171,21 +167,32 @@ async def load_readmodel(engine: AsyncEngine) -> ReadModel:
             account.balances[row["asset"]] = [int(row["total"]), int(row["held"])]
         result = await conn.stream(select(orders).order_by(orders.c.order_id))
         async for row in result.mappings():
-            model.add_order(_order_view(row))
+            model.add_order(order_view(row))
         result = await conn.stream(select(trades).order_by(trades.c.trade_id))
         async for row in result.mappings():
-            model.record_trade(TradeExecuted(
-                trade_id=row["trade_id"], symbol=row["symbol"], price=row["price"],
-                quantity=row["quantity"], taker_side=row["taker_side"],
-                maker_order_id=row["maker_order_id"], taker_order_id=row["taker_order_id"],
-                maker_account_id=row["maker_account_id"],
-                taker_account_id=row["taker_account_id"], maker_fee=int(row["maker_fee"]),
-                taker_fee=int(row["taker_fee"]), ts=row["ts"],
-            ))
+            model.record_trade(trade_of(row))
     return model
 
 
-def _order_view(row: Any) -> OrderView:
+def instrument_view(row: Any) -> InstrumentView:
+    return InstrumentView(
+        row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
+        int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
+        bool(row["halted"]),
+    )
+
+
+def trade_of(row: Any) -> TradeExecuted:
+    return TradeExecuted(
+        trade_id=row["trade_id"], symbol=row["symbol"], price=row["price"],
+        quantity=row["quantity"], taker_side=row["taker_side"],
+        maker_order_id=row["maker_order_id"], taker_order_id=row["taker_order_id"],
+        maker_account_id=row["maker_account_id"], taker_account_id=row["taker_account_id"],
+        maker_fee=int(row["maker_fee"]), taker_fee=int(row["taker_fee"]), ts=row["ts"],
+    )
+
+
+def order_view(row: Any) -> OrderView:
     # The command is the request as placed (idempotency compares with it); the view's price
     # and quantity are the current, possibly amended, ones.
     placed_quantity = row["placed_quantity"]
