@@ -49,29 +49,18 @@ async def _snapshot(url: str, api_key: str) -> tuple[Any, Any]:
         return await client.account(), await client.orders(limit=1000)
 
 
-async def _poison(url: str, api_key: str) -> list[int | str]:
-    """The poisoned request, and placements behind it; what each got (a status, or the
-    exception's name when the connection dropped)."""
-    outcomes: list[int | str] = []
-    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-    async def send(path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-                response = await http.post(path, json=body, headers=headers)
-                outcomes.append(response.status_code)
-        except httpx.HTTPError as exc:
-            outcomes.append(type(exc).__name__)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(send, "/v1/admin/accounts", {"name": POISON}, auth)
-        await trio.sleep(0.05)
-        for index in range(5):
-            nursery.start_soon(send, "/v1/orders", {
-                "symbol": "BTC-USD", "side": "sell", "type": "limit", "quantity": "0.01",
-                "price": f"{200 + index}",
-            }, {"Authorization": f"Bearer {api_key}"})
-    return outcomes
+async def _poison(url: str) -> int | str:
+    """Creates the poisoned account: the status, or the exception's name when the connection
+    dropped. (Only this request: others sent beside it may come before it in the engine,
+    and be committed and acknowledged rightly; `tests/store/test_writer.py` checks that
+    batches after a failed one never are.)"""
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            response = await http.post("/v1/admin/accounts", json={"name": POISON},
+                                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            return response.status_code
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
 
 
 def test_a_permanent_write_error_exits_and_a_restart_recovers(pg_url: str) -> None:
@@ -80,7 +69,7 @@ def test_a_permanent_write_error_exits_and_a_restart_recovers(pg_url: str) -> No
         trader = trio.run(_setup, first.url)
         before = trio.run(_snapshot, first.url, trader["api_key"])
         sent = time.monotonic()
-        outcomes = trio.run(_poison, first.url, trader["api_key"])
+        outcome = trio.run(_poison, first.url)
         code, stderr = first.exit(timeout=EXIT_WITHIN)
         exited = time.monotonic() - sent
     finally:
@@ -88,8 +77,7 @@ def test_a_permanent_write_error_exits_and_a_restart_recovers(pg_url: str) -> No
             first.stop(signal.SIGKILL)
     assert code == EXIT_WRITER_STOPPED, stderr
     assert exited < EXIT_WITHIN
-    # Nothing from the failed batch on was acknowledged.
-    assert not [o for o in outcomes if isinstance(o, int) and o < 300], outcomes
+    assert not (isinstance(outcome, int) and outcome < 300), outcome  # never acknowledged
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 2, stderr  # what failed, then the process's last word
     assert "the writer stopped: write" in errors[0]
