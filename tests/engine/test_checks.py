@@ -109,7 +109,8 @@ def test_state_hash_follows_the_state_not_the_path() -> None:
     second = busy()
     assert first.engine.state_hash() == second.engine.state_hash()
     digest = first.engine.state_hash()
-    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert len(digest) == 64
+    assert int(digest, 16) >= 0
 
     # A different path to the same state: an order placed then cancelled leaves only the
     # used id and priority behind, so the ids differ and so does the hash...

@@ -9,9 +9,9 @@ or rebuilding from stored records) and hashes it with SHA-256.
 What the digest leaves out is what two such engines may legitimately differ in: per-command
 scratch, expiry-heap entries of orders that have already ended (the live ones follow from
 the orders), balances never used (total and held both 0), the shared-hold flag of a bracket
-half whose pair has ended (it means something only within a pair), the original quantity and price of
-an amended order (the current ones are kept), and how decimals were spelt (`0.01` and
-`0.010000` are one tick size).
+half whose pair has ended (it means something only within a pair), the original quantity
+and price of an amended order (the current ones are kept), and how decimals were spelt
+(`0.01` and `0.010000` are one tick size).
 """
 
 from __future__ import annotations
