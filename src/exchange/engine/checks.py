@@ -29,7 +29,7 @@ from exchange.engine.instruments import Instrument
 from exchange.engine.state import EngineState
 
 
-class InvariantError(AssertionError):
+class InvariantError(Exception):
     """The engine's state breaks one of its invariants (a bug, or tampered records)."""
 
 
