@@ -17,11 +17,13 @@ COMPILED = [
     "src/exchange/engine/accounts.py",
     "src/exchange/engine/book.py",
     "src/exchange/engine/checks.py",
+    "src/exchange/engine/context.py",
+    "src/exchange/engine/contingent.py",
     "src/exchange/engine/engine.py",
+    "src/exchange/engine/flow.py",
     "src/exchange/engine/instruments.py",
-    "src/exchange/engine/matching.py",
+    "src/exchange/engine/settlement.py",
     "src/exchange/engine/state.py",
-    "src/exchange/engine/triggers.py",
     "src/exchange/engine/units.py",
 ]
 

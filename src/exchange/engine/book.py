@@ -1,10 +1,15 @@
-"""The order book's data structures: orders, price levels and the two sides of a book.
+"""The order book: orders, price levels, the two sides of a book, and matching.
 
 A level is an intrusive doubly linked list of orders (O(1) append, O(1) removal from anywhere,
 FIFO matching from the head). A side maps price to level and keeps a sorted list of keys whose
 last element is the best price, so the best price is read without scanning and an emptied best
 level is dropped with `list.pop()`. Keys are `price * sign`: bids use sign 1 (ascending prices,
 best = highest at the end), asks sign -1 (best = lowest at the end).
+
+Matching (`match`) walks the opposite side in price-time priority and reports each fill to a
+`FillSink`; the book keeps the levels, the orders' `filled` and the book events, and knows
+nothing of balances: what a market order can afford and what a fill costs is the sink's
+(settlement's) business.
 """
 
 from __future__ import annotations
@@ -12,9 +17,21 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import TYPE_CHECKING
 
+from exchange.engine.codes import (
+    BUY,
+    EXPIRED_STP,
+    SELL,
+    STP_CANCEL_NEWEST,
+    STP_CANCEL_OLDEST,
+    STP_NONE,
+    CloseReason,
+)
+from exchange.engine.events import BookLevelChanged
+
 if TYPE_CHECKING:
     from exchange.engine.accounts import Account, Balance
     from exchange.engine.commands import PlaceOrder
+    from exchange.engine.context import Context
     from exchange.engine.instruments import Instrument
 
 
@@ -189,3 +206,150 @@ class BookSide:
             if limit is not None and len(out) >= limit:
                 break
         return out
+
+
+# -- MATCHING --
+
+
+class FillSink:
+    """What the book tells while it matches (implemented by the engine's order flow)."""
+
+    def want(self, taker: Order, price: int) -> int:
+        """Lots a market order can still take at `price`."""
+        raise NotImplementedError
+
+    def trade(self, ctx: Context, inst: Instrument, maker: Order, taker: Order, price: int,
+              qty: int) -> None:
+        """One fill, already counted in both orders' `filled`."""
+        raise NotImplementedError
+
+    def taken(self, ctx: Context, maker: Order, reason: CloseReason | None) -> None:
+        """A maker left the book: filled (`reason` None) or cancelled by self-trade
+        prevention."""
+        raise NotImplementedError
+
+
+def level_changed(ctx: Context, inst: Instrument, level: Level, is_bid: bool) -> None:
+    """The book event of a level whose total or count changed."""
+    seq = inst.sequence + 1
+    inst.sequence = seq
+    ctx.events.append(
+        BookLevelChanged(inst.symbol, BUY if is_bid else SELL, level.price, level.quantity,
+                         level.count, seq)
+    )
+
+
+def match(ctx: Context, inst: Instrument, taker: Order, sink: FillSink) -> CloseReason | None:
+    """Fills `taker` against the opposite side while prices cross. Returns STP when
+    self-trade prevention ended it early, else None."""
+    is_buy = taker.is_buy
+    opp = inst.asks if is_buy else inst.bids
+    keys = opp.keys
+    if not keys:
+        return None
+    levels = opp.levels
+    sign = opp.sign
+    market = taker.is_market
+    limit_key = None if market or taker.price is None else taker.price * sign
+    stp = taker.command.self_trade_prevention
+    account = taker.account
+    stopped: CloseReason | None = None
+    while keys:
+        key = keys[-1]
+        if limit_key is not None and key < limit_key:
+            break
+        price = key * sign
+        want = sink.want(taker, price) if market else taker.quantity - taker.filled
+        if want <= 0:
+            break
+        level = levels[price]
+        maker = level.head
+        changed = False
+        while maker is not None:
+            nxt = maker.next
+            if maker.account is account and stp != STP_NONE:
+                if stp != STP_CANCEL_NEWEST:  # cancel_oldest or cancel_both
+                    level.quantity -= maker.quantity - maker.filled
+                    level.remove(maker)
+                    changed = True
+                    sink.taken(ctx, maker, EXPIRED_STP)
+                if stp != STP_CANCEL_OLDEST:  # cancel_newest or cancel_both
+                    stopped = EXPIRED_STP
+                    break
+                maker = nxt
+                continue
+            avail = maker.quantity - maker.filled
+            qty = want if want < avail else avail
+            maker.filled += qty
+            taker.filled += qty
+            sink.trade(ctx, inst, maker, taker, price, qty)
+            level.quantity -= qty
+            changed = True
+            if qty == avail:
+                level.remove(maker)
+                sink.taken(ctx, maker, None)
+            maker = nxt
+            want = sink.want(taker, price) if market else taker.quantity - taker.filled
+            if want <= 0:
+                break
+        if changed:
+            level_changed(ctx, inst, level, not is_buy)
+            if not level.count:
+                opp.drop(level)
+        if stopped is not None or maker is not None:
+            break
+    return stopped
+
+
+def rest(ctx: Context, inst: Instrument, order: Order) -> None:
+    """Puts the rest of a limit order at the back of its price level."""
+    price = order.price or 0
+    side = inst.bids if order.is_buy else inst.asks
+    level = side.levels.get(price)
+    if level is None:
+        level = side.level_for(price)
+    level.append(order)
+    level_changed(ctx, inst, level, order.is_buy)
+
+
+def take(ctx: Context, order: Order) -> None:
+    """Takes a resting order off its level (with the book event)."""
+    level = order.level
+    if level is None:
+        return
+    inst = order.instrument
+    level.quantity -= order.quantity - order.filled
+    level.remove(order)
+    level_changed(ctx, inst, level, order.is_buy)
+    if not level.count:
+        (inst.bids if order.is_buy else inst.asks).drop(level)
+
+
+def crosses(inst: Instrument, is_buy: bool, price: int) -> bool:
+    """Whether a limit at `price` on that side would trade against the book now."""
+    best = (inst.asks if is_buy else inst.bids).best_price()
+    return best is not None and (best <= price if is_buy else best >= price)
+
+
+def fok_fillable(inst: Instrument, taker: Order) -> bool:
+    """Whether the book can fill all of `taker` now, counting self-trade prevention."""
+    need = taker.quantity - taker.filled
+    opp = inst.asks if taker.is_buy else inst.bids
+    sign = opp.sign
+    limit_key = None if taker.price is None else taker.price * sign
+    stp = taker.command.self_trade_prevention
+    account = taker.account
+    for key in reversed(opp.keys):
+        if limit_key is not None and key < limit_key:
+            return False
+        order = opp.levels[key * sign].head
+        while order is not None:
+            if order.account is account and stp != STP_NONE:
+                if stp != STP_CANCEL_OLDEST:
+                    return False
+            else:
+                need -= order.quantity - order.filled
+                if need <= 0:
+                    return True
+            order = order.next
+    return False

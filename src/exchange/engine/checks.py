@@ -26,6 +26,7 @@ from exchange.engine.accounts import Balance
 from exchange.engine.book import BookSide, Order
 from exchange.engine.codes import GTD
 from exchange.engine.instruments import Instrument
+from exchange.engine.settlement import required_hold
 from exchange.engine.state import EngineState
 
 
@@ -138,7 +139,7 @@ def _check_orders(state: EngineState) -> None:
                 or order.quote_balance is not account.balances.get(inst.quote)):
             raise InvariantError(f"order {oid} points at balances that are not its "
                                  f"account's")
-        need = state.required_hold(order, order.price, order.quantity)
+        need = required_hold(order, order.price, order.quantity)
         if order.hold != need:
             raise InvariantError(f"order {oid} holds {order.hold}, the hold rule asks {need}")
         sibling = order.sibling

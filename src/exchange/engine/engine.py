@@ -2,6 +2,11 @@
 
 A pure, deterministic, synchronous state machine: no I/O, no clock (commands carry `ts`), no
 floats. The same commands always give the same events, so state can be rebuilt by replay.
+
+The engine dispatches and validates; the work is done by parts it is composed of, each with
+one job: the book (`book`) matches, settlement (`settlement`) owns holds and fees,
+contingent orders (`contingent`) own stops and bracket pairs, and the order flow (`flow`)
+joins them for one command, whose events collect in a `Context` (`context`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from typing import Any
 
+from exchange.engine import book
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
 from exchange.engine.checks import check_state, state_digest
@@ -38,6 +44,7 @@ from exchange.engine.commands import (
     ResumeInstrument,
     Withdraw,
 )
+from exchange.engine.context import Context
 from exchange.engine.events import (
     AccountCreated,
     AnyEvent,
@@ -46,25 +53,26 @@ from exchange.engine.events import (
     FundsWithdrawn,
     InstrumentAdded,
     InstrumentStatusChanged,
-    OrderAccepted,
     OrderAmended,
     OrderRejected,
     RequestRejected,
 )
+from exchange.engine.flow import OrderFlow
 from exchange.engine.instruments import Instrument
-from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
-from exchange.engine.triggers import Triggers
-from exchange.engine.units import RATE_SCALE
+from exchange.engine.settlement import Settlement, required_hold
+from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS, EngineState
 
 
-class Engine(Triggers):
+class Engine:
     """Order books, balances and the rules between them. Not thread-safe: one owner."""
 
     def __init__(self, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS) -> None:
-        super().__init__(max_open_orders=max_open_orders)
+        self.state = state = EngineState(max_open_orders=max_open_orders)
+        self.settlement = settlement = Settlement(state.accounts)
+        self.flow = OrderFlow(state, settlement)
         # Dispatch by exact type: `match` with class patterns costs an isinstance() per case,
         # ~200 ns each on msgspec Structs, which the hot path cannot afford.
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        self._handlers: dict[type, Callable[[Context, Any], None]] = {
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
             AmendOrder: self._amend,
@@ -78,22 +86,87 @@ class Engine(Triggers):
             ResumeInstrument: self._set_halted,
         }
 
+    # The state, read (and, for the counters, set) through the engine as before.
+
+    @property
+    def max_open_orders(self) -> int:
+        return self.state.max_open_orders
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return self.state.instruments
+
+    @property
+    def accounts(self) -> dict[int, Account]:
+        return self.state.accounts
+
+    @property
+    def orders(self) -> dict[int, Order]:
+        return self.state.orders
+
+    @property
+    def transfer_ids(self) -> set[tuple[int, str]]:
+        return self.state.transfer_ids
+
+    @property
+    def deposited(self) -> dict[str, int]:
+        return self.state.deposited
+
+    @property
+    def withdrawn(self) -> dict[str, int]:
+        return self.state.withdrawn
+
+    @property
+    def expiries(self) -> list[tuple[int, int]]:
+        return self.state.expiries
+
+    @property
+    def next_order_id(self) -> int:
+        return self.state.next_order_id
+
+    @next_order_id.setter
+    def next_order_id(self, value: int) -> None:
+        self.state.next_order_id = value
+
+    @property
+    def next_trade_id(self) -> int:
+        return self.state.next_trade_id
+
+    @next_trade_id.setter
+    def next_trade_id(self, value: int) -> None:
+        self.state.next_trade_id = value
+
+    @property
+    def next_account_id(self) -> int:
+        return self.state.next_account_id
+
+    @next_account_id.setter
+    def next_account_id(self, value: int) -> None:
+        self.state.next_account_id = value
+
+    @property
+    def next_priority(self) -> int:
+        return self.state.next_priority
+
+    @next_priority.setter
+    def next_priority(self, value: int) -> None:
+        self.state.next_priority = value
+
     def handle(self, command: AnyCommand) -> list[AnyEvent]:
         """Applies one command and returns its events."""
-        events: list[AnyEvent] = []
-        self.events = events
-        self.ts = ts = command.ts
-        if self.expiries and self.expiries[0][0] <= ts:
-            self._expire_due(ts)
+        ts = command.ts
+        ctx = Context(ts)
+        expiries = self.state.expiries
+        if expiries and expiries[0][0] <= ts:
+            self._expire_due(ctx)
         handler = self._handlers.get(type(command))
         if handler is None:
             raise TypeError(f"not an engine command: {command!r}")
-        handler(command)
-        if self.touched:
-            for bal in self.touched:
-                bal.dirty = False
-                events.append(BalanceChanged(bal.account_id, bal.asset, bal.total, bal.held))
-            self.touched = []
+        handler(ctx, command)
+        events = ctx.events
+        for bal in ctx.touched:
+            bal.dirty = False
+            events.append(BalanceChanged(bal.account_id, bal.asset, bal.total, bal.held))
         return events
 
     def process(self, commands: Iterable[AnyCommand]) -> list[AnyEvent]:
@@ -106,11 +179,12 @@ class Engine(Triggers):
 
     # -- ORDERS --
 
-    def _place(self, cmd: PlaceOrder) -> None:
-        account = self.accounts.get(cmd.account_id)
-        inst = self.instruments.get(cmd.symbol)
+    def _place(self, ctx: Context, cmd: PlaceOrder) -> None:
+        state = self.state
+        account = state.accounts.get(cmd.account_id)
+        inst = state.instruments.get(cmd.symbol)
         if account is None or inst is None or inst.halted or cmd.account_id == FEE_ACCOUNT_ID:
-            self._reject(cmd, self._refusal(cmd, inst) or RejectReason.NOT_FOUND)
+            self._reject(ctx, cmd, self._refusal(cmd, inst) or RejectReason.NOT_FOUND)
             return
         kind = cmd.type
         price = cmd.price
@@ -130,82 +204,36 @@ class Engine(Triggers):
             # Not a plain GTC limit: check every field against the type.
             reason = self._invalid(cmd, inst)
             if reason is not None:
-                self._reject(cmd, reason)
+                self._reject(ctx, cmd, reason)
                 return
-        if len(account.orders) >= self.max_open_orders:
-            self._reject(cmd, RejectReason.TOO_MANY_OPEN_ORDERS)
+        if len(account.orders) >= state.max_open_orders:
+            self._reject(ctx, cmd, RejectReason.TOO_MANY_OPEN_ORDERS)
             return
         is_buy = cmd.side == "buy"
         balances = account.balances
         base_bal = balances.get(inst.base) or account.balance(inst.base)
         quote_bal = balances.get(inst.quote) or account.balance(inst.quote)
-        # What the order must hold, from what the account has available.
-        if kind in (LIMIT, STOP_LIMIT):
-            if cmd.post_only and kind == LIMIT and self.crosses(inst, is_buy, price or 0):
-                self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
-                return
-            if is_buy:
-                notional = (price or 0) * (quantity or 0)
-                rate = inst.hold_rate
-                if rate:
-                    notional -= -(notional * rate) // RATE_SCALE
-                hold = notional * inst.quote_mult
-                bal = quote_bal
-            else:
-                hold = (quantity or 0) * inst.base_mult
-                bal = base_bal
-        elif kind == MARKET:
-            if is_buy:
-                bal = quote_bal
-                hold = bal.total - bal.held
-                if cmd.quote_quantity is not None and cmd.quote_quantity < hold:
-                    hold = cmd.quote_quantity
-                elif hold <= 0 or not self.buys_a_lot(inst, hold):
-                    self._reject(cmd, RejectReason.INSUFFICIENT_FUNDS)
-                    return
-            else:
-                bal = base_bal
-                if quantity is not None:
-                    hold = quantity * inst.base_mult
-                else:
-                    hold = bal.total - bal.held
-                    if hold <= 0:
-                        self._reject(cmd, RejectReason.INSUFFICIENT_FUNDS)
-                        return
-        else:  # a stop-market buy holds nothing until it triggers
-            bal = quote_bal if is_buy else base_bal
-            hold = 0 if is_buy else (quantity or 0) * inst.base_mult
-        if hold > bal.total - bal.held:
-            self._reject(cmd, RejectReason.INSUFFICIENT_FUNDS)
+        if cmd.post_only and kind == LIMIT and book.crosses(inst, is_buy, price or 0):
+            self._reject(ctx, cmd, RejectReason.POST_ONLY_WOULD_TAKE)
             return
-        order_id = self.next_order_id
-        self.next_order_id = order_id + 1
-        order = Order(order_id, cmd, account, inst, base_bal, quote_bal)
-        priority = self.next_priority
-        self.next_priority = priority + 1
-        order.priority = priority
-        if hold:
-            order.hold = hold
-            bal.held += hold
-            if not bal.dirty:
-                bal.dirty = True
-                self.touched.append(bal)
-        self.orders[order_id] = order
-        account.orders[order_id] = order
-        stop = kind in (STOP_MARKET, STOP_LIMIT)
-        self.events.append(OrderAccepted(order_id, cmd, stop, priority, 0, cmd.ts))
+        hold = self.settlement.placement_hold(cmd, inst, quote_bal if is_buy else base_bal)
+        if hold < 0:
+            self._reject(ctx, cmd, RejectReason.INSUFFICIENT_FUNDS)
+            return
+        flow = self.flow
+        order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0)
         if cmd.expire_time is not None and cmd.time_in_force == GTD:
-            heappush(self.expiries, (cmd.expire_time, order_id))
-        if stop:
-            self.add_stop(order, inst)
+            heappush(state.expiries, (cmd.expire_time, order.order_id))
+        if kind in (STOP_MARKET, STOP_LIMIT):
+            flow.add_stop(ctx, order, inst)
         else:
             order.is_market = kind == MARKET
-            self.activate(order, inst)
-        if (self.spawn or inst.buy_stops or inst.sell_stops) and self.needs_settle(inst):
-            self.settle(inst)
+            flow.activate(ctx, order, inst)
+        if (ctx.spawn or inst.buy_stops or inst.sell_stops) and flow.needs_settle(ctx, inst):
+            flow.settle(ctx, inst)
 
     def _refusal(self, cmd: PlaceOrder, inst: Instrument | None) -> RejectReason | None:
-        if cmd.account_id not in self.accounts or cmd.account_id == FEE_ACCOUNT_ID:
+        if cmd.account_id not in self.state.accounts or cmd.account_id == FEE_ACCOUNT_ID:
             return RejectReason.NOT_FOUND
         if inst is None:
             return RejectReason.UNKNOWN_SYMBOL
@@ -258,33 +286,34 @@ class Engine(Triggers):
                 return RejectReason.INVALID_ORDER
         return None
 
-    def _reject(self, cmd: PlaceOrder, reason: RejectReason) -> None:
-        self.events.append(OrderRejected(cmd.account_id, reason, cmd.client_order_id, 0, cmd.ts))
+    def _reject(self, ctx: Context, cmd: PlaceOrder, reason: RejectReason) -> None:
+        ctx.events.append(OrderRejected(cmd.account_id, reason, cmd.client_order_id, 0, cmd.ts))
 
     def _own_open(self, account_id: int, order_id: int) -> Order | RejectReason:
-        order = self.orders.get(order_id)
+        order = self.state.orders.get(order_id)
         if order is None:
-            if 0 < order_id < self.next_order_id:
+            if 0 < order_id < self.state.next_order_id:
                 return RejectReason.ORDER_NOT_OPEN
             return RejectReason.NOT_FOUND
         if order.account.account_id != account_id:
             return RejectReason.FORBIDDEN
         return order
 
-    def _cancel(self, cmd: CancelOrder) -> None:
+    def _cancel(self, ctx: Context, cmd: CancelOrder) -> None:
         order = self._own_open(cmd.account_id, cmd.order_id)
         if isinstance(order, RejectReason):
-            self.events.append(RequestRejected(cmd.account_id, order, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(cmd.account_id, order, cmd.order_id, cmd.ts))
             return
-        self.unlink(order)
-        self.close(order, CLOSED_BY_USER)
-        if self.spawn:
-            self.settle(order.instrument)
+        flow = self.flow
+        flow.unlink(ctx, order)
+        flow.close(ctx, order, CLOSED_BY_USER)
+        if ctx.spawn:
+            flow.settle(ctx, order.instrument)
 
-    def _cancel_all(self, cmd: CancelAllOrders) -> None:
-        account = self.accounts.get(cmd.account_id)
+    def _cancel_all(self, ctx: Context, cmd: CancelAllOrders) -> None:
+        account = self.state.accounts.get(cmd.account_id)
         if account is None:
-            self.events.append(
+            ctx.events.append(
                 RequestRejected(cmd.account_id, RejectReason.NOT_FOUND, 0, cmd.ts)
             )
             return
@@ -292,51 +321,54 @@ class Engine(Triggers):
             order for order in account.orders.values()
             if cmd.symbol is None or order.instrument.symbol == cmd.symbol
         ]
+        flow = self.flow
+        orders = self.state.orders
         for order in chosen:
-            if order.order_id in self.orders:  # a sibling may have gone with its pair
-                self.unlink(order)
-                self.close(order, CloseReason.USER)
-        if self.spawn:
-            self.settle(self.spawn[0].instrument)
+            if order.order_id in orders:  # a sibling may have gone with its pair
+                flow.unlink(ctx, order)
+                flow.close(ctx, order, CloseReason.USER)
+        if ctx.spawn:
+            flow.settle(ctx, ctx.spawn[0].instrument)
 
-    def _amend(self, cmd: AmendOrder) -> None:
+    def _amend(self, ctx: Context, cmd: AmendOrder) -> None:
         found = self._own_open(cmd.account_id, cmd.order_id)
         if isinstance(found, RejectReason):
-            self.events.append(RequestRejected(cmd.account_id, found, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(cmd.account_id, found, cmd.order_id, cmd.ts))
             return
         order = found
         inst = order.instrument
         reason = self._amend_refusal(cmd, order, inst)
         if reason is not None:
-            self.events.append(RequestRejected(cmd.account_id, reason, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(cmd.account_id, reason, cmd.order_id, cmd.ts))
             return
         quantity = order.quantity if cmd.quantity is None else cmd.quantity
         price = order.price if cmd.price is None else cmd.price
         loses_priority = price != order.price or quantity > order.quantity
         resting = order.level is not None
+        flow = self.flow
         if resting and loses_priority:
-            self.unlink(order)
+            flow.unlink(ctx, order)
         elif resting:
             level = order.level
             assert level is not None
             level.quantity -= order.quantity - quantity
         order.quantity = quantity
         order.price = price
-        self._rehold(order, inst)
+        self.settlement.rehold(ctx, order)
         if loses_priority:
-            order.priority = self.take_priority()
-        self.events.append(
+            order.priority = self.state.take_priority()
+        ctx.events.append(
             OrderAmended(order.order_id, cmd.account_id, price, quantity, order.priority, cmd.ts)
         )
         if resting:
             if loses_priority:
-                self.activate(order, inst)
+                flow.activate(ctx, order, inst)
             else:
                 level = order.level
                 assert level is not None
-                self.level_changed(inst, level, order.is_buy)
-        if self.needs_settle(inst):
-            self.settle(inst)
+                book.level_changed(ctx, inst, level, order.is_buy)
+        if flow.needs_settle(ctx, inst):
+            flow.settle(ctx, inst)
 
     def _amend_refusal(
         self, cmd: AmendOrder, order: Order, inst: Instrument
@@ -359,94 +391,91 @@ class Engine(Triggers):
             order.command.post_only
             and not order.pending
             and price != order.price
-            and self.crosses(inst, order.is_buy, price or 0)
+            and book.crosses(inst, order.is_buy, price or 0)
         ):
             return RejectReason.POST_ONLY_WOULD_TAKE
-        need = self.required_hold(order, price, quantity)
+        need = required_hold(order, price, quantity)
         bal = order.quote_balance if order.is_buy else order.base_balance
         if need - order.hold > bal.total - bal.held:
             return RejectReason.INSUFFICIENT_FUNDS
         return None
 
-    def _rehold(self, order: Order, inst: Instrument) -> None:
-        """Sets an order's hold to what its (amended) remainder needs."""
-        need = self.required_hold(order, order.price, order.quantity)
-        if need != order.hold:
-            bal = order.quote_balance if order.is_buy else order.base_balance
-            bal.held += need - order.hold
-            order.hold = need
-            self.touch(bal)
-
-    def _expire_command(self, cmd: ExpireOrders) -> None:
+    def _expire_command(self, ctx: Context, cmd: ExpireOrders) -> None:
         """Nothing left to do: `handle` expires due orders before every command."""
 
-    def _expire_due(self, ts: int) -> None:
-        expiries = self.expiries
+    def _expire_due(self, ctx: Context) -> None:
+        ts = ctx.ts
+        expiries = self.state.expiries
+        orders = self.state.orders
+        flow = self.flow
         touched_instruments = []
         while expiries and expiries[0][0] <= ts:
             _, order_id = heappop(expiries)
-            order = self.orders.get(order_id)
+            order = orders.get(order_id)
             if order is not None:
-                self.unlink(order)
-                self.close(order, CloseReason.GTD)
+                flow.unlink(ctx, order)
+                flow.close(ctx, order, CloseReason.GTD)
                 touched_instruments.append(order.instrument)
         for inst in touched_instruments:
-            if self.needs_settle(inst):
-                self.settle(inst)
+            if flow.needs_settle(ctx, inst):
+                flow.settle(ctx, inst)
 
     # -- ACCOUNTS AND REFERENCE DATA --
 
-    def _create_account(self, cmd: CreateAccount) -> None:
-        account_id = self.next_account_id
-        self.next_account_id = account_id + 1
-        self.accounts[account_id] = Account(account_id)
-        self.events.append(AccountCreated(account_id, cmd.ts))
+    def _create_account(self, ctx: Context, cmd: CreateAccount) -> None:
+        state = self.state
+        account_id = state.next_account_id
+        state.next_account_id = account_id + 1
+        state.accounts[account_id] = Account(account_id)
+        ctx.events.append(AccountCreated(account_id, cmd.ts))
 
-    def _transfer(self, cmd: Deposit | Withdraw) -> None:
-        account = self.accounts.get(cmd.account_id)
+    def _transfer(self, ctx: Context, cmd: Deposit | Withdraw) -> None:
+        state = self.state
+        account = state.accounts.get(cmd.account_id)
         key = (cmd.account_id, cmd.transfer_id) if cmd.transfer_id else None
         reason = None
         if account is None or cmd.account_id == FEE_ACCOUNT_ID:
             reason = RejectReason.NOT_FOUND
-        elif key is not None and key in self.transfer_ids:
+        elif key is not None and key in state.transfer_ids:
             reason = RejectReason.DUPLICATE_TRANSFER
         elif cmd.amount <= 0 or not cmd.asset:
             reason = RejectReason.INVALID_ORDER
         if reason is not None or account is None:
-            self.events.append(
+            ctx.events.append(
                 RequestRejected(cmd.account_id, reason or RejectReason.NOT_FOUND, 0, cmd.ts)
             )
             return
         bal = account.balance(cmd.asset)
         if isinstance(cmd, Withdraw):
             if cmd.amount > bal.total - bal.held:
-                self.events.append(
+                ctx.events.append(
                     RequestRejected(cmd.account_id, RejectReason.INSUFFICIENT_FUNDS, 0, cmd.ts)
                 )
                 return
             bal.total -= cmd.amount
-            self.withdrawn[cmd.asset] = self.withdrawn.get(cmd.asset, 0) + cmd.amount
-            self.events.append(
+            state.withdrawn[cmd.asset] = state.withdrawn.get(cmd.asset, 0) + cmd.amount
+            ctx.events.append(
                 FundsWithdrawn(cmd.account_id, cmd.asset, cmd.amount, cmd.transfer_id, cmd.ts)
             )
         else:
             bal.total += cmd.amount
-            self.deposited[cmd.asset] = self.deposited.get(cmd.asset, 0) + cmd.amount
-            self.events.append(
+            state.deposited[cmd.asset] = state.deposited.get(cmd.asset, 0) + cmd.amount
+            ctx.events.append(
                 FundsDeposited(cmd.account_id, cmd.asset, cmd.amount, cmd.transfer_id, cmd.ts)
             )
         if key is not None:
-            self.transfer_ids.add(key)
-        self.touch(bal)
+            state.transfer_ids.add(key)
+        ctx.touch(bal)
 
-    def _add_instrument(self, cmd: AddInstrument) -> None:
-        if cmd.symbol in self.instruments:
+    def _add_instrument(self, ctx: Context, cmd: AddInstrument) -> None:
+        instruments = self.state.instruments
+        if cmd.symbol in instruments:
             reason = RejectReason.CONFLICT
         elif not cmd.symbol or not Instrument.valid(cmd):
             reason = RejectReason.INVALID_ORDER
         else:
-            self.instruments[cmd.symbol] = Instrument(cmd)
-            self.events.append(
+            instruments[cmd.symbol] = Instrument(cmd)
+            ctx.events.append(
                 InstrumentAdded(
                     symbol=cmd.symbol, base=cmd.base, quote=cmd.quote, tick_size=cmd.tick_size,
                     lot_size=cmd.lot_size, min_quantity=cmd.min_quantity,
@@ -455,17 +484,17 @@ class Engine(Triggers):
                 )
             )
             return
-        self.events.append(RequestRejected(FEE_ACCOUNT_ID, reason, 0, cmd.ts))
+        ctx.events.append(RequestRejected(FEE_ACCOUNT_ID, reason, 0, cmd.ts))
 
-    def _set_halted(self, cmd: HaltInstrument | ResumeInstrument) -> None:
-        inst = self.instruments.get(cmd.symbol)
+    def _set_halted(self, ctx: Context, cmd: HaltInstrument | ResumeInstrument) -> None:
+        inst = self.state.instruments.get(cmd.symbol)
         if inst is None:
-            self.events.append(RequestRejected(FEE_ACCOUNT_ID, RejectReason.NOT_FOUND, 0, cmd.ts))
+            ctx.events.append(RequestRejected(FEE_ACCOUNT_ID, RejectReason.NOT_FOUND, 0, cmd.ts))
             return
         inst.halted = isinstance(cmd, HaltInstrument)
-        self.events.append(InstrumentStatusChanged(cmd.symbol, inst.halted, cmd.ts))
-        if not inst.halted and self.needs_settle(inst):
-            self.settle(inst)  # stops that came due while halted (bracket stop-losses)
+        ctx.events.append(InstrumentStatusChanged(cmd.symbol, inst.halted, cmd.ts))
+        if not inst.halted and self.flow.needs_settle(ctx, inst):
+            self.flow.settle(ctx, inst)  # stops that came due while halted (bracket stop-losses)
 
     # -- SELF-CHECKS (never from `handle`: each walks the whole state) --
 
@@ -473,12 +502,12 @@ class Engine(Triggers):
         """Raises `InvariantError` unless every invariant holds: books sorted and uncrossed,
         level totals equal to their orders, holds equal to what open orders need, every
         asset conserved (`exchange.engine.checks`)."""
-        check_state(self)
+        check_state(self.state)
 
     def state_hash(self) -> str:
         """SHA-256 hex digest of the whole state: equal for two engines in the same state,
         whether fed the same commands or rebuilt from stored records."""
-        return state_digest(self)
+        return state_digest(self.state)
 
     # -- INSPECTION (tests, snapshots, read models) --
 
@@ -486,10 +515,10 @@ class Engine(Triggers):
         list[tuple[int, int, int]], list[tuple[int, int, int]]
     ]:
         """`(bids, asks)` as `(price, quantity, order_count)` from the best level out."""
-        inst = self.instruments[symbol]
+        inst = self.state.instruments[symbol]
         return inst.bids.depth(limit), inst.asks.depth(limit)
 
     def balance(self, account_id: int, asset: str) -> tuple[int, int]:
         """`(total, held)` of an account's asset."""
-        bal = self.accounts[account_id].balances.get(asset)
+        bal = self.state.accounts[account_id].balances.get(asset)
         return (0, 0) if bal is None else (bal.total, bal.held)

@@ -7,11 +7,11 @@ stops wait in their lists, good-till-date orders in the expiry heap, bracket pai
 again, and the id, priority and book sequence counters resume where they were. The engine then
 gives the same events for the same further commands as the one that wrote the records.
 
-What an order holds is not stored: it follows from the order (the rules below mirror the
-engine's: a buy holds `buy_hold` of its remainder, a sell its remaining base, a stop-market
-buy nothing, and the stop-loss half of a sell pair nothing because its take-profit holds for
-both). Each balance's stored `held` must equal the sum over its orders; a difference means the
-records do not come from one consistent state, and `restore` refuses them.
+What an order holds is not stored: it follows from the order by the engine's own rule
+(`settlement.required_hold`), and bracket children are paired by the engine's own rule
+(`contingent.pair_of`). Each balance's stored `held` must equal the sum over its orders; a
+difference means the records do not come from one consistent state, and `restore` refuses
+them.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from exchange.engine.book import Order
 from exchange.engine.checks import InvariantError
 from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
 from exchange.engine.commands import AddInstrument, PlaceOrder
+from exchange.engine.contingent import PairError, link, pair_of
 from exchange.engine.engine import Engine
 from exchange.engine.instruments import Instrument
+from exchange.engine.settlement import required_hold
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
 
 # Enum members by value: a dict lookup is several times cheaper than calling the enum, and
@@ -141,12 +143,13 @@ def restore(
             raise RestoreError(f"order {order_record.order_id}: stored sibling "
                                f"{order_record.sibling_order_id} is not its open pair")
     _check_holds(engine, stored_held)
-    engine.transfer_ids = set(transfer_ids)
+    engine.state.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
     if deposited is None:
         deposited = _supply(engine)
-    engine.deposited = {asset: amount for asset, amount in deposited.items() if amount}
-    engine.withdrawn = {asset: amount for asset, amount in (withdrawn or {}).items() if amount}
+    state = engine.state
+    state.deposited = {asset: amount for asset, amount in deposited.items() if amount}
+    state.withdrawn = {asset: amount for asset, amount in (withdrawn or {}).items() if amount}
     try:
         engine.check()
     except InvariantError as exc:
@@ -255,12 +258,12 @@ def _place(engine: Engine, by_priority: list[Order]) -> None:
         engine.orders[order.order_id] = order
         order.account.orders[order.order_id] = order
     _pair_brackets(engine)
-    engine.expiries = [
+    engine.state.expiries = [
         (order.expire_time, order.order_id)
         for order in engine.orders.values()
         if order.command.time_in_force == TimeInForce.GTD and order.expire_time is not None
     ]
-    heapify(engine.expiries)
+    heapify(engine.state.expiries)
 
 
 def _by_id(order: Order) -> int:
@@ -274,23 +277,23 @@ def _pair_brackets(engine: Engine) -> None:
     for order in engine.orders.values():
         if order.parent_order_id:
             children[order.parent_order_id].append(order)
-    for pair in children.values():
-        if len(pair) > 2:
-            raise RestoreError(f"order {pair[0].parent_order_id} has {len(pair)} open children")
-        if len(pair) == 2:
-            take_profit, stop_loss = sorted(pair, key=_by_id)
+    for parent_id, open_children in children.items():
+        try:
+            pair = pair_of(open_children, _by_id)
+        except PairError as exc:
+            raise RestoreError(f"order {parent_id} has {exc}") from exc
+        if pair is not None:
+            take_profit, stop_loss = pair
             if take_profit.pending or not stop_loss.pending:
                 raise RestoreError(f"bracket {take_profit.order_id}/{stop_loss.order_id}: "
                                    "expected an open take-profit and a pending stop-loss")
-            take_profit.sibling = stop_loss
-            stop_loss.sibling = take_profit
-            take_profit.holds_for_sibling = not take_profit.is_buy
+            link(take_profit, stop_loss)
 
 
 def _check_holds(engine: Engine, stored_held: dict[tuple[int, str], int]) -> None:
     computed: dict[tuple[int, str], int] = defaultdict(int)
     for order in engine.orders.values():
-        order.hold = hold = engine.required_hold(order, order.price, order.quantity)
+        order.hold = hold = required_hold(order, order.price, order.quantity)
         if hold:
             inst = order.instrument
             asset = inst.quote if order.is_buy else inst.base
@@ -313,7 +316,8 @@ def _set_counters(engine: Engine, counters: Counters) -> None:
     highest_account = max(engine.accounts)
     if counters.next_account_id <= highest_account:
         raise RestoreError(f"next account id {counters.next_account_id} <= {highest_account}")
-    engine.next_order_id = counters.next_order_id
-    engine.next_trade_id = counters.next_trade_id
-    engine.next_account_id = counters.next_account_id
-    engine.next_priority = counters.next_priority
+    state = engine.state
+    state.next_order_id = counters.next_order_id
+    state.next_trade_id = counters.next_trade_id
+    state.next_account_id = counters.next_account_id
+    state.next_priority = counters.next_priority

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from exchange.engine.contingent import pair_of
 from exchange.engine.events import (
     AccountCreated,
     AnyEvent,
@@ -174,13 +175,18 @@ class _Fold:
         self.next_priority = max(self.next_priority, ev.priority + 1)
         parent = ev.parent_order_id
         if parent:
-            # A bracket's two children are accepted one right after the other, and share one
-            # hold until either ends.
+            # A bracket's two children are accepted one right after the other; the engine's
+            # pairing rule (`contingent.pair_of`) says whether they are a pair.
             first = self.last_child
+            open_children = [row]
             if (first is not None and first.parent_order_id == parent
                     and first.order_id in self.ledger.orders):
-                row.sibling_order_id = first.order_id
-                first.sibling_order_id = ev.order_id
+                open_children.append(first)
+            pair = pair_of(open_children, _row_id)
+            if pair is not None and first is not None:
+                take_profit, stop_loss = pair
+                take_profit.sibling_order_id = stop_loss.order_id
+                stop_loss.sibling_order_id = take_profit.order_id
                 self._touch(first)
             self.last_child = row
 
@@ -349,3 +355,7 @@ class _Fold:
         out = [(name, value) for name, value in changed.items() if counters.get(name) != value]
         counters.update(changed)
         return out
+
+
+def _row_id(row: OrderRow) -> int:
+    return row.order_id
