@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from exchange.engine import book
 from exchange.engine.accounts import Account
-from exchange.engine.book import FillSink, Order
+from exchange.engine.book import Order
 from exchange.engine.codes import CloseReason, SelfTradePrevention
 from exchange.engine.context import Context
 from exchange.engine.events import BookLevelChanged
@@ -14,7 +14,7 @@ from exchange.engine.instruments import Instrument
 from .parts import instrument, order
 
 
-class Recorder(FillSink):
+class Recorder:
     def __init__(self, market_want: int = 0) -> None:
         self.fills: list[tuple[int, int, int, int]] = []
         self.taken_: list[tuple[int, CloseReason | None]] = []

@@ -15,7 +15,7 @@ nothing of balances: what a market order can afford and what a fill costs is the
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from exchange.engine.codes import (
     BUY,
@@ -211,22 +211,23 @@ class BookSide:
 # -- MATCHING --
 
 
-class FillSink:
-    """What the book tells while it matches (implemented by the engine's order flow)."""
+class FillSink(Protocol):
+    """What the book tells while it matches (the engine's order flow is one). A protocol,
+    not a base class: a compiled class cannot be subclassed by interpreted code (tests)."""
 
     def want(self, taker: Order, price: int) -> int:
         """Lots a market order can still take at `price`."""
-        raise NotImplementedError
+        ...
 
     def trade(self, ctx: Context, inst: Instrument, maker: Order, taker: Order, price: int,
               qty: int) -> None:
         """One fill, already counted in both orders' `filled`."""
-        raise NotImplementedError
+        ...
 
     def taken(self, ctx: Context, maker: Order, reason: CloseReason | None) -> None:
         """A maker left the book: filled (`reason` None) or cancelled by self-trade
         prevention."""
-        raise NotImplementedError
+        ...
 
 
 def level_changed(ctx: Context, inst: Instrument, level: Level, is_bid: bool) -> None:

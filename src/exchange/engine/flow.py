@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from exchange.engine import book, contingent
 from exchange.engine.accounts import Account, Balance
-from exchange.engine.book import FillSink, Order
+from exchange.engine.book import Order
 from exchange.engine.codes import (
     BUY,
     CLOSED_BY_OCO,
@@ -42,7 +42,9 @@ from exchange.engine.settlement import Settlement
 from exchange.engine.state import EngineState
 
 
-class OrderFlow(FillSink):
+class OrderFlow:
+    """The order life cycle; it is also the book's `FillSink`."""
+
     __slots__ = ("settlement", "state")
 
     def __init__(self, state: EngineState, settlement: Settlement) -> None:
