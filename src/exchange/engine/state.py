@@ -26,6 +26,7 @@ class EngineState:
         self.next_trade_id = 1
         self.next_account_id = 1
         self.next_priority = 1
+        self.next_round_id = 1
         # Per-command scratch: the events being produced, the balances changed so far, and
         # bracket parents that finished and wait for their children to be created.
         self.ts = 0

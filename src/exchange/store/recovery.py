@@ -9,6 +9,7 @@ the writer's `Ledger`, so writing resumes exactly where it stopped.
 from __future__ import annotations
 
 import gc
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from exchange.engine.restore import (
     InstrumentRecord,
     OrderRecord,
     RestoreError,
+    RoundRecord,
     restore,
 )
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
@@ -50,6 +52,7 @@ from exchange.store.schema import (
     counters,
     instruments,
     orders,
+    rounds,
     transfers,
 )
 
@@ -64,6 +67,8 @@ class Snapshot:
     transfer_ids: list[tuple[int, str]]
     counters: dict[str, int]
     orders: list[tuple[Any, ...]]  # open or pending, in ORDER_COLUMNS order, by priority
+    house_accounts: list[int]
+    rounds: list[RoundRecord]
 
 
 @dataclass(slots=True)
@@ -105,6 +110,13 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
                 .where(transfers.c.transfer_id.is_not(None))
             )).all()
             counter_rows = (await conn.execute(select(counters.c.name, counters.c.value))).all()
+            house_ids = (await conn.execute(
+                select(accounts.c.account_id).where(accounts.c.house)
+            )).scalars().all()
+            round_rows = (await conn.execute(
+                select(rounds.c.round_id, rounds.c.account_ids, rounds.c.start_ts,
+                       rounds.c.end_ts)
+            )).all()
             if conn.dialect.name == "postgresql":
                 order_rows = await pg.open_orders(conn)
             else:
@@ -120,6 +132,12 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
         transfer_ids=[(row[0], row[1]) for row in transfer_rows],
         counters={name: int(value) for name, value in counter_rows},
         orders=order_rows,
+        house_accounts=[int(account_id) for account_id in house_ids],
+        rounds=[
+            RoundRecord(round_id=int(row[0]), account_ids=tuple(json.loads(row[1])),
+                        start=int(row[2]), end=int(row[3]))
+            for row in round_rows
+        ],
     )
 
 
@@ -154,6 +172,8 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
                 next_priority=stored.get(NEXT_PRIORITY, 1),
             ),
             max_open_orders=max_open_orders,
+            house_accounts=snapshot.house_accounts,
+            rounds=snapshot.rounds,
         )
     except RestoreError as exc:
         raise RecoveryError(f"the stored state is inconsistent: {exc}") from exc
