@@ -92,7 +92,7 @@ def error_response(error: ApiError) -> Response:
 
 
 def create_app(services: Services) -> QuartTrio:
-    from exchange.web import account, admin, market, ops, orders, page
+    from exchange.web import account, admin, competitions, market, ops, orders, page
 
     app = QuartTrio("exchange")
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
@@ -146,6 +146,6 @@ def create_app(services: Services) -> QuartTrio:
             ).observe(time.perf_counter() - started)
         return response
 
-    for module in (market, orders, account, admin, ops, page):
+    for module in (market, orders, account, admin, competitions, ops, page):
         module.register(app, services)
     return app

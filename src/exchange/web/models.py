@@ -215,6 +215,31 @@ class InstrumentStatusBody(Body):
     status: Literal["trading", "halted"]
 
 
+AccountId = Annotated[int, Field(ge=0, le=2**53)]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0)]
+
+
+class StartRoundBody(Body):
+    name: Name
+    starting_balances: Annotated[dict[Asset, NonNegativeDecimal], Field(max_length=64)]
+    accounts: Annotated[list[AccountId], Field(min_length=1, max_length=10_000)] | Literal[
+        "all"] = "all"
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> StartRoundBody:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if isinstance(self.accounts, list) and len(set(self.accounts)) != len(self.accounts):
+            raise ValueError("accounts must not repeat an id")
+        return self
+
+
+class AccountFlagsBody(Body):
+    house: bool
+
+
 # -- RESPONSES (documentation: the routes render with msgspec) --
 
 DecimalString = Annotated[str, Field(examples=["100.25"])]
@@ -344,6 +369,69 @@ class CreatedAccount(BaseModel):
     account_id: int
     name: str
     api_key: str
+
+
+class Round(BaseModel):
+    round_id: int
+    name: str
+    starting_balances: dict[str, DecimalString]
+    accounts: list[int]
+    start: Time | None
+    end: Time | None
+    status: Literal["scheduled", "running", "ended"]
+    first_trade_id: int
+    created_at: Time
+
+
+class AdminAccount(BaseModel):
+    account_id: int
+    name: str | None
+    house: bool
+    round_id: int | None
+    balances: list[Balance]
+    open_orders: int
+
+
+class AdminAccountPage(BaseModel):
+    accounts: list[AdminAccount]
+    next_after: int | None
+
+
+class AdminAccountDetail(BaseModel):
+    account_id: int
+    name: str | None
+    house: bool
+    round_id: int | None
+    balances: list[Balance]
+    positions: list[Position]
+    open_orders: list[Order]
+    recent_fills: list[Fill]
+
+
+class Mark(BaseModel):
+    price: DecimalString | None
+    source: Literal["mid", "last", "none"]
+    symbol: str | None
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    account_id: int
+    name: str | None
+    equity: DecimalString
+    pnl: DecimalString
+    fees_paid: dict[str, DecimalString]
+    trades: int
+    max_drawdown: DecimalString | None
+
+
+class Leaderboard(BaseModel):
+    round_id: int
+    name: str
+    asset: str
+    starting_equity: DecimalString
+    marks: dict[str, Mark]
+    accounts: list[LeaderboardEntry]
 
 
 class ErrorDetail(BaseModel):

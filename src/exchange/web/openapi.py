@@ -43,6 +43,18 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]]
      "Instrument"),
     ("patch", "/v1/admin/instruments/{symbol}", "Halt or resume trading", ADMIN,
      m.InstrumentStatusBody, 200, "Instrument"),
+    ("post", "/v1/admin/rounds", "Start a round: reset its accounts to the starting balances",
+     ADMIN, m.StartRoundBody, 201, "Round"),
+    ("get", "/v1/admin/rounds", "Rounds, oldest first", ADMIN, None, 200, "[Round]"),
+    ("get", "/v1/admin/rounds/{round_id}", "One round", ADMIN, None, 200, "Round"),
+    ("get", "/v1/admin/accounts", "Accounts by id, paged", ADMIN, None, 200,
+     "AdminAccountPage"),
+    ("get", "/v1/admin/accounts/{account_id}", "One account in full", ADMIN, None, 200,
+     "AdminAccountDetail"),
+    ("patch", "/v1/admin/accounts/{account_id}", "Flag a house account", ADMIN,
+     m.AccountFlagsBody, 200, "AdminAccount"),
+    ("get", "/v1/leaderboard", "A round's accounts ranked by equity", PUBLIC, None, 200,
+     "Leaderboard"),
     ("get", "/healthz", "Liveness", PUBLIC, None, 200, None),
     ("get", "/readyz", "Readiness (engine and database)", PUBLIC, None, 200, None),
     ("get", "/metrics", "Prometheus metrics", PUBLIC, None, 200, None),
@@ -52,7 +64,8 @@ SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
     m.Account, m.Balance, m.Position, m.CreatedAccount, m.Error, m.PlaceOrderBody,
     m.AmendOrderBody, m.CreateAccountBody, m.DepositBody, m.CreateInstrumentBody,
-    m.InstrumentStatusBody,
+    m.InstrumentStatusBody, m.Round, m.AdminAccount, m.AdminAccountPage,
+    m.AdminAccountDetail, m.Leaderboard, m.StartRoundBody, m.AccountFlagsBody,
 ]
 
 QUERY = {
@@ -64,6 +77,8 @@ QUERY = {
     "/v1/orders": [
         ("symbol", "string"), ("status", "string"), ("limit", "integer"), ("before", "integer"),
     ],
+    "/v1/admin/accounts": [("limit", "integer"), ("after", "integer")],
+    "/v1/leaderboard": [("round", "integer"), ("asset", "string")],
     "/v1/fills": [
         ("symbol", "string"), ("order_id", "integer"), ("limit", "integer"),
         ("before", "integer"),
