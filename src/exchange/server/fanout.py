@@ -12,7 +12,10 @@ Subscribing runs in the subscriber's task but never awaits, and a batch is publi
 awaiting either, so a snapshot is always taken between two batches: it is exactly the state
 that the following updates start from (no gap, no overlap).
 
-Tickers go out at most every `TICKER_INTERVAL` seconds per symbol, when something changed.
+Tickers go out at most every `TICKER_INTERVAL` seconds per symbol, when something changed;
+`leaderboard.<round>` (or `leaderboard.<round>.<asset>`, USD by default) at most every
+`LEADERBOARD_INTERVAL` seconds, when its standings changed. The same timer task takes the
+leaderboards' equity samples (for max drawdown) every `sample_interval` seconds.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from exchange.engine.events import (
     InstrumentAdded,
     TradeExecuted,
 )
+from exchange.server import leaderboard
 from exchange.server.metrics import Metrics
 from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
-from exchange.server.readmodel import Fill, InstrumentView, ReadModel
+from exchange.server.readmodel import Fill, InstrumentView, ReadModel, RoundView
 from exchange.web import render
 
 log = logging.getLogger("exchange.server")
 
 TICKER_INTERVAL = 0.1
+LEADERBOARD_INTERVAL = 1.0
+SAMPLE_INTERVAL = 60.0
 PUBLISH_QUEUE = 64  # durable batches waiting for the fan-out
 PUBLIC_KINDS = ("book", "trades", "ticker")
 PRIVATE_CHANNELS = ("orders", "fills")
@@ -135,8 +141,11 @@ class MarketBook:
 
 class Fanout:
     def __init__(self, readmodel: ReadModel, metrics: Metrics, *,
-                 queue_size: int = PUBLISH_QUEUE) -> None:
+                 queue_size: int = PUBLISH_QUEUE,
+                 sample_interval: float = SAMPLE_INTERVAL) -> None:
         self._readmodel = readmodel
+        self._sample_interval = sample_interval
+        self._leaderboards_sent: dict[str, str] = {}  # channel -> the last text sent
         self._metrics = metrics
         self._send, self._receive = trio.open_memory_channel[Published](queue_size)
         self.books: dict[str, MarketBook] = {
@@ -184,6 +193,9 @@ class Fanout:
                 raise ChannelError("unauthorized", f"{channel} needs authentication first")
             return
         kind, dot, symbol = channel.partition(".")
+        if kind == "leaderboard":
+            self._leaderboard_of(channel)
+            return
         if not dot or kind not in PUBLIC_KINDS:
             raise ChannelError("invalid_request", f"unknown channel {channel!r}")
         if symbol not in self.books:
@@ -208,6 +220,8 @@ class Fanout:
             outbox.put(self.books[symbol].snapshot_text(channel))
         elif kind == "ticker":
             outbox.put(self._ticker_text(symbol, channel))
+        elif kind == "leaderboard":
+            outbox.put(self._leaderboard_text(channel))
         self.channels.setdefault(channel, set()).add(subscriber)
         subscriber.channels.add(channel)
 
@@ -219,6 +233,8 @@ class Fanout:
             return
         _leave(self.channels, channel, subscriber)
         subscriber.outbox.discard(channel)
+        if channel not in self.channels:
+            self._leaderboards_sent.pop(channel, None)
 
     def _private(self, channel: str) -> dict[int, set[Subscriber]]:
         return self.orders if channel == "orders" else self.fills
@@ -234,6 +250,7 @@ class Fanout:
         """Publishes batches until `close()`; then tells every connection to close."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._serve_tickers)
+            nursery.start_soon(self._serve_leaderboards)
             task_status.started()
             async with self._receive:
                 async for published in self._receive:
@@ -352,6 +369,46 @@ class Fanout:
                 members = self.channels.get(channel)
                 if members:
                     self._broadcast(members, self._ticker_text(symbol, channel))
+            self._bury()
+
+    # -- LEADERBOARDS --
+
+    def _leaderboard_of(self, channel: str) -> tuple[RoundView, str]:
+        """The round and reference asset a `leaderboard.<round>[.<asset>]` channel names."""
+        _, _, rest = channel.partition(".")
+        number, _, asset = rest.partition(".")
+        view = None
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            view = self._readmodel.rounds.get(int(number))
+        if view is None:
+            raise ChannelError("not_found", f"no round {number[:20]!r}")
+        asset = asset or "USD"
+        if not (asset.isascii() and asset.isalnum() and len(asset) <= 16):
+            raise ChannelError("invalid_request", "the asset must be letters and digits")
+        return view, asset
+
+    def _leaderboard_text(self, channel: str) -> str:
+        view, asset = self._leaderboard_of(channel)
+        message: dict[str, Any] = {"type": "leaderboard", "channel": channel}
+        message.update(leaderboard.snapshot(self._readmodel, view, asset))
+        text = _encode(message).decode()
+        self._leaderboards_sent[channel] = text
+        return text
+
+    async def _serve_leaderboards(self) -> None:
+        last_sample = time.monotonic()
+        while True:
+            await trio.sleep(LEADERBOARD_INTERVAL)
+            if time.monotonic() - last_sample >= self._sample_interval:
+                last_sample = time.monotonic()
+                leaderboard.sample(self._readmodel, time.time_ns() // 1000)
+            for channel, members in list(self.channels.items()):
+                if not members or not channel.startswith("leaderboard."):
+                    continue
+                sent = self._leaderboards_sent.get(channel)
+                text = self._leaderboard_text(channel)
+                if text != sent:
+                    self._broadcast(members, text)
             self._bury()
 
     def _ticker_text(self, symbol: str, channel: str) -> str:
