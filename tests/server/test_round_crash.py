@@ -9,6 +9,7 @@ balances and open orders as they were).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 from decimal import Decimal
@@ -72,13 +73,11 @@ async def _orders_then_reset(url: str, traders: list[dict[str, Any]], number: in
 
     async def reset() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            try:
+            with contextlib.suppress(httpx.HTTPError, OSError):  # killed under it
                 await http.post("/v1/admin/rounds", json={
                     "name": f"round {number}", "accounts": "all",
                     "starting_balances": {"USD": str(1000 + number), "BTC": str(number)},
                 }, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            except (httpx.HTTPError, OSError):
-                pass  # killed under it
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reset)
