@@ -24,7 +24,7 @@ from exchange.web.app import Services, json_response, request_body
 from exchange.web.auth import authorize_admin
 from exchange.web.errors import ApiError, invalid
 from exchange.web.models import AccountFlagsBody, StartRoundBody, parse_body
-from exchange.web.params import int_arg, str_arg
+from exchange.web.params import ACCOUNT_LIMIT, AFTER_ACCOUNT, ASSET, ROUND
 
 RECENT_FILLS = 50
 _ASSET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -142,8 +142,8 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/admin/accounts")
     async def list_accounts() -> Response:
         admin()
-        limit = int_arg("limit", 100, 1, 1000) or 100
-        after = int_arg("after", None, 0, 2**62)
+        limit = ACCOUNT_LIMIT.count()
+        after = AFTER_ACCOUNT.read()
         ids = sorted(i for i in readmodel.accounts if after is None or i > after)
         page = ids[:limit]
         return json_response({
@@ -194,13 +194,13 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/leaderboard")
     async def get_leaderboard() -> Response:
-        round_id = int_arg("round", None, 1, 2**62)
+        round_id = ROUND.read()
         if round_id is None:
             if not readmodel.rounds:
                 raise ApiError(404, "not_found", "no round has started")
             round_id = max(readmodel.rounds)
         view = find_round(round_id)
-        asset = str_arg("asset", 16) or "USD"
+        asset = ASSET.read() or "USD"
         if not set(asset) <= _ASSET_CHARS:
             raise invalid("asset must be letters and digits, like USD", "$.asset")
         return json_response(leaderboard.snapshot(readmodel, view, asset))
