@@ -29,6 +29,7 @@ STATUS_OF: dict[str, int] = {
     RejectReason.NOT_FOUND: 404,
     RejectReason.FORBIDDEN: 403,
     RejectReason.CONFLICT: 409,
+    RejectReason.ROUND_CLOSED: 422,
 }
 
 MESSAGES: dict[str, str] = {
@@ -45,6 +46,7 @@ MESSAGES: dict[str, str] = {
     "not_found": "not found",
     "forbidden": "not allowed",
     "conflict": "conflict",
+    "round_closed": "the account's round has ended or has not started: no new orders",
 }
 
 
