@@ -99,3 +99,20 @@ def test_bad_rounds_change_nothing() -> None:
     assert order
     assert sim.engine.accounts[ALICE].orders
     assert sim.engine.next_round_id == 1
+
+
+def test_restore_brings_back_house_flags_windows_and_round_ids() -> None:
+    from exchange.engine.restore import Counters, RoundRecord, restore
+
+    engine = restore(
+        instruments=[], accounts=[1, 2], balances=[], orders=[], house_accounts=[2],
+        counters=Counters(next_account_id=3),
+        rounds=[RoundRecord(round_id=4, account_ids=(1,), start=0, end=50),
+                RoundRecord(round_id=2, account_ids=(1, 2), start=10, end=0)],
+    )
+    # The latest round decides the window, whatever the order the records come in.
+    assert (engine.accounts[1].opens_at, engine.accounts[1].closes_at) == (0, 50)
+    assert (engine.accounts[2].opens_at, engine.accounts[2].closes_at) == (10, 0)
+    assert engine.accounts[2].house
+    assert not engine.accounts[1].house
+    assert engine.next_round_id == 5
