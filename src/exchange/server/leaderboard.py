@@ -108,7 +108,7 @@ def standings(model: ReadModel, view: RoundView, reference: str
     accounts = members(model, view)
     assets = set(view.balances)
     for account in accounts:
-        assets.update(account.balances)
+        assets.update(asset for asset, (total, _held) in account.balances.items() if total)
     prices = marks(model, assets, reference)
     starting = value(view.balances, prices, reference)
     sampled = view.drawdowns.get(reference, {})
