@@ -48,6 +48,7 @@ def test_a_reset_cancels_orders_and_sets_balances_exactly() -> None:
     assert started.first_trade_id == sim.engine.next_trade_id
     assert resting  # the order existed before
     sim.assert_conserved()
+    sim.engine.check()  # conservation against the deposited and withdrawn totals, holds, ...
     assert start(sim, account_ids=(CAROL,), balances={})
     assert sim.engine.next_round_id == 3
 

@@ -20,7 +20,8 @@ import pytest
 import trio
 
 from exchange.client import ExchangeClient
-from server.test_crash import ServerProcess, database_url
+from server.process import ServerProcess
+from server.test_crash import database_url
 from web.support import ADMIN_TOKEN
 
 __all__ = ["database_url"]  # the fixture, parametrized over SQLite and PostgreSQL
