@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -115,3 +116,35 @@ def test_a_reset_killed_midway_is_done_or_not_done(database_url: str) -> None:
     finally:
         server.stop(signal.SIGTERM)
     assert len(outcomes) == ROUNDS
+
+
+async def _round_with_a_house(url: str) -> None:
+    traders = await _setup(url)
+    async with ExchangeClient(url, admin_token=ADMIN_TOKEN) as admin:
+        await admin.set_house(traders[0]["account_id"])
+        end = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        await admin.start_round("hashed", {"USD": "10"}, end=end)
+
+
+async def _window_kept(url: str) -> None:
+    async with ExchangeClient(url, admin_token=ADMIN_TOKEN) as admin:
+        [started] = await admin.rounds()
+        assert started["end"] is not None
+        assert len(started["accounts"]) == ACCOUNTS - 1  # not the house
+        house = await admin.admin_account(1)
+        assert house["house"] is True
+
+
+def test_a_round_survives_a_clean_restart_with_its_state_hash(database_url: str) -> None:
+    """The state hash covers rounds and house flags, and recovery rebuilds them."""
+    first = ServerProcess(database_url)
+    try:
+        trio.run(_round_with_a_house, first.url)
+    finally:
+        assert first.stop(signal.SIGTERM) == 0
+    second = ServerProcess(database_url)
+    try:
+        assert "state hash of the clean shutdown verified" in second.started_line
+        trio.run(_window_kept, second.url)
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
