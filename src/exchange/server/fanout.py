@@ -322,22 +322,21 @@ class Fanout:
         dead = self._dead
         count = 0
         size = size_of(item)
+        now = time.monotonic()  # one clock reading for every outbox's age
         for subscriber in members:
-            if subscriber.outbox.put(item, size):
+            if subscriber.outbox.put(item, size, now):
                 count += 1
             else:
                 dead.append(subscriber)
         self._metrics.ws_messages.inc(count)
 
     def _bury(self) -> None:
-        """Drops the subscribers whose outbox overflowed (their writer closes with 4008)."""
+        """Drops the subscribers whose outbox failed (their writer closes with 4008; the
+        connection counts and logs it, whatever made the outbox fail)."""
         if not self._dead:
             return
         for subscriber in self._dead:
             if subscriber in self.subscribers and subscriber.outbox.close_code == SLOW_CONSUMER:
-                log.info("closing a slow WebSocket consumer (account %s)",
-                         subscriber.account_id)
-                self._metrics.ws_slow_consumers.inc()
                 self.detach(subscriber)
         self._dead.clear()
 
