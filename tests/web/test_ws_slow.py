@@ -149,6 +149,36 @@ async def test_a_slow_subscriber_is_closed_with_4008_and_a_fast_one_gets_everyth
     await running.admin.aclose()
 
 
+async def test_a_peer_that_stops_reading_gets_4008_even_when_nothing_more_is_sent(
+        nursery: trio.Nursery) -> None:
+    """What was written waits in the kernel, not in the outbox (the writer is not blocked):
+    only the peer's unacknowledged backlog tells, and the close frame still fits."""
+    running = await start_exchange(nursery)
+    taker_key, _ = await market(running)
+    stalled = await RawWebSocket.open(running.url, rcvbuf=4096)
+    await stalled.send_text(msgspec.json.encode(
+        {"op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}"]}))
+    assert b"subscribed" in (await stalled.receive())[0]
+    (connection,) = running.server.services.websockets.connections  # type: ignore[union-attr]
+    async with connect(running.url, api_key=taker_key, queue=4096) as trading:
+        await trading.send([{"op": "place", "id": i, "order": {
+            "symbol": SYMBOL, "side": "buy", "type": "market", "quantity": "0.01"}}
+            for i in range(60)])  # about 15 KB of trades: more than the peer's window
+        for _ in range(60):
+            await trading.until("result")
+    started = trio.current_time()
+    with trio.fail_after(running.server.services.settings.send_timeout - 1):
+        while not slow_consumers(running):  # the pacer's sweep closes it
+            assert len(connection.outbox) == 0  # nothing waits for the writer
+            await trio.sleep(0.05)
+    assert trio.current_time() - started > 1.0  # not before the peer stalled for a while
+    with trio.fail_after(10), pytest.raises(RawClosed) as closed:
+        await read_all(stalled)  # every trade, then the close frame
+    assert closed.value.code == 4008
+    await stalled.aclose()
+    await running.admin.aclose()
+
+
 class Finished:
     """Set when `serve_exchange` has returned (`error`: its ShutdownTimeout, if any)."""
 
@@ -218,20 +248,22 @@ async def test_without_the_send_timeout_the_reset_after_4008_frees_it(
     """The writer is stuck in hypercorn's shielded send: CLOSE_GRACE after the 4008 the
     connection is reset, the send fails, and the shutdown does not wait for anything."""
     running, stuck, finished = await _stalled_server(nursery, send_timeout=600.0)
-    with trio.fail_after(2.0):  # the stuck connection ends: the writer is free again
-        while running.server.services.websockets.connections:  # type: ignore[union-attr]  # noqa: ASYNC110
-            await trio.sleep(0.05)
-    started = trio.current_time()
-    running.server.shutdown()
-    with trio.fail_after(3.0):
-        await finished.wait()
-    assert trio.current_time() - started < 1.0
-    assert finished.error is None
-    # The peer, reading at last, finds its connection reset (the close frame never fit).
-    with trio.fail_after(5), pytest.raises(trio.BrokenResourceError) as reset:
-        await read_all(stuck)
-    assert isinstance(reset.value.__cause__, ConnectionResetError)
-    await stuck.aclose()
+    try:
+        with trio.fail_after(2.0):  # the stuck connection ends: the writer is free again
+            while running.server.services.websockets.connections:  # type: ignore[union-attr]  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        started = trio.current_time()
+        running.server.shutdown()
+        with trio.fail_after(3.0):
+            await finished.wait()
+        assert trio.current_time() - started < 1.0
+        assert finished.error is None
+        # The peer, reading at last, finds its connection reset (the close never fit).
+        with trio.fail_after(5), pytest.raises(trio.BrokenResourceError) as reset:
+            await read_all(stuck)
+        assert isinstance(reset.value.__cause__, ConnectionResetError)
+    finally:  # if not, the server would wait for it forever
+        await stuck.aclose()
 
 
 async def test_without_either_guard_such_a_peer_would_hold_it(
