@@ -5,8 +5,10 @@ only computes, so it keeps up). `serve_fanout` keeps the market data the streams
 symbol the L2 book with its sequence, as of the last batch it published — and turns each
 batch into messages: one book update per symbol per batch (covering the batch's sequence
 range), one message per trade, private order events and fills. Each public message is
-encoded once and `put` into every subscriber's `Outbox` (never awaited); a subscriber whose
-outbox overflows is dropped from every channel and its connection closes with 4008.
+encoded once and `put` into every subscriber's `Outbox` (never awaited, with one clock
+reading for all of them: the outbox's age rule); a subscriber whose outbox fails (too full,
+or its oldest item too old) is dropped from every channel and its connection closes with
+4008.
 
 Subscribing runs in the subscriber's task but never awaits, and a batch is published without
 awaiting either, so a snapshot is always taken between two batches: it is exactly the state

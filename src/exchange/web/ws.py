@@ -252,25 +252,31 @@ class Connection:
         outbox = self.outbox
         self.writer = FrameWriter(send)
         self.direct = self.writer.direct
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._write, send)
-            with self._reading:
-                await self._read(receive)
-            if self.gone:  # nothing can be sent any more
-                nursery.cancel_scope.cancel()
-                return
-            # Whatever the client still sends is read and dropped until it goes: hypercorn's
-            # queue into the app is small, and once full it would stop hypercorn's reader,
-            # which then could not even tell the app that the client left.
-            nursery.start_soon(self._discard, receive)
-            if not outbox.closed:  # shutting down: answer what is in flight first
-                with trio.move_on_after(DRAIN_TIMEOUT):
-                    while self.inflight:
-                        self._room = trio.Event()
-                        await self._room.wait()
-                outbox.close(GOING_AWAY, "server shutting down")
-            # The writer sends what is queued and the close frame, then returns.
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._write, send)
+                with self._reading:
+                    await self._read(receive)
+                if self.gone:  # nothing can be sent any more
+                    nursery.cancel_scope.cancel()
+                    return
+                # Whatever the client still sends is read and dropped until it goes:
+                # hypercorn's queue into the app is small, and once full it would stop
+                # hypercorn's reader, which then could not even tell the app that the client
+                # left.
+                nursery.start_soon(self._discard, receive)
+                if not outbox.closed:  # shutting down: answer what is in flight first
+                    with trio.move_on_after(DRAIN_TIMEOUT):
+                        while self.inflight:
+                            self._room = trio.Event()
+                            await self._room.wait()
+                    outbox.close(GOING_AWAY, "server shutting down")
+                # The writer sends what is queued and the close frame, then returns.
+        finally:
+            # Closed to new tasks: a 4008 that comes later (an answer that overflows the
+            # outbox of a connection that is gone) has nothing to reset.
+            self._nursery = None
 
     async def _discard(self, receive: Receive) -> None:
         with trio.move_on_after(DISCARD_TIMEOUT):
