@@ -13,13 +13,15 @@ the queue is full). Everything else (trades, private events, replies) is never m
 dropped: if the queue is still full after merging, the outbox fails with close code 4008 and
 takes nothing more.
 
-It fails the same way once something has waited for the writer longer than `max_age`: a
-writer that cannot send (its peer stopped reading, the socket buffer is full) takes nothing,
-so the queue's age grows while its size may stay small. The age is that of the items queued
-since the writer last took any (`_since`: set when the queue goes from empty to non-empty,
-and when a take leaves items behind): one clock reading per transition, none per item, and
-the fan-out passes the one it read for all its outboxes. `put` checks it; so does `expire`,
-for a consumer that nothing is being queued for.
+It fails the same way once something has waited longer than `max_age` for a writer that is
+stuck in a send (`sending`): a writer that cannot send (its peer stopped reading, the socket
+buffer is full) takes nothing, so the queue's age grows while its size may stay small. The
+age is that of the items queued since the writer last took any (`_since`: set when the
+queue goes from empty to non-empty, and when a take leaves items behind): one clock reading
+per transition, none per item, and the fan-out passes the one it read for all its outboxes.
+`put` checks it; so does `expire`, for a consumer that nothing is being queued for. A queue
+that grew old while its writer was not sending (waiting for its tick, or for a server too
+busy to run it) is the server's delay, not the peer's, and fails nobody.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class Outbox:
     `time.monotonic()`). `on_slow` is called once, when the outbox fails with 4008."""
 
     __slots__ = ("_items", "_since", "_size", "_waiting", "_wakeup", "close_code",
-                 "close_reason", "limit", "max_age", "on_slow")
+                 "close_reason", "limit", "max_age", "on_slow", "sending")
 
     def __init__(self, limit: int = DEFAULT_LIMIT, max_age: float = math.inf,
                  on_slow: Callable[[], object] | None = None) -> None:
@@ -132,6 +134,7 @@ class Outbox:
         self._items: deque[Item] = deque()
         self._size = 0
         self._since = 0.0  # meaningful iff items are queued: see the module docstring
+        self.sending = False  # True iff the writer is in a send (set by the writer)
         self._wakeup = trio.Event()
         self._waiting = False
         self.close_code: int | None = None
@@ -163,7 +166,7 @@ class Outbox:
             size = size_of(item)
         if not self._items:
             self._since = now or time.monotonic()
-        elif now and now - self._since > self.max_age:
+        elif now and self.sending and now - self._since > self.max_age:
             self.close(SLOW_CONSUMER, "slow consumer")
             return False
         # Full once what is already queued reaches the limit: one item, however large (a
@@ -181,9 +184,9 @@ class Outbox:
         return True
 
     def expire(self, now: float) -> bool:
-        """Fails the outbox with 4008 if what is queued is older than `max_age` at `now`;
-        whether it did."""
-        if self.close_code is None and self.age(now) > self.max_age:
+        """Fails the outbox with 4008 if what is queued is older than `max_age` at `now`
+        and the writer is in a send; whether it did."""
+        if self.close_code is None and self.sending and self.age(now) > self.max_age:
             self.close(SLOW_CONSUMER, "slow consumer")
             return True
         return False

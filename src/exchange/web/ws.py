@@ -308,7 +308,11 @@ class Connection:
                     self._reading.cancel()
                     return
                 frame = _heartbeat()
-            await writer.send_text(frame)
+            outbox.sending = True  # from here on, an old queue is the peer's doing
+            try:
+                await writer.send_text(frame)
+            finally:
+                outbox.sending = False
             frames.inc()
             if self.hub.pace():
                 await self.hub.next_tick(self.slot)
