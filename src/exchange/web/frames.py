@@ -67,6 +67,7 @@ class FrameWriter:
         self._written = 0  # bytes of the frames written to the socket, all told
         self._acked = -1  # _written minus the send queue at the last `stalled` (-1: none yet)
         self._since = 0.0  # since when the send queue has been there, none of it acknowledged
+        self._clear = -1  # _written when the send queue was last found empty (-1: it was not)
         wsstream = getattr(send, "__self__", None)
         protocol = getattr(getattr(wsstream, "send", None), "__self__", None)
         tcp = getattr(getattr(protocol, "send", None), "__self__", None)
@@ -97,8 +98,8 @@ class FrameWriter:
         """Seconds (of `now`, `time.monotonic()`) for which the peer has left what was
         written unacknowledged without acknowledging any of it; 0 if it has nothing
         outstanding or the kernel cannot tell. Called now and then, not per frame."""
-        if _OUTQ is None or self._socket() is None:
-            return 0.0
+        if _OUTQ is None or self._clear == self._written or self._socket() is None:
+            return 0.0  # (nothing written since the queue was empty: no system call)
         try:
             queued = struct.unpack("i", fcntl.ioctl(self._fd, _OUTQ, b"\0\0\0\0"))[0]
         except OSError:
@@ -109,6 +110,7 @@ class FrameWriter:
         if not queued or acked != self._acked:
             self._acked = acked
             self._since = now
+            self._clear = -1 if queued else self._written
             return 0.0
         return now - self._since
 
