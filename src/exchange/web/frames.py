@@ -24,12 +24,10 @@ a test fails if the version installed is not taken on the direct path.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import struct
 import sys
-import termios
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,8 +37,14 @@ from wsproto.connection import ConnectionState
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # SIOCOUTQ (Linux: the same number as TIOCOUTQ): bytes in a TCP socket's send queue that the
-# peer has not acknowledged, sent or not.
-_OUTQ = termios.TIOCOUTQ if sys.platform == "linux" else None
+# peer has not acknowledged, sent or not. Elsewhere only the kernel's timeout applies.
+if sys.platform == "linux":
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ
+else:
+    _OUTQ = None
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST and drops the queue
 
 
