@@ -177,6 +177,9 @@ async def test_a_stricter_server_limit_slows_the_bots_down(nursery: trio.Nursery
     await exchange.admin.aclose()
 
 
+# Cancelling the bots mid-request leaves httpx's request-body generators unfinished; on a
+# loaded machine the garbage collector finds them during this test (not a failure of it).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_round_gets_liquidity_from_house_accounts(nursery: trio.Nursery) -> None:
     exchange = await start_exchange(nursery)
     await exchange.instrument("BTC-USD")
