@@ -25,6 +25,9 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]]
      201, "Order"),
     ("get", "/v1/orders", "Own orders, newest first", KEY, None, 200, "[Order]"),
     ("delete", "/v1/orders", "Cancel all own open orders", KEY, None, 200, "Cancelled"),
+    ("post", "/v1/orders/cancel-after",
+     "Dead-man switch: cancel all own open orders after timeout_s (0 disarms)", KEY,
+     m.CancelAfterBody, 200, "CancelAfter"),
     ("get", "/v1/orders/{order_id}", "One own order", KEY, None, 200, "Order"),
     ("delete", "/v1/orders/{order_id}", "Cancel an order", KEY, None, 200, "Order"),
     ("patch", "/v1/orders/{order_id}", "Amend quantity and/or price", KEY, m.AmendOrderBody,
@@ -52,7 +55,7 @@ SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
     m.Account, m.Balance, m.Position, m.CreatedAccount, m.Error, m.PlaceOrderBody,
     m.AmendOrderBody, m.CreateAccountBody, m.DepositBody, m.CreateInstrumentBody,
-    m.InstrumentStatusBody,
+    m.InstrumentStatusBody, m.CancelAfterBody, m.CancelAfter,
 ]
 
 QUERY = {

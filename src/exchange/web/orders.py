@@ -29,12 +29,12 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import OutcomeUnknown
+from exchange.server.sequencer import OutcomeUnknown, Unavailable
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.auth import authenticate
 from exchange.web.errors import ApiError
-from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
+from exchange.web.models import AmendOrderBody, CancelAfterBody, PlaceOrderBody, parse_body
 from exchange.web.params import choice_arg, int_arg, str_arg
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
@@ -334,6 +334,20 @@ def register(app: QuartTrio, services: Services) -> None:
             if type(event) is OrderCancelled and event.account_id == account.account_id
         ]
         return json_response({"cancelled": cancelled})
+
+    @app.post("/v1/orders/cancel-after")
+    async def cancel_after() -> Response:
+        account = authenticate(readmodel, auth())
+        limiter.check(account.account_id)
+        body = parse_body(CancelAfterBody, await request_body())
+        deadman = services.deadman
+        if deadman is None:
+            raise Unavailable("the exchange is starting or stopping")
+        trigger = deadman.arm(account.account_id, body.timeout_s)
+        return json_response({
+            "timeout_s": body.timeout_s,
+            "trigger_time": None if trigger is None else render.time_us(trigger),
+        })
 
     @app.get("/v1/fills")
     async def fills() -> Response:
