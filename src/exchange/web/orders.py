@@ -4,7 +4,8 @@ Placing, amending and cancelling go through the engine (the sequencer) and are a
 durable; reads come from the read model. Idempotency: a placement with a `client_order_id`
 already used by the account answers the original order (200) when the request is the same
 and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
-still in flight waits for it.
+still in flight waits for it. `POST /v1/orders/cancel-after` arms the account's dead-man
+switch (`exchange.server.deadman`).
 """
 
 from __future__ import annotations
