@@ -26,6 +26,7 @@ from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
 from exchange.server.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
+from exchange.web.auth import authorization
 from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
@@ -84,6 +85,11 @@ async def request_body() -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
+def request_authorization() -> str | None:
+    """The current request's `Authorization` header (several: 400, see `auth.authorization`)."""
+    return authorization(request.scope["headers"])
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
     return Response(_encode(data), status=status, content_type=JSON, headers=headers)
@@ -137,6 +143,7 @@ def create_app(services: Services) -> QuartTrio:
     @app.before_request
     async def _start() -> None:
         g.exchange_start = time.perf_counter()
+        request_authorization()  # several Authorization headers are a 400 on every route
 
     @app.after_request
     async def _measure(response: Response) -> Response:
