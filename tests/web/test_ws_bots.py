@@ -229,6 +229,22 @@ async def test_cancel_on_disconnect_after_a_tcp_reset(exchange: Exchange) -> Non
     assert (await trader.client.order(order_id))["status"] == "cancelled"
 
 
+async def test_cancel_on_disconnect_covers_orders_still_in_flight(exchange: Exchange
+                                                                   ) -> None:
+    await exchange.instrument(SYMBOL)
+    trader = await exchange.trader("bot", USD="1000000")
+    async with connect(exchange.url, api_key=trader.api_key) as ws:
+        await ws.call("auth", cancel_on_disconnect=True)
+        # Gone before any answer: half by callback, half (client_order_id) by a task.
+        await ws.send([{"op": "place", "id": i, "order": {
+            **_limit("buy", "1", str(10 + i)),
+            **({"client_order_id": f"c{i}"} if i % 2 else {})}} for i in range(20)])
+    with trio.fail_after(5):
+        while len(await trader.client.orders(limit=100)) < 20:  # noqa: ASYNC110 - polls REST
+            await trio.sleep(0.05)
+    await _wait_open(trader, set())
+
+
 async def test_without_the_option_a_dropped_connection_cancels_nothing(
         exchange: Exchange) -> None:
     await exchange.instrument(SYMBOL)

@@ -214,6 +214,8 @@ class Connection:
 
     def ended(self) -> None:
         """The connection is over: with `cancel_on_disconnect`, its open orders go."""
+        if self.done:
+            return
         self.done = True
         account = self.account
         if self.cancel_on_disconnect and account is not None:
@@ -254,6 +256,7 @@ class Connection:
             with self._reading:
                 await self._read(receive)
             if self.gone:  # nothing can be sent any more
+                self.ended()  # now, not after the tasks below have wound down
                 nursery.cancel_scope.cancel()
                 return
             # Whatever the client still sends is read and dropped until it goes: hypercorn's
