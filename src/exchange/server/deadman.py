@@ -58,13 +58,16 @@ class DeadMan:
         return wall_clock_us() + timeout_s * 1_000_000
 
     def submit(self, commands: Iterable[AnyCommand]) -> None:
-        """Queues `commands` now; see the module docstring."""
-        for command in commands:
+        """Queues `commands` now, in order; see the module docstring."""
+        queue = list(commands)
+        for index, command in enumerate(queue):
             try:
                 self._sequencer.submit(command, callback=self._answered,
                                        deadline=self._deadline)
-            except Overloaded:
-                self._later(command)
+            except Overloaded:  # the inbox is full: this one and the rest, in order, later
+                for later in queue[index:]:
+                    self._later(later)
+                return
             except Unavailable:  # the pipeline has ended: nothing can run any more
                 log.warning("the server is stopping: %r was not submitted", command)
 
