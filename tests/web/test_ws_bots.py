@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from exchange.bench.rawws import RawWebSocket
-from exchange.client import ExchangeError
+from exchange.client import ExchangeError, open_exchange_socket
 
 from .support import Exchange, Trader
 from .wsclient import Socket, connect, messages_of
@@ -245,6 +245,16 @@ async def test_cancel_on_disconnect_covers_orders_still_in_flight(exchange: Exch
     await _wait_open(trader, set())
 
 
+async def test_the_client_library_sets_the_option(exchange: Exchange) -> None:
+    await exchange.instrument(SYMBOL)
+    trader = await exchange.trader("bot", USD="1000000")
+    async with open_exchange_socket(exchange.url, trader.api_key) as client:
+        assert await client.authenticate(cancel_on_disconnect=True) == trader.account_id
+        order = await client.place(_limit("buy", "1", "10"))
+        assert await _open_ids(trader) == {order["order_id"]}
+    await _wait_open(trader, set())
+
+
 async def test_without_the_option_a_dropped_connection_cancels_nothing(
         exchange: Exchange) -> None:
     await exchange.instrument(SYMBOL)
@@ -265,9 +275,7 @@ async def test_without_the_option_a_dropped_connection_cancels_nothing(
 
 
 async def _cancel_after(trader: Trader, timeout_s: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = await trader.client.request(
-        "POST", "/v1/orders/cancel-after", json={"timeout_s": timeout_s})
-    return answer
+    return await trader.client.cancel_after(timeout_s)
 
 
 async def test_dead_man_switch_fires_unless_refreshed(exchange: Exchange) -> None:
