@@ -7,15 +7,17 @@ from __future__ import annotations
 import socket
 import struct
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from trio_websocket import ConnectionClosed
 
 from exchange.bench.rawws import RawWebSocket
 from exchange.client import ExchangeError, open_exchange_socket
 
-from .support import Exchange, Trader
+from .support import Exchange, Templates, Trader, database_url_for, start_exchange
 from .wsclient import Socket, connect, messages_of
 
 SYMBOL = "BTC-USD"
@@ -253,6 +255,35 @@ async def test_the_client_library_sets_the_option(exchange: Exchange) -> None:
         order = await client.place(_limit("buy", "1", "10"))
         assert await _open_ids(trader) == {order["order_id"]}
     await _wait_open(trader, set())
+
+
+async def test_cancel_on_disconnect_at_shutdown_is_durable(tmp_path: Path,
+                                                           templates: Templates) -> None:
+    """The server stopping drops the connection too: after a restart on the same database
+    the order is cancelled."""
+    url = await database_url_for("sqlite", tmp_path, templates)
+    async with trio.open_nursery() as nursery:
+        running = await start_exchange(nursery, database_url=url)
+        await running.instrument(SYMBOL)
+        trader = await running.trader("bot", USD="1000000")
+        kept = (await trader.client.place_order(SYMBOL, "buy", quantity="1",
+                                                price="9"))["order_id"]
+        async with connect(running.url, api_key=trader.api_key, queue=64) as ws:
+            await ws.call("auth", cancel_on_disconnect=True)
+            (order_id,) = await _place_over(ws, _limit("buy", "1", "10"))
+            running.server.shutdown()
+            with pytest.raises(ConnectionClosed):  # noqa: PT012 - reads until closed
+                while True:
+                    await ws.next()
+        await running.admin.aclose()
+    async with trio.open_nursery() as nursery:
+        again = await start_exchange(nursery, database_url=url)
+        client = again.admin.with_key(trader.api_key)
+        assert (await client.order(order_id))["status"] == "cancelled"
+        assert (await client.order(kept))["status"] == "new"
+        await client.aclose()
+        await again.admin.aclose()
+        again.server.shutdown()
 
 
 async def test_without_the_option_a_dropped_connection_cancels_nothing(
