@@ -279,6 +279,12 @@ class InstrumentStatusBody(Body):
     status: Literal["trading", "halted"]
 
 
+class CancelAfterBody(Body):
+    """The dead-man switch: seconds until every open order is cancelled; 0 disarms it."""
+
+    timeout_s: int = Field(ge=0, le=86_400)
+
+
 # -- RESPONSES (documentation: the routes render with msgspec) --
 
 DecimalString = Annotated[str, Field(examples=["100.25"])]
@@ -386,6 +392,11 @@ class Order(BaseModel):
     created_at: Time
     updated_at: Time
     fills: list[Fill] | None = None
+
+
+class CancelAfter(BaseModel):
+    timeout_s: int
+    trigger_time: Time | None
 
 
 class Cancelled(BaseModel):
