@@ -170,6 +170,11 @@ class ExchangeClient:
         cancelled: list[int] = result["cancelled"]
         return cancelled
 
+    async def cancel_after(self, timeout_s: int) -> Json:
+        """Arms or refreshes the dead-man switch (0 disarms it)."""
+        return await self._object("POST", "/v1/orders/cancel-after",
+                                  json={"timeout_s": timeout_s})
+
     async def amend_order(self, order_id: int, *, quantity: Number | None = None,
                           price: Number | None = None) -> Json:
         body = {name: _num(value) for name, value in (("quantity", quantity), ("price", price))

@@ -14,6 +14,13 @@ Subscribing runs in the subscriber's task but never awaits, and a batch is publi
 awaiting either, so a snapshot is always taken between two batches: it is exactly the state
 that the following updates start from (no gap, no overlap).
 
+The private `orders` and `balances` channels start with a snapshot taken from the read
+model when subscribed (the state after batch `ReadModel.batches`), and carry the events of
+the later batches only (`Subscriber.since`), so the snapshot and the updates meet exactly.
+A `candles.<symbol>.<interval>` channel starts with the current candle as of the last
+published batch (kept here per symbol, like the book) and gets it again after each batch
+that traded the symbol.
+
 Tickers go out at most every `TICKER_INTERVAL` seconds per symbol, when something changed;
 `leaderboard.<round>` (or `leaderboard.<round>.<asset>`, USD by default) at most every
 `LEADERBOARD_INTERVAL` seconds, when its standings changed. The same timer task takes the
@@ -32,6 +39,7 @@ import trio
 
 from exchange.engine.events import (
     AnyEvent,
+    BalanceChanged,
     BookLevelChanged,
     InstrumentAdded,
     TradeExecuted,
@@ -39,7 +47,14 @@ from exchange.engine.events import (
 from exchange.server import leaderboard
 from exchange.server.metrics import Metrics
 from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
-from exchange.server.readmodel import Fill, InstrumentView, ReadModel, RoundView
+from exchange.server.readmodel import (
+    INTERVALS,
+    Fill,
+    InstrumentView,
+    ReadModel,
+    RoundView,
+    add_to_candle,
+)
 from exchange.web import render
 
 log = logging.getLogger("exchange.server")
@@ -48,8 +63,10 @@ TICKER_INTERVAL = 0.1
 LEADERBOARD_INTERVAL = 1.0
 SAMPLE_INTERVAL = 60.0
 PUBLISH_QUEUE = 64  # durable batches waiting for the fan-out
-PUBLIC_KINDS = ("book", "trades", "ticker")
-PRIVATE_CHANNELS = ("orders", "fills")
+PUBLIC_KINDS = ("book", "trades", "ticker", "candles")
+PRIVATE_CHANNELS = ("orders", "fills", "balances")
+# (interval name, seconds), in INTERVALS' order: the candle channels of a traded symbol
+_INTERVALS = tuple(INTERVALS.items())
 
 _encode = msgspec.json.encode
 
@@ -108,7 +125,7 @@ def _since(members: set[Subscriber] | None, channel: str, serial: int
 class MarketBook:
     """A symbol's L2 book (ticks -> lots) as of the last batch the fan-out published."""
 
-    __slots__ = ("asks", "bids", "inst", "sequence", "snapshot")
+    __slots__ = ("asks", "bids", "candles", "inst", "sequence", "snapshot")
 
     def __init__(self, inst: InstrumentView, *, empty: bool = False) -> None:
         self.inst = inst
@@ -116,6 +133,10 @@ class MarketBook:
         self.asks: dict[int, int] = {} if empty else {p: lv[0] for p, lv in inst.asks.items()}
         self.sequence = 0 if empty else inst.sequence
         self.snapshot: tuple[int, str] | None = None  # (sequence, text) of the last one made
+        # interval seconds -> the current candle (a copy: the read model's may be ahead)
+        self.candles: dict[int, list[int]] = {} if empty else {
+            seconds: list(candles[-1]) for seconds, candles in inst.candles.items() if candles
+        }
 
     def snapshot_text(self, channel: str) -> str:
         cached = self.snapshot
@@ -140,6 +161,13 @@ class MarketBook:
     def best_ask(self) -> int | None:
         return min(self.asks) if self.asks else None
 
+    def candle_text(self, channel: str, seconds: int) -> str:
+        candle = self.candles.get(seconds)
+        return _encode({
+            "type": "candle", "channel": channel,
+            "candle": None if candle is None else render.candle(self.inst, candle),
+        }).decode()
+
 
 class Fanout:
     def __init__(self, readmodel: ReadModel, metrics: Metrics, *,
@@ -154,10 +182,14 @@ class Fanout:
             symbol: MarketBook(inst) for symbol, inst in readmodel.instruments.items()
         }
         self.channels: dict[str, set[Subscriber]] = {}
-        # account_id -> subscribers of its "orders" / "fills". The read model renders order
-        # events only for the accounts in `orders`.
+        # account_id -> subscribers of its "orders" / "fills" / "balances". The read model
+        # renders order events only for the accounts in `orders`.
         self.orders: dict[int, set[Subscriber]] = {}
         self.fills: dict[int, set[Subscriber]] = {}
+        self.balances: dict[int, set[Subscriber]] = {}
+        self._privates = {"orders": self.orders, "fills": self.fills,
+                          "balances": self.balances}
+        self.candle_channels = 0  # subscriptions to candles.* channels
         readmodel.watched = self.orders
         self.subscribers: set[Subscriber] = set()
         self._tickers_due: set[str] = set()
@@ -200,6 +232,11 @@ class Fanout:
             return
         if not dot or kind not in PUBLIC_KINDS:
             raise ChannelError("invalid_request", f"unknown channel {channel!r}")
+        if kind == "candles":
+            symbol, dot, interval = symbol.rpartition(".")
+            if not dot or interval not in INTERVALS:
+                raise ChannelError("invalid_request", "a candles channel is candles.<symbol>."
+                                   "<interval>, the interval one of " + ", ".join(INTERVALS))
         if symbol not in self.books:
             raise ChannelError("unknown_symbol", f"unknown symbol {symbol!r}")
 
@@ -211,9 +248,12 @@ class Fanout:
         if channel in PRIVATE_CHANNELS:
             account_id = subscriber.account_id
             assert account_id is not None
-            self._private(channel).setdefault(account_id, set()).add(subscriber)
-            if channel not in subscriber.channels:
+            self._privates[channel].setdefault(account_id, set()).add(subscriber)
+            if channel not in subscriber.channels:  # subscribed again: already in step
                 subscriber.since[channel] = self._readmodel.batches
+                snapshot = self._private_snapshot(channel, account_id)
+                if snapshot is not None:
+                    outbox.put(snapshot)
             subscriber.channels.add(channel)
             return
         kind, _, symbol = channel.partition(".")
@@ -222,24 +262,47 @@ class Fanout:
             outbox.put(self.books[symbol].snapshot_text(channel))
         elif kind == "ticker":
             outbox.put(self._ticker_text(symbol, channel))
+        elif kind == "candles":
+            symbol, _, interval = symbol.rpartition(".")
+            outbox.put(self.books[symbol].candle_text(channel, INTERVALS[interval]))
+            if channel not in subscriber.channels:
+                self.candle_channels += 1
         elif kind == "leaderboard":
             outbox.put(self._leaderboard_text(channel))
         self.channels.setdefault(channel, set()).add(subscriber)
         subscriber.channels.add(channel)
 
+    def _private_snapshot(self, channel: str, account_id: int) -> str | None:
+        """The first message of a private channel: the read model's state of the account
+        (as of the batch it has applied last, see `Subscriber.since`)."""
+        readmodel = self._readmodel
+        account = readmodel.accounts.get(account_id)
+        if channel == "balances":
+            return _encode({"type": "balances_snapshot", "channel": channel,
+                            "balances": [] if account is None else render.balances(account)
+                            }).decode()
+        if channel == "orders":
+            orders = readmodel.orders
+            instruments = readmodel.instruments
+            return _encode({"type": "orders_snapshot", "channel": channel, "orders": [
+                render.order(instruments[orders[order_id].symbol], orders[order_id])
+                for order_id in sorted(account.open_ids)
+            ] if account is not None else []}).decode()
+        return None
+
     def unsubscribe(self, subscriber: Subscriber, channel: str) -> None:
-        subscriber.channels.discard(channel)
         if channel in PRIVATE_CHANNELS:
+            subscriber.channels.discard(channel)
             if subscriber.account_id is not None:
-                _leave(self._private(channel), subscriber.account_id, subscriber)
+                _leave(self._privates[channel], subscriber.account_id, subscriber)
             return
+        if channel in subscriber.channels and channel.startswith("candles."):
+            self.candle_channels -= 1
+        subscriber.channels.discard(channel)
         _leave(self.channels, channel, subscriber)
         subscriber.outbox.discard(channel)
         if channel not in self.channels:
             self._leaderboards_sent.pop(channel, None)
-
-    def _private(self, channel: str) -> dict[int, set[Subscriber]]:
-        return self.orders if channel == "orders" else self.fills
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
         for subscriber in list(self.subscribers):
@@ -264,8 +327,11 @@ class Fanout:
         changes: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {}
         trades: dict[str, list[str]] = {}
         fills: dict[int, list[str]] = {}
+        balances: dict[int, list[str]] = {}
+        traded: set[str] = set()
         books = self.books
         channels = self.channels
+        watching = self.balances
         for event in published.events:
             kind = type(event)
             if kind is BookLevelChanged:
@@ -290,7 +356,15 @@ class Fanout:
             elif kind is TradeExecuted:
                 assert isinstance(event, TradeExecuted)
                 self._trade(event, trades, fills)
-                self._tickers_due.add(event.symbol)
+                traded.add(event.symbol)
+            elif kind is BalanceChanged:
+                assert isinstance(event, BalanceChanged)
+                if event.account_id in watching:
+                    message: dict[str, Any] = render.balance(event.asset, event.total,
+                                                             event.held)
+                    message["type"] = "balance"
+                    message["channel"] = "balances"
+                    balances.setdefault(event.account_id, []).append(_encode(message).decode())
             elif kind is InstrumentAdded:
                 assert isinstance(event, InstrumentAdded)
                 added = self._readmodel.instruments.get(event.symbol)
@@ -301,9 +375,21 @@ class Fanout:
             self._broadcast(channels.get(update.channel), update)
         for symbol, texts in trades.items():
             self._broadcast(channels.get("trades." + symbol), several(texts))
+        self._tickers_due.update(traded)
+        if self.candle_channels:
+            for symbol in traded:
+                book = books[symbol]
+                for name, seconds in _INTERVALS:
+                    channel = f"candles.{symbol}.{name}"
+                    members = channels.get(channel)
+                    if members:
+                        self._broadcast(members, book.candle_text(channel, seconds))
         serial = published.serial
         for account_id, texts in fills.items():
             self._broadcast(_since(self.fills.get(account_id), "fills", serial),
+                            several(texts))
+        for account_id, texts in balances.items():
+            self._broadcast(_since(watching.get(account_id), "balances", serial),
                             several(texts))
         notices: dict[int, list[str]] = {}
         for account_id, name, order in published.notices:
@@ -320,7 +406,11 @@ class Fanout:
                fills: dict[int, list[str]]) -> None:
         """Renders the trade's public and private messages into this batch's lists."""
         channel = "trades." + trade.symbol
-        inst = self.books[trade.symbol].inst
+        book = self.books[trade.symbol]
+        inst = book.inst
+        candles = book.candles
+        for _, seconds in _INTERVALS:
+            candles[seconds] = add_to_candle(candles.get(seconds), seconds, trade)
         if channel in self.channels:
             message = render.trade(inst, trade)
             message["type"] = "trade"

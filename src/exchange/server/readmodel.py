@@ -54,6 +54,23 @@ _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 
 
+def add_to_candle(candle: list[int] | None, seconds: int, trade: TradeExecuted) -> list[int]:
+    """`candle` (of `seconds`) updated in place with `trade`, or a new one if the trade
+    starts the next period: the read model's candles and the fan-out's current ones."""
+    start = trade.ts - trade.ts % (seconds * 1_000_000)
+    price = trade.price
+    if candle is None or candle[0] != start:
+        return [start, price, price, price, price, trade.quantity, 1]
+    if price > candle[2]:
+        candle[2] = price
+    if price < candle[3]:
+        candle[3] = price
+    candle[4] = price
+    candle[5] += trade.quantity
+    candle[6] += 1
+    return candle
+
+
 class InstrumentView:
     """An instrument's definition, its book (price -> [quantity, order_count] per side),
     its public trades (oldest first) and its candles."""
@@ -127,20 +144,10 @@ class InstrumentView:
             del self.trades[:HISTORY]
             del self.trade_ids[:HISTORY]
         for seconds, candles in self.candles.items():
-            step = seconds * 1_000_000
-            start = trade.ts - trade.ts % step
-            price = trade.price
-            if candles and candles[-1][0] == start:
-                candle = candles[-1]
-                if price > candle[2]:
-                    candle[2] = price
-                if price < candle[3]:
-                    candle[3] = price
-                candle[4] = price
-                candle[5] += trade.quantity
-                candle[6] += 1
-            else:
-                candles.append([start, price, price, price, price, trade.quantity, 1])
+            last = candles[-1] if candles else None
+            candle = add_to_candle(last, seconds, trade)
+            if candle is not last:
+                candles.append(candle)
 
     def trades_before(self, before: int | None, limit: int) -> list[TradeExecuted]:
         """Newest first, trade ids below `before`."""

@@ -48,6 +48,7 @@ from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
 from exchange.server.config import Settings
+from exchange.server.deadman import DeadMan
 from exchange.server.fanout import Fanout
 from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
@@ -136,6 +137,7 @@ async def serve_exchange(
             inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,
         )
         app = KeepAlive(FastPath(create_app(services), services), settings.max_body_bytes)
+        deadman = services.deadman = DeadMan(sequencer, deadline=settings.request_timeout)
         services.websockets = WebSocketHub(services, fanout)
         stop = trio.Event()
         timed_out = False
@@ -153,6 +155,8 @@ async def serve_exchange(
             outer.start_soon(watchdog)
             # 7: the writers' frame ticks, until the pipeline has ended (outer is cancelled)
             await outer.start(services.websockets.serve_pacer)
+            # the dead-man timers and the server's own cancels, for as long as the server runs
+            await outer.start(deadman.serve)
             async with trio.open_nursery() as nursery:
                 await nursery.start(storage.journal.serve)  # 4
                 await nursery.start(fanout.serve_fanout)  # 7

@@ -31,6 +31,7 @@ from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from exchange.server.deadman import DeadMan
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 
@@ -67,6 +68,7 @@ class Services:
     inflight: dict[tuple[int, str], trio.Event] = field(default_factory=dict)
     order_entry: OrderEntry | None = None  # set by `exchange.web.orders.register`
     websockets: WebSocketHub | None = None  # set by the runtime
+    deadman: DeadMan | None = None  # set by the runtime
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_burst)

@@ -74,17 +74,7 @@ def register(app: QuartTrio, services: Services) -> None:
         start = START.read()
         end = END.read()
         limit = CANDLE_LIMIT.count()
-        tick, lot = inst.tick_size, inst.lot_size
-        dec = render.dec
         return json_response([
-            {
-                "start": render.time_us(c[0]),
-                "open": dec(tick * c[1]),
-                "high": dec(tick * c[2]),
-                "low": dec(tick * c[3]),
-                "close": dec(tick * c[4]),
-                "volume": dec(lot * c[5]),
-                "trades": c[6],
-            }
+            render.candle(inst, c)
             for c in inst.candles_between(INTERVALS[interval], start, end, limit)
         ])

@@ -304,6 +304,12 @@ class AccountFlagsBody(Body):
     house: bool
 
 
+class CancelAfterBody(Body):
+    """The dead-man switch: seconds until every open order is cancelled; 0 disarms it."""
+
+    timeout_s: int = Field(ge=0, le=86_400)
+
+
 # -- RESPONSES (documentation: the routes render with msgspec) --
 
 DecimalString = Annotated[str, Field(examples=["100.25"])]
@@ -411,6 +417,11 @@ class Order(BaseModel):
     created_at: Time
     updated_at: Time
     fills: list[Fill] | None = None
+
+
+class CancelAfter(BaseModel):
+    timeout_s: int
+    trigger_time: Time | None
 
 
 class Cancelled(BaseModel):

@@ -112,6 +112,9 @@ ROUTES: list[Route] = [
           query=(q.SYMBOL, q.ORDER_STATUS, q.LIMIT, q.BEFORE_ORDER)),
     Route("delete", "/v1/orders", "Cancel all own open orders", KEY, (Ok(200, "Cancelled"),),
           query=(q.SYMBOL,), errors=(404, 422), writes=True, limited=True),
+    Route("post", "/v1/orders/cancel-after",
+          "Dead-man switch: cancel all own open orders after timeout_s seconds (0 disarms)",
+          KEY, (Ok(200, "CancelAfter"),), body=m.CancelAfterBody, errors=(503,), limited=True),
     Route("get", "/v1/orders/{order_id}", "One own order", KEY, ORDER, errors=(403, 404)),
     Route("delete", "/v1/orders/{order_id}", "Cancel an order", KEY, ORDER,
           errors=(403, 404, 409, 422), writes=True, limited=True),
@@ -174,9 +177,9 @@ SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
     m.Account, m.Balance, m.Balances, m.Position, m.CreatedAccount, m.Status, m.Error,
     m.PlaceOrderBody, m.AmendOrderBody, m.CreateAccountBody, m.DepositBody,
-    m.CreateInstrumentBody, m.InstrumentStatusBody, m.Round, m.AdminAccount,
-    m.AdminAccountPage, m.AdminAccountDetail, m.Leaderboard, m.StartRoundBody,
-    m.AccountFlagsBody,
+    m.CreateInstrumentBody, m.InstrumentStatusBody, m.CancelAfterBody, m.CancelAfter,
+    m.Round, m.AdminAccount, m.AdminAccountPage, m.AdminAccountDetail, m.Leaderboard,
+    m.StartRoundBody, m.AccountFlagsBody,
 ]
 
 # Path parameters: ids are positive integers; examples point at the demo data (`--demo`).

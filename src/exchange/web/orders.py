@@ -4,7 +4,8 @@ Placing, amending and cancelling go through the engine (the sequencer) and are a
 durable; reads come from the read model. Idempotency: a placement with a `client_order_id`
 already used by the account answers the original order (200) when the request is the same
 and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
-still in flight waits for it.
+still in flight waits for it. `POST /v1/orders/cancel-after` arms the account's dead-man
+switch (`exchange.server.deadman`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import OutcomeUnknown
+from exchange.server.sequencer import OutcomeUnknown, Unavailable
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authenticate
 from exchange.web.errors import ApiError
-from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
+from exchange.web.models import AmendOrderBody, CancelAfterBody, PlaceOrderBody, parse_body
 from exchange.web.params import BEFORE_ORDER, BEFORE_TRADE, LIMIT, ORDER_ID, ORDER_STATUS, SYMBOL
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
@@ -331,6 +332,20 @@ def register(app: QuartTrio, services: Services) -> None:
             if type(event) is OrderCancelled and event.account_id == account.account_id
         ]
         return json_response({"cancelled": cancelled})
+
+    @app.post("/v1/orders/cancel-after")
+    async def cancel_after() -> Response:
+        account = authenticate(readmodel, request_authorization())
+        limiter.check(account.account_id)
+        body = parse_body(CancelAfterBody, await request_body())
+        deadman = services.deadman
+        if deadman is None:
+            raise Unavailable("the exchange is starting or stopping")
+        trigger = deadman.arm(account.account_id, body.timeout_s)
+        return json_response({
+            "timeout_s": body.timeout_s,
+            "trigger_time": None if trigger is None else render.time_us(trigger),
+        })
 
     @app.get("/v1/fills")
     async def fills() -> Response:

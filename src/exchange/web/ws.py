@@ -20,6 +20,11 @@ kernel's send buffer holds, megabytes, before the writer blocks). The close fram
 if the socket takes it; if the writer is stuck in a send, the connection is reset
 `CLOSE_GRACE` later, so that the task ends. Either way the metric counts it once.
 
+`cancel_on_disconnect` (an option of `auth`): the connection remembers the orders placed
+over it, and when it ends, for whatever reason, cancels those still open through the
+server's `DeadMan.submit` at once (FIFO inbox: before anything the account sends after);
+one still in flight then is cancelled as soon as it is answered.
+
 Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
 flight to be answered, and closes with 1001.
 """
@@ -34,7 +39,7 @@ from typing import Any
 import msgspec
 import trio
 
-from exchange.engine.commands import AnyCommand, PlaceOrder
+from exchange.engine.commands import AnyCommand, CancelOrder, PlaceOrder
 from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
 from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
@@ -68,6 +73,7 @@ SLOTS = 20
 MAX_INFLIGHT = 256  # order-entry requests in flight per connection before reading pauses
 MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
+PRUNE_PLACED = 1024  # orders remembered for cancel_on_disconnect before closed ones go
 DRAIN_TIMEOUT = 2.0  # at shutdown: how long in-flight requests may take to be answered
 DISCARD_TIMEOUT = 10.0  # after the close: how long to read what the client still sends
 SWEEP_INTERVAL = 0.25  # how often the pacer checks every connection's age (4008)
@@ -188,6 +194,7 @@ class WebSocketHub:
         finally:
             self.fanout.detach(connection.subscriber)
             self.connections.discard(connection)
+            connection.ended()
 
 
 async def _reject(send: Send, error: ApiError) -> None:
@@ -215,6 +222,10 @@ class Connection:
         self.account = account
         self.inflight = 0
         self.gone = False
+        self.cancel_on_disconnect = False
+        self.done = False  # the connection has ended (see `ended`)
+        self.placed: set[int] = set()  # order ids placed over this connection (maybe closed)
+        self._prune_at = PRUNE_PLACED
         self.direct = False  # whether frames bypass ASGI (exchange.web.frames)
         self.slot = hub.slot()
         self.writer: FrameWriter | None = None  # once `run` has begun
@@ -252,6 +263,42 @@ class Connection:
         if self.writer is not None:
             self.writer.abort()
 
+    def ended(self) -> None:
+        """The connection is over: with `cancel_on_disconnect`, its open orders go."""
+        if self.done:
+            return
+        self.done = True
+        account = self.account
+        if self.cancel_on_disconnect and account is not None:
+            self._cancel_placed(sorted(self.placed & account.open_ids))
+
+    def _cancel_placed(self, order_ids: list[int]) -> None:
+        deadman = self.services.deadman
+        assert deadman is not None
+        assert self.account is not None
+        account_id = self.account.account_id
+        if order_ids:
+            log.info("cancel_on_disconnect: cancelling %d orders of account %s",
+                     len(order_ids), account_id)
+        deadman.submit([CancelOrder(account_id=account_id, order_id=order_id)
+                        for order_id in order_ids])
+
+    def _record(self, order: dict[str, Any]) -> None:
+        """Notes an order placed over this connection (once durable)."""
+        order_id: int = order["order_id"]
+        if self.done:  # answered after the connection ended
+            if self.cancel_on_disconnect and order_id in self._own_open():
+                self._cancel_placed([order_id])
+            return
+        placed = self.placed
+        placed.add(order_id)
+        if len(placed) >= self._prune_at:  # a long-lived connection: forget the closed
+            placed &= self._own_open()
+            self._prune_at = max(PRUNE_PLACED, 2 * len(placed))
+
+    def _own_open(self) -> set[int]:
+        return self.account.open_ids if self.account is not None else set()
+
     async def run(self, receive: Receive, send: Send) -> None:
         outbox = self.outbox
         self.writer = FrameWriter(send)
@@ -263,6 +310,7 @@ class Connection:
                 with self._reading:
                     await self._read(receive)
                 if self.gone:  # nothing can be sent any more
+                    self.ended()  # now, not after the tasks below have wound down
                     nursery.cancel_scope.cancel()
                     return
                 # Whatever the client still sends is read and dropped until it goes:
@@ -385,18 +433,29 @@ class Connection:
     # -- OPS --
 
     def _auth(self, op_id: Any, message: dict[str, Any]) -> None:
-        _fields(message, {"api_key"})
-        key = message.get("api_key")
-        account = account_for(self.services.readmodel, key if isinstance(key, str) else None)
-        if account is None:
-            raise ApiError(401, "unauthorized", "missing or wrong API key")
-        if self.account is not None and self.account is not account:
-            raise ApiError(409, "conflict", "this connection is authenticated as another "
-                                            "account")
-        self.account = account
-        self.subscriber.account_id = account.account_id
+        """Authenticates by `api_key` (optional when the upgrade's Authorization header did)
+        and sets `cancel_on_disconnect` when given."""
+        _fields(message, {"api_key", "cancel_on_disconnect"})
+        option = message.get("cancel_on_disconnect")
+        if option is not None and not isinstance(option, bool):
+            raise invalid("cancel_on_disconnect must be true or false",
+                          "$.cancel_on_disconnect")
+        if "api_key" in message or self.account is None:
+            key = message.get("api_key")
+            account = account_for(self.services.readmodel,
+                                  key if isinstance(key, str) else None)
+            if account is None:
+                raise ApiError(401, "unauthorized", "missing or wrong API key")
+            if self.account is not None and self.account is not account:
+                raise ApiError(409, "conflict", "this connection is authenticated as another "
+                                                "account")
+            self.account = account
+            self.subscriber.account_id = account.account_id
+        if option is not None:
+            self.cancel_on_disconnect = option
         self.outbox.put(_reply(op_id, {"type": "authenticated",
-                                       "account_id": account.account_id}))
+                                       "account_id": self.account.account_id,
+                                       "cancel_on_disconnect": self.cancel_on_disconnect}))
 
     def _channels(self, message: dict[str, Any]) -> list[str]:
         _fields(message, {"channels"})
@@ -441,8 +500,7 @@ class Connection:
             self._started()
             self._nursery.start_soon(self._place_idempotent, op_id, account, command)
             return
-        self._submit(op_id, command,
-                     lambda events: self.entry.place_result(account, events))
+        self._submit(op_id, command, lambda events: self._placed(account, events))
 
     def _cancel(self, op_id: Any, message: dict[str, Any]) -> None:
         _fields(message, {"order_id"})
@@ -460,6 +518,12 @@ class Connection:
         self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
 
     # -- ORDER ENTRY --
+
+    def _placed(self, account: AccountView, events: list[AnyEvent]
+                ) -> tuple[int, dict[str, Any]]:
+        status, order = self.entry.place_result(account, events)
+        self._record(order)
+        return status, order
 
     def _trader(self) -> AccountView:
         account = self.account
@@ -496,16 +560,21 @@ class Connection:
 
     async def _place_idempotent(self, op_id: Any, account: AccountView, command: PlaceOrder
                                 ) -> None:
-        try:
-            _, order = await self.entry.place_as(account, command)
-        except ApiError as error:
-            self.outbox.put(_error(op_id, error))
-        except PipelineError as exc:
-            self.outbox.put(_error(op_id, pipeline_error(exc)))
-        else:
-            self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
-        finally:
-            self._finished()
+        # With cancel_on_disconnect, a client that leaves must not keep an order it placed:
+        # the wait for the answer (bounded by the request deadline) outlives the connection.
+        with trio.CancelScope(shield=self.cancel_on_disconnect):
+            try:
+                status, order = await self.entry.place_as(account, command)
+            except ApiError as error:
+                self.outbox.put(_error(op_id, error))
+            except PipelineError as exc:
+                self.outbox.put(_error(op_id, pipeline_error(exc)))
+            else:
+                if status == 201:  # placed now, not an earlier order answered again
+                    self._record(order)
+                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+            finally:
+                self._finished()
 
 
 def _heartbeat() -> str:
