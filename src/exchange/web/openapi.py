@@ -12,6 +12,7 @@ PUBLIC, KEY, ADMIN = "public", "api_key", "admin"
 
 # (method, path, summary, auth, request body model, status, response model or "[Model]")
 ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]] = [
+    ("get", "/v1/time", "Server time", PUBLIC, None, 200, "ServerTime"),
     ("get", "/v1/instruments", "List instruments", PUBLIC, None, 200, "[Instrument]"),
     ("get", "/v1/instruments/{symbol}", "One instrument", PUBLIC, None, 200, "Instrument"),
     ("get", "/v1/instruments/{symbol}/book", "Order book (depth 1..1000, default 50)", PUBLIC,
@@ -23,6 +24,8 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]]
      "[Candle]"),
     ("post", "/v1/orders", "Place an order (answered once durable)", KEY, m.PlaceOrderBody,
      201, "Order"),
+    ("post", "/v1/orders/batch", "Place 1 to 20 orders, each answered on its own", KEY,
+     m.BatchOrdersBody, 200, "BatchResults"),
     ("get", "/v1/orders", "Own orders, newest first", KEY, None, 200, "[Order]"),
     ("delete", "/v1/orders", "Cancel all own open orders", KEY, None, 200, "Cancelled"),
     ("get", "/v1/orders/{order_id}", "One own order", KEY, None, 200, "Order"),
@@ -43,6 +46,9 @@ ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]]
      "Instrument"),
     ("patch", "/v1/admin/instruments/{symbol}", "Halt or resume trading", ADMIN,
      m.InstrumentStatusBody, 200, "Instrument"),
+    ("get", "/v1/admin/chaos", "Chaos mode's setting", ADMIN, None, 200, "ChaosSetting"),
+    ("patch", "/v1/admin/chaos", "Change chaos mode (keys left out keep their value)", ADMIN,
+     m.ChaosBody, 200, "ChaosSetting"),
     ("get", "/healthz", "Liveness", PUBLIC, None, 200, None),
     ("get", "/readyz", "Readiness (engine and database)", PUBLIC, None, 200, None),
     ("get", "/metrics", "Prometheus metrics", PUBLIC, None, 200, None),
@@ -52,7 +58,8 @@ SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
     m.Account, m.Balance, m.Position, m.CreatedAccount, m.Error, m.PlaceOrderBody,
     m.AmendOrderBody, m.CreateAccountBody, m.DepositBody, m.CreateInstrumentBody,
-    m.InstrumentStatusBody,
+    m.InstrumentStatusBody, m.BatchOrdersBody, m.BatchResults, m.ServerTime, m.ChaosBody,
+    m.ChaosSetting,
 ]
 
 QUERY = {
@@ -83,6 +90,9 @@ def build_openapi() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    # A batch's orders are validated one by one (each is answered on its own), so its model
+    # keeps them as objects; the document says what each must be.
+    schemas["BatchOrdersBody"]["properties"]["orders"]["items"] = _ref("PlaceOrderBody")
     error = {"description": "error", "content": {"application/json": {"schema": _ref("Error")}}}
     paths: dict[str, Any] = {}
     for method, path, summary, auth, body, status, response in ROUTES:

@@ -29,12 +29,18 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import OutcomeUnknown
+from exchange.server.sequencer import OutcomeUnknown, Request
 from exchange.web import render
-from exchange.web.app import Services, json_response, request_body
+from exchange.web.app import Services, answer_headers, json_response, request_body
 from exchange.web.auth import authenticate
-from exchange.web.errors import ApiError
-from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
+from exchange.web.errors import ApiError, PipelineError, chaos_refusal, pipeline_error
+from exchange.web.models import (
+    AmendOrderBody,
+    BatchOrdersBody,
+    PlaceOrderBody,
+    parse_body,
+    validate,
+)
 from exchange.web.params import choice_arg, int_arg, str_arg
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
@@ -116,6 +122,20 @@ def refusal(events: list[AnyEvent]) -> str | None:
     return None
 
 
+def _error_of(exc: Exception) -> ApiError:
+    """An order's own error in a batch's answer."""
+    if isinstance(exc, ApiError):
+        return exc
+    assert isinstance(exc, PipelineError)
+    return pipeline_error(exc)
+
+
+def batch_result(result: tuple[int, dict[str, Any]] | ApiError) -> dict[str, Any]:
+    if isinstance(result, ApiError):
+        return {"status": result.status, "error": result.envelope()["error"]}
+    return {"status": result[0], "order": result[1]}
+
+
 class OrderEntry:
     """Placing, cancelling and amending, independent of the web framework: the Quart routes
     and the ASGI fast path (`exchange.web.fastpath`) both call these. Each returns
@@ -172,11 +192,26 @@ class OrderEntry:
                 raise OutcomeUnknown("an earlier request with this client_order_id executed "
                                      "but is not durable yet; retry to get it")
 
+    # -- ADMISSION --
+
+    def admit(self, account: AccountView, headers: dict[str, str], tokens: int = 1) -> None:
+        """Before an order-entry request goes anywhere near the engine: takes its token
+        (429 when there is none) and, in chaos mode, may refuse it (503, `X-Chaos: reject`).
+        Puts the rate-limit headers into `headers`, which the edge sends with the answer,
+        whatever it is (a 429 carries them itself). A batch takes its `tokens` (0) per
+        order, later."""
+        limiter = self.limiter
+        headers.update(limiter.check(account.account_id) if tokens
+                       else limiter.headers(account.account_id))
+        if self.services.chaos.reject():
+            raise chaos_refusal()
+
     # -- PLACING --
 
-    async def place(self, authorization: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
+    async def place(self, authorization: str | None, raw: bytes, headers: dict[str, str]
+                    ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         body = parse_body(PlaceOrderBody, raw)
         return await self.place_as(account, self.place_command(account, body))
 
@@ -189,27 +224,96 @@ class OrderEntry:
     async def place_as(self, account: AccountView, command: PlaceOrder
                        ) -> tuple[int, dict[str, Any]]:
         """Places `command` (idempotent by its client_order_id) once durable."""
-        services = self.services
-        sequencer = services.engine()
-        coid = command.client_order_id
-        if coid is None:
-            events = await sequencer.execute(command, deadline=self.timeout)
-        else:
+        if command.client_order_id is not None:
             existing = await self.original(account, command)
             if existing is not None:
-                fills = [f for f in account.fills if f.order_id == existing.order_id]
-                return 200, self.render(existing, fills)
+                return self.replayed(account, existing)
+        return await self.placed(account, command, self.submit_placement(account, command))
+
+    def replayed(self, account: AccountView, order: OrderView) -> tuple[int, dict[str, Any]]:
+        """The answer to a placement already made with the same client_order_id."""
+        fills = [f for f in account.fills if f.order_id == order.order_id]
+        return 200, self.render(order, fills)
+
+    def submit_placement(self, account: AccountView, command: PlaceOrder) -> Request:
+        """Queues the placement without waiting (`placed` waits for it). One with a
+        client_order_id is marked in flight from here on: a retry arriving meanwhile waits
+        for it instead of placing a second order."""
+        services = self.services
+        request = services.engine().submit(command, deadline=self.timeout)
+        if command.client_order_id is not None:
             # The marker lives as long as the command, not the HTTP request: a retry after a
             # 503 timeout must wait for the first attempt instead of placing a second order.
-            key = (account.account_id, coid)
-            request = sequencer.submit(command, deadline=self.timeout)
-            services.inflight[key] = request.done
-            try:
-                events = await sequencer.wait(request)
-            finally:
-                if request.done.is_set() and services.inflight.get(key) is request.done:
-                    del services.inflight[key]
+            services.inflight[(account.account_id, command.client_order_id)] = request.done
+        return request
+
+    async def placed(self, account: AccountView, command: PlaceOrder, request: Request
+                     ) -> tuple[int, dict[str, Any]]:
+        """The answer to a submitted placement once durable."""
+        services = self.services
+        key = (account.account_id, command.client_order_id or "")
+        try:
+            events = await services.engine().wait(request)
+        finally:
+            if (command.client_order_id is not None and request.done.is_set()
+                    and services.inflight.get(key) is request.done):
+                del services.inflight[key]
         return self.place_result(account, events)
+
+    async def place_batch(self, account: AccountView, orders: list[Any]
+                          ) -> list[tuple[int, dict[str, Any]] | ApiError]:
+        """Places up to `MAX_BATCH_ORDERS` orders, each answered on its own: an invalid one (or one
+        that found no token) does not stop the others. The valid ones are submitted back
+        to back, without awaiting in between, so the engine takes them in one batch and
+        the journal commits them together (`batch_limit` permitting)."""
+        results: list[tuple[int, dict[str, Any]] | ApiError | None] = [None] * len(orders)
+        commands: dict[int, PlaceOrder] = {}
+        for index, item in enumerate(orders):
+            try:
+                if self.limiter.take(account.account_id, 1) == 0:
+                    raise self.limiter.refusal(account.account_id)
+                body = validate(PlaceOrderBody, item, f"orders[{index}]")
+                command = self.place_command(account, body)
+            except ApiError as error:
+                results[index] = error
+            else:
+                commands[index] = command
+        # Earlier placements with these client_order_ids are answered as `place_as` does;
+        # this may wait, so it comes before anything is submitted.
+        for index, command in list(commands.items()):
+            if command.client_order_id is not None:
+                try:
+                    existing = await self.original(account, command)
+                except (ApiError, *PipelineError) as exc:
+                    results[index] = _error_of(exc)
+                    del commands[index]
+                    continue
+                if existing is not None:
+                    results[index] = self.replayed(account, existing)
+                    del commands[index]
+        submitted: dict[int, Request] = {}
+        again: list[int] = []  # a client_order_id taken meanwhile, or twice in this batch
+        for index, command in commands.items():
+            coid = command.client_order_id
+            if coid is not None and (coid in account.client_ids
+                                     or (account.account_id, coid) in self.services.inflight):
+                again.append(index)
+                continue
+            try:
+                submitted[index] = self.submit_placement(account, command)
+            except PipelineError as exc:
+                results[index] = pipeline_error(exc)
+        for index, pending in submitted.items():
+            try:
+                results[index] = await self.placed(account, commands[index], pending)
+            except (ApiError, *PipelineError) as exc:
+                results[index] = _error_of(exc)
+        for index in again:
+            try:
+                results[index] = await self.place_as(account, commands[index])
+            except (ApiError, *PipelineError) as exc:
+                results[index] = _error_of(exc)
+        return [result for result in results if result is not None]
 
     def place_result(self, account: AccountView, events: list[AnyEvent]
                      ) -> tuple[int, dict[str, Any]]:
@@ -221,10 +325,10 @@ class OrderEntry:
 
     # -- CANCELLING AND AMENDING --
 
-    async def cancel(self, authorization: str | None, order_id: int
+    async def cancel(self, authorization: str | None, order_id: int, headers: dict[str, str]
                      ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         command, order = self.cancel_command(account, order_id)
         events = await self.services.engine().execute(command, deadline=self.timeout)
         return self.changed_result(order, events)
@@ -234,10 +338,10 @@ class OrderEntry:
         order = self.open_order(account, order_id)
         return CancelOrder(account_id=account.account_id, order_id=order_id), order
 
-    async def amend(self, authorization: str | None, order_id: int, raw: bytes
-                    ) -> tuple[int, dict[str, Any]]:
+    async def amend(self, authorization: str | None, order_id: int, raw: bytes,
+                    headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         body = parse_body(AmendOrderBody, raw)
         command, order = self.amend_command(account, order_id, body)
         events = await self.services.engine().execute(command, deadline=self.timeout)
@@ -276,20 +380,35 @@ def register(app: QuartTrio, services: Services) -> None:
     def auth() -> str | None:
         return request.headers.get("Authorization")
 
+    # The fast path (`exchange.web.fastpath`) answers these three first; the routes stay
+    # for the app on its own (tests, and an ASGI server without the fast path).
     @app.post("/v1/orders")
     async def place_order() -> Response:
-        status, body = await entry.place(auth(), await request_body())
+        status, body = await entry.place(auth(), await request_body(), answer_headers())
         return json_response(body, status)
 
     @app.delete("/v1/orders/<int:order_id>")
     async def cancel_order(order_id: int) -> Response:
-        status, body = await entry.cancel(auth(), order_id)
+        status, body = await entry.cancel(auth(), order_id, answer_headers())
         return json_response(body, status)
 
     @app.patch("/v1/orders/<int:order_id>")
     async def amend_order(order_id: int) -> Response:
-        status, body = await entry.amend(auth(), order_id, await request_body())
+        status, body = await entry.amend(auth(), order_id, await request_body(),
+                                         answer_headers())
         return json_response(body, status)
+
+    @app.post("/v1/orders/batch")
+    async def place_batch() -> Response:
+        account = authenticate(readmodel, auth())
+        headers = answer_headers()
+        entry.admit(account, headers, tokens=0)
+        body = parse_body(BatchOrdersBody, await request_body())
+        try:
+            results = await entry.place_batch(account, body.orders)
+        finally:
+            headers.update(limiter.headers(account.account_id))
+        return json_response({"results": [batch_result(result) for result in results]})
 
     @app.get("/v1/orders")
     async def list_orders() -> Response:
@@ -319,7 +438,7 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.delete("/v1/orders")
     async def cancel_all() -> Response:
         account = authenticate(readmodel, request.headers.get("Authorization"))
-        limiter.check(account.account_id)
+        entry.admit(account, answer_headers())
         symbol = str_arg("symbol")
         if symbol is not None and symbol not in readmodel.instruments:
             raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
