@@ -31,6 +31,7 @@ from exchange.engine.events import (
     InstrumentAdded,
     TradeExecuted,
 )
+from exchange.server.chaos import Chaos
 from exchange.server.metrics import Metrics
 from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
 from exchange.server.readmodel import Fill, InstrumentView, ReadModel
@@ -135,9 +136,10 @@ class MarketBook:
 
 class Fanout:
     def __init__(self, readmodel: ReadModel, metrics: Metrics, *,
-                 queue_size: int = PUBLISH_QUEUE) -> None:
+                 queue_size: int = PUBLISH_QUEUE, chaos: Chaos | None = None) -> None:
         self._readmodel = readmodel
         self._metrics = metrics
+        self._chaos = chaos
         self._send, self._receive = trio.open_memory_channel[Published](queue_size)
         self.books: dict[str, MarketBook] = {
             symbol: MarketBook(inst) for symbol, inst in readmodel.instruments.items()
@@ -242,6 +244,9 @@ class Fanout:
         self.close_all()
 
     def _publish(self, published: Published) -> None:
+        chaos = self._chaos
+        if chaos is not None and chaos.spec.stall:
+            self._stall(chaos)
         changes: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {}
         trades: dict[str, list[str]] = {}
         fills: dict[int, list[str]] = {}
@@ -296,6 +301,17 @@ class Fanout:
             self._broadcast(_since(self.orders.get(account_id), "orders", serial),
                             several(texts))
         self._bury()
+
+    def _stall(self, chaos: Chaos) -> None:
+        """Chaos mode: holds some connections' messages, from this batch on, for a while
+        (their writers wait; nothing is dropped or reordered)."""
+        now = trio.current_time()
+        for subscriber in self.subscribers:
+            if subscriber.channels:
+                seconds = chaos.stall()
+                if seconds:
+                    outbox = subscriber.outbox
+                    outbox.held_until = max(outbox.held_until, now + seconds)
 
     def _trade(self, trade: TradeExecuted, trades: dict[str, list[str]],
                fills: dict[int, list[str]]) -> None:

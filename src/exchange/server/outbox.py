@@ -24,6 +24,7 @@ import trio
 
 SLOW_CONSUMER = 4008
 GOING_AWAY = 1001
+DROPPED = 1012  # chaos mode dropped the connection ("service restart": reconnect)
 DEFAULT_LIMIT = 4 * 1024 * 1024  # bytes queued (characters of JSON) before 4008
 FRAME_ITEMS = 1024  # most messages sent in one frame
 
@@ -111,7 +112,7 @@ class Outbox:
     each outbox they are in)."""
 
     __slots__ = ("_items", "_size", "_waiting", "_wakeup", "close_code", "close_reason",
-                 "limit")
+                 "held_until", "limit")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
@@ -121,6 +122,9 @@ class Outbox:
         self._waiting = False
         self.close_code: int | None = None
         self.close_reason = ""
+        # trio.current_time() until which the writer sends nothing (a chaos stall): items
+        # queue meanwhile and go out after it, in order.
+        self.held_until = 0.0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -156,13 +160,14 @@ class Outbox:
         return True
 
     def close(self, code: int, reason: str = "") -> None:
-        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER`: then
-        the queue is dropped) and closes with `code`. The first close wins."""
+        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER` or
+        `DROPPED`: then the queue is dropped) and closes with `code`. The first close
+        wins."""
         if self.close_code is not None:
             return
         self.close_code = code
         self.close_reason = reason
-        if code == SLOW_CONSUMER:
+        if code in (SLOW_CONSUMER, DROPPED):
             self._items.clear()
             self._size = 0
         self._wakeup.set()

@@ -12,6 +12,11 @@ it can do is fill its own outbox, which closes it with 4008. A client that sends
 than its requests are answered waits once `MAX_INFLIGHT` are in flight (its frames stay
 unread: TCP backpressure on it alone).
 
+Chaos mode: answers to order entry wait `Chaos.latency()`; a refused one is an `error`
+reply with code `unavailable` and `"chaos": "reject"`; after each frame the writer may drop
+the connection (close code 1012, nothing queued is sent); and the fan-out may hold a
+connection's outbox for a while (`Outbox.held_until`), which its writer honours.
+
 Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
 flight to be answered, and closes with 1001.
 """
@@ -29,7 +34,7 @@ import trio
 from exchange.engine.commands import AnyCommand, PlaceOrder
 from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
-from exchange.server.outbox import GOING_AWAY, Outbox
+from exchange.server.outbox import DROPPED, GOING_AWAY, Outbox
 from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Request
 from exchange.web.app import Services
@@ -82,7 +87,11 @@ def _error(op_id: Any, error: ApiError) -> str:
     retry_after = error.headers.get("Retry-After")
     if retry_after is not None:
         body["retry_after"] = float(retry_after)
-    return _reply(op_id, {"type": "error", "error": body})
+    message: dict[str, Any] = {"type": "error", "error": body}
+    chaos = error.headers.get("X-Chaos")
+    if chaos is not None:
+        message["chaos"] = chaos
+    return _reply(op_id, message)
 
 
 def _reply(op_id: Any, message: dict[str, Any]) -> str:
@@ -231,7 +240,11 @@ class Connection:
         frames = self.services.metrics.ws_frames
         writer = FrameWriter(send)
         self.direct = writer.direct
+        chaos = self.services.chaos
         while True:
+            if outbox.held_until:  # a chaos stall: what comes meanwhile waits, in order
+                await trio.sleep_until(outbox.held_until)
+                outbox.held_until = 0.0
             if not len(outbox) and not outbox.closed:  # a deadline only when idle
                 with trio.move_on_after(HEARTBEAT):
                     await outbox.wait()
@@ -245,6 +258,8 @@ class Connection:
                 frame = _heartbeat()
             await writer.send_text(frame)
             frames.inc()
+            if chaos.spec.disconnect and chaos.disconnect():
+                outbox.close(DROPPED, "chaos mode dropped the connection")
             if self.hub.pace():
                 await self.hub.next_tick(self.slot)
 
@@ -392,8 +407,20 @@ class Connection:
         account = self.account
         if account is None:
             raise ApiError(401, "unauthorized", "authenticate first (op auth)")
-        self.entry.limiter.check(account.account_id)
+        self.entry.admit(account, {})
         return account
+
+    def _answer(self, text: str) -> None:
+        """Queues the answer to an order-entry op, after chaos mode's latency if any."""
+        delay = self.services.chaos.latency() if self.services.chaos.spec.latency_max else 0
+        if delay and self._nursery is not None:
+            self._nursery.start_soon(self._answer_later, delay, text)
+        else:
+            self.outbox.put(text)
+
+    async def _answer_later(self, delay: float, text: str) -> None:
+        await trio.sleep(delay)
+        self.outbox.put(text)
 
     def _started(self) -> None:
         self.inflight += 1
@@ -408,15 +435,15 @@ class Connection:
         def answer(request: Request) -> None:
             self._finished()
             if request.error is not None:  # its deadline passed: withdrawn, or not durable
-                self.outbox.put(_error(op_id, pipeline_error(request.error)))
+                self._answer(_error(op_id, pipeline_error(request.error)))
                 return
             assert request.events is not None
             try:
                 _, order = result(request.events)
             except ApiError as error:
-                self.outbox.put(_error(op_id, error))
+                self._answer(_error(op_id, error))
             else:
-                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+                self._answer(_reply(op_id, {"type": "result", "order": order}))
 
         sequencer.submit(command, callback=answer, deadline=self.entry.timeout)
         self._started()
@@ -426,11 +453,11 @@ class Connection:
         try:
             _, order = await self.entry.place_as(account, command)
         except ApiError as error:
-            self.outbox.put(_error(op_id, error))
+            self._answer(_error(op_id, error))
         except PipelineError as exc:
-            self.outbox.put(_error(op_id, pipeline_error(exc)))
+            self._answer(_error(op_id, pipeline_error(exc)))
         else:
-            self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+            self._answer(_reply(op_id, {"type": "result", "order": order}))
         finally:
             self._finished()
 
