@@ -208,3 +208,29 @@ async def test_junk_never_gives_5xx(exchange: Exchange) -> None:
                      "/v1/orders/99999999999999999999999999"):
             response = await http.get(path)
             assert 400 <= response.status_code < 500, (path, response.text)
+
+
+async def test_several_authorization_headers(exchange: Exchange) -> None:
+    """Neither the first nor the last counts: a 400 on the fast path, on every Quart route
+    (public ones too), whichever header holds the right key."""
+    trader, authed = await _setup(exchange)
+    await authed.aclose()
+    good, bad = f"Bearer {trader.api_key}", "Bearer nope"
+    admin = "Bearer test-admin-token"
+    routes = [("POST", "/v1/orders", ORDER), ("DELETE", "/v1/orders/1", None),
+              ("PATCH", "/v1/orders/1", {"quantity": "2"}), ("GET", "/v1/account", None),
+              ("GET", "/v1/orders", None), ("POST", "/v1/orders/batch", {"orders": [ORDER]}),
+              ("POST", "/v1/admin/accounts", {"name": "x"}), ("GET", "/v1/instruments", None)]
+    async with httpx.AsyncClient(base_url=exchange.url) as http:
+        for method, path, body in routes:
+            key = admin if "/admin/" in path else good
+            for pair in ([key, bad], [bad, key], [key, key]):
+                headers = [("Authorization", value) for value in pair]
+                response = await http.request(method, path, json=body, headers=headers)
+                error = _envelope(response, 400, "invalid_request")
+                assert "Authorization" in error["message"], (method, path)
+            # and one header still works
+            response = await http.request(method, path, json=body,
+                                          headers={"Authorization": key})
+            assert response.status_code < 500
+            assert response.status_code not in (400, 401), (method, path, response.text)

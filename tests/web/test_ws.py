@@ -405,3 +405,13 @@ async def test_a_full_inbox_refuses_over_the_socket_and_loses_nothing(
         ("overloaded", 1.0)}
     assert sorted(o["order_id"] for o in await trader.client.orders(limit=100)) == sorted(placed)
     await running.admin.aclose()
+
+
+async def test_several_authorization_headers_on_the_upgrade(exchange: Exchange) -> None:
+    trader = await exchange.trader("t")
+    for other in ("Bearer nope", f"Bearer {trader.api_key}"):
+        with pytest.raises(UpgradeRefused) as refused:
+            await RawWebSocket.open(exchange.url, api_key=trader.api_key,
+                                    extra_headers=[("Authorization", other)])
+        assert refused.value.status == 400
+        assert msgspec.json.decode(refused.value.body)["error"]["code"] == "invalid_request"

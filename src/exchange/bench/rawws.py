@@ -17,6 +17,7 @@ import hashlib
 import os
 import random
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import trio
@@ -74,10 +75,12 @@ class RawWebSocket:
         self.close_code: int | None = None
 
     @classmethod
-    async def open(cls, url: str, api_key: str | None = None, *, rcvbuf: int | None = None
+    async def open(cls, url: str, api_key: str | None = None, *, rcvbuf: int | None = None,
+                   extra_headers: Sequence[tuple[str, str]] = ()
                    ) -> RawWebSocket:
         """Connects and upgrades (`UpgradeRefused` otherwise). `rcvbuf` sets the socket's
-        receive buffer before connecting (a small one makes a slow reader quickly)."""
+        receive buffer before connecting (a small one makes a slow reader quickly);
+        `extra_headers` go on the upgrade request as they are (repeated names too)."""
         parts = urlsplit(websocket_url(url))
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         if rcvbuf is None:
@@ -94,6 +97,7 @@ class RawWebSocket:
         try:
             key = base64.b64encode(os.urandom(16))
             auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+            auth += "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
             await stream.send_all(
                 f"GET {parts.path or '/v1/ws'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"

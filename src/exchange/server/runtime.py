@@ -52,6 +52,7 @@ from exchange.server.sequencer import Sequencer
 from exchange.server.storage import Storage, open_storage
 from exchange.web.app import Services, create_app
 from exchange.web.fastpath import FastPath
+from exchange.web.keepalive import KeepAlive
 from exchange.web.ws import WebSocketHub
 
 log = logging.getLogger("exchange.server")
@@ -131,7 +132,7 @@ async def serve_exchange(
             storage.engine, storage.journal, storage.readmodel, metrics,
             inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,
         )
-        app = FastPath(create_app(services), services)
+        app = KeepAlive(FastPath(create_app(services), services), settings.max_body_bytes)
         services.websockets = WebSocketHub(services, fanout)
         stop = trio.Event()
         timed_out = False

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from quart import Response, request
+from quart import Response
 from quart_trio import QuartTrio
 
 from exchange.web import render
-from exchange.web.app import Services, json_response
+from exchange.web.app import Services, json_response, request_authorization
 from exchange.web.auth import authenticate
 
 
@@ -15,7 +15,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/account")
     async def account() -> Response:
-        view = authenticate(readmodel, request.headers.get("Authorization"))
+        view = authenticate(readmodel, request_authorization())
         return json_response({
             "account_id": view.account_id,
             "name": view.name,
@@ -24,7 +24,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/positions")
     async def positions() -> Response:
-        view = authenticate(readmodel, request.headers.get("Authorization"))
+        view = authenticate(readmodel, request_authorization())
         return json_response([
             render.position(readmodel.instruments[symbol], symbol, position)
             for symbol, position in sorted(view.positions.items())

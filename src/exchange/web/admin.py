@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from quart import Response, request
+from quart import Response
 from quart_trio import QuartTrio
 
 from exchange.engine.commands import (
@@ -21,7 +21,7 @@ from exchange.engine.units import exact_mul, to_steps, to_units
 from exchange.server.chaos import parse_latency
 from exchange.server.journal import AccountRecord
 from exchange.web import render
-from exchange.web.app import Services, json_response, request_body
+from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authorize_admin, new_api_key
 from exchange.web.errors import ApiError, invalid
 from exchange.web.models import (
@@ -50,7 +50,7 @@ def register(app: QuartTrio, services: Services) -> None:
     timeout = settings.request_timeout
 
     def admin() -> None:
-        authorize_admin(readmodel, settings.admin_token, request.headers.get("Authorization"))
+        authorize_admin(readmodel, settings.admin_token, request_authorization())
 
     @app.post("/v1/admin/accounts")
     async def create_account() -> Response:

@@ -27,6 +27,7 @@ from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
 from exchange.server.readmodel import ReadModel
 from exchange.server.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
+from exchange.web.auth import authorization
 from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
@@ -94,6 +95,11 @@ def answer_headers() -> dict[str, str]:
     return headers
 
 
+def request_authorization() -> str | None:
+    """The current request's `Authorization` header (several: 400, see `auth.authorization`)."""
+    return authorization(request.scope["headers"])
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
     return Response(_encode(data), status=status, content_type=JSON, headers=headers)
@@ -147,6 +153,7 @@ def create_app(services: Services) -> QuartTrio:
     @app.before_request
     async def _start() -> None:
         g.exchange_start = time.perf_counter()
+        request_authorization()  # several Authorization headers are a 400 on every route
 
     @app.after_request
     async def _measure(response: Response) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 
 from exchange.server.readmodel import AccountView, ReadModel
 from exchange.web.errors import ApiError
@@ -32,6 +33,21 @@ def split_key(api_key: str) -> tuple[str, str] | None:
     if not dot or not key_id or not secret or len(api_key) > 200:
         return None
     return key_id, secret
+
+
+def authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The request's `Authorization` header, from its ASGI headers (None without one).
+
+    Several are `400 invalid_request`: each surface (the fast path, Quart, the WebSocket
+    upgrade) would otherwise pick its own (the last, the first, any), so every surface reads
+    the header here."""
+    found = None
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            if found is not None:
+                raise ApiError(400, "invalid_request", "several Authorization headers")
+            found = value.decode("latin-1")
+    return found
 
 
 def bearer(header: str | None) -> str | None:

@@ -23,6 +23,7 @@ import trio
 from quart_trio import QuartTrio
 
 from exchange.web.app import JSON, Services
+from exchange.web.auth import authorization
 from exchange.web.errors import ApiError, PipelineError, pipeline_error
 
 log = logging.getLogger("exchange.web")
@@ -88,24 +89,22 @@ class FastPath:
         started = time.perf_counter()
         entry = self.services.order_entry
         assert entry is not None
-        authorization = None
         length = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"content-length":
+            if name == b"content-length":
                 length = value
         headers: dict[str, str] = {}
         try:
             try:
+                header = authorization(scope["headers"])
                 if action == "cancel":
-                    status, body = await entry.cancel(authorization, order_id, headers)
+                    status, body = await entry.cancel(header, order_id, headers)
                 else:
                     raw = await self._body(receive, length)
                     if action == "place":
-                        status, body = await entry.place(authorization, raw, headers)
+                        status, body = await entry.place(header, raw, headers)
                     else:
-                        status, body = await entry.amend(authorization, order_id, raw,
+                        status, body = await entry.amend(header, order_id, raw,
                                                          headers)
                 payload = _encode(body)
             except PipelineError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import trio
-from quart import Response, request
+from quart import Response
 from quart_trio import QuartTrio
 
 from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -31,7 +31,13 @@ from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
 from exchange.server.sequencer import OutcomeUnknown, Request
 from exchange.web import render
-from exchange.web.app import Services, answer_headers, json_response, request_body
+from exchange.web.app import (
+    Services,
+    answer_headers,
+    json_response,
+    request_authorization,
+    request_body,
+)
 from exchange.web.auth import authenticate
 from exchange.web.errors import ApiError, PipelineError, chaos_refusal, pipeline_error
 from exchange.web.models import (
@@ -377,30 +383,28 @@ def register(app: QuartTrio, services: Services) -> None:
     timeout = services.settings.request_timeout
     entry = services.order_entry = OrderEntry(services)
 
-    def auth() -> str | None:
-        return request.headers.get("Authorization")
-
     # The fast path (`exchange.web.fastpath`) answers these three first; the routes stay
     # for the app on its own (tests, and an ASGI server without the fast path).
     @app.post("/v1/orders")
     async def place_order() -> Response:
-        status, body = await entry.place(auth(), await request_body(), answer_headers())
+        status, body = await entry.place(request_authorization(), await request_body(),
+                                         answer_headers())
         return json_response(body, status)
 
     @app.delete("/v1/orders/<int:order_id>")
     async def cancel_order(order_id: int) -> Response:
-        status, body = await entry.cancel(auth(), order_id, answer_headers())
+        status, body = await entry.cancel(request_authorization(), order_id, answer_headers())
         return json_response(body, status)
 
     @app.patch("/v1/orders/<int:order_id>")
     async def amend_order(order_id: int) -> Response:
-        status, body = await entry.amend(auth(), order_id, await request_body(),
+        status, body = await entry.amend(request_authorization(), order_id, await request_body(),
                                          answer_headers())
         return json_response(body, status)
 
     @app.post("/v1/orders/batch")
     async def place_batch() -> Response:
-        account = authenticate(readmodel, auth())
+        account = authenticate(readmodel, request_authorization())
         headers = answer_headers()
         entry.admit(account, headers, tokens=0)
         body = parse_body(BatchOrdersBody, await request_body())
@@ -412,7 +416,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/orders")
     async def list_orders() -> Response:
-        account = authenticate(readmodel, request.headers.get("Authorization"))
+        account = authenticate(readmodel, request_authorization())
         symbol = str_arg("symbol")
         status = choice_arg("status", "all", ("open", "closed", "all"))
         limit = int_arg("limit", 100, 1, 1000) or 100
@@ -424,12 +428,12 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/orders/<int:order_id>")
     async def get_order(order_id: int) -> Response:
-        account = authenticate(readmodel, auth())
+        account = authenticate(readmodel, request_authorization())
         return json_response(entry.render(entry.own_order(account, order_id)))
 
     @app.get("/v1/orders/by-client-id/<client_order_id>")
     async def get_by_client_id(client_order_id: str) -> Response:
-        account = authenticate(readmodel, auth())
+        account = authenticate(readmodel, request_authorization())
         order_id = account.client_ids.get(client_order_id)
         if order_id is None:
             raise ApiError(404, "not_found", "no order with this client_order_id")
@@ -437,7 +441,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.delete("/v1/orders")
     async def cancel_all() -> Response:
-        account = authenticate(readmodel, request.headers.get("Authorization"))
+        account = authenticate(readmodel, request_authorization())
         entry.admit(account, answer_headers())
         symbol = str_arg("symbol")
         if symbol is not None and symbol not in readmodel.instruments:
@@ -456,7 +460,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/v1/fills")
     async def fills() -> Response:
-        account = authenticate(readmodel, request.headers.get("Authorization"))
+        account = authenticate(readmodel, request_authorization())
         symbol = str_arg("symbol")
         order_id = int_arg("order_id", None, 1, 2**62)
         limit = int_arg("limit", 100, 1, 1000) or 100

@@ -38,7 +38,7 @@ from exchange.server.outbox import DROPPED, GOING_AWAY, Outbox
 from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Request
 from exchange.web.app import Services
-from exchange.web.auth import account_for, bearer
+from exchange.web.auth import account_for, authorization, bearer
 from exchange.web.errors import ApiError, PipelineError, invalid, pipeline_error
 from exchange.web.frames import FrameWriter
 from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
@@ -151,13 +151,17 @@ class WebSocketHub:
         if scope["path"] != PATH:
             await _reject(send, ApiError(404, "not_found", "no such WebSocket endpoint"))
             return
+        try:
+            header = authorization(scope["headers"])
+        except ApiError as error:
+            await _reject(send, error)
+            return
         account = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                account = account_for(self.services.readmodel, bearer(value.decode("latin-1")))
-                if account is None:
-                    await _reject(send, ApiError(401, "unauthorized", "missing or wrong API key"))
-                    return
+        if header is not None:
+            account = account_for(self.services.readmodel, bearer(header))
+            if account is None:
+                await _reject(send, ApiError(401, "unauthorized", "missing or wrong API key"))
+                return
         if self.stopping:
             await _reject(send, ApiError(503, "unavailable", "the server is shutting down"))
             return
