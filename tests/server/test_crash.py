@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +20,7 @@ import pytest
 import trio
 
 from exchange.client import ExchangeClient, ExchangeError
+from server.process import ServerProcess
 from web.support import ADMIN_TOKEN, drop_database, postgres_url
 
 
@@ -34,35 +32,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = trio.run(postgres_url, f"exchange_crash_{os.getpid()}")
     yield url
     trio.run(drop_database, url)
-
-
-class ServerProcess:
-    def __init__(self, database_url: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange", "serve", "--port", "0", "--database-url",
-             database_url, "--admin-token", ADMIN_TOKEN],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "EXCHANGE_RATE_LIMIT": "0"},
-        )
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if "listening on" in line:
-                self.url = line.split("listening on ")[1].split()[0]
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        self.stop(signal.SIGKILL)
-        raise AssertionError("the server did not start")
-
-    def stop(self, signum: int) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        code = self.proc.wait(timeout=30)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-        return code
 
 
 async def _load(url: str, traders: list[dict[str, Any]], acked: dict[int, dict[str, Any]],

@@ -3,18 +3,23 @@ cancellation."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 
+import msgspec
+import pytest
 import trio
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.engine import Engine
+from exchange.engine.events import AccountCreated
 from exchange.store.bridge import THREAD_NAME
+from exchange.store.errors import PermanentWriteError
 from exchange.store.ledger import Ledger
 from exchange.store.recovery import recover
-from exchange.store.rows import WriteSet
+from exchange.store.rows import BATCHES, AccountInfo, WriteSet
 from exchange.store.schema import orders
 from exchange.store.writer import Batch, WriterStatus, serve_writer
 from exchange.store.writes import write
@@ -99,3 +104,65 @@ async def test_cancelling_the_writer_leaves_no_query_or_thread(db: Database) -> 
         if db.dialect == "postgresql":
             assert await bridge.run(active_queries) == 0
     assert [t for t in threading.enumerate() if t.name == THREAD_NAME] == []
+
+
+async def test_a_permanent_error_stops_the_writer_and_acknowledges_nothing_after_it(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    maker, engine = StreamMaker(7), Engine()
+    setup, first, bad, after = batches_of(maker, engine, 4, 10)
+    # A bug's row: the setup's first account created again (a duplicate key everywhere), and
+    # on PostgreSQL a NUL in an account's name (which SQLite would store).
+    bad.add([next(e for e in setup.events if type(e) is AccountCreated)])
+    if db.dialect == "postgresql":
+        bad.accounts.append(AccountInfo(2, "a\x00b"))
+    status = WriterStatus()
+    async with db.bridge() as bridge:
+        ledger = (await recover(bridge)).ledger
+        send, receive = trio.open_memory_channel[Batch](8)
+        for batch in (setup, first):
+            await send.send(batch)
+        with trio.fail_after(10), pytest.RaisesGroup(PermanentWriteError) as caught:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(lambda task_status: serve_writer(
+                    bridge, receive, ledger, status=status, task_status=task_status
+                ))
+                await first.durable.wait()
+                await send.send(bad)
+                await send.send(after)
+        assert not bad.durable.is_set()
+        assert not after.durable.is_set()
+        assert status.retries == 0  # never retried
+        assert status.stopped
+        assert not status.ready
+        error = caught.value.exceptions[0]
+        assert status.error == str(error)
+        assert f"write {status.writes + 1} " in str(error)
+        lines = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(lines) == 1
+        assert "the writer stopped" in lines[0].getMessage()
+        assert "failed permanently" in lines[0].getMessage()
+        recovered = await recover(bridge)
+    # What the database holds is exactly what was acknowledged: setup and first.
+    assert recovered.ledger.counters[BATCHES] == 2
+
+
+async def test_an_unencodable_value_stops_the_writer(db: Database) -> None:
+    """A value the driver refuses before sending it (an int beyond 64 bits: OverflowError,
+    not a database error) is permanent too."""
+    maker, engine = StreamMaker(8), Engine()
+    (setup,) = batches_of(maker, engine, 1, 0)
+    created = next(e for e in setup.events if type(e) is AccountCreated)
+    bad = Batch()
+    bad.add([msgspec.structs.replace(created, account_id=2**70)])
+    status = WriterStatus()
+    async with db.bridge() as bridge:
+        ledger = (await recover(bridge)).ledger
+        send, receive = trio.open_memory_channel[Batch](8)
+        await send.send(setup)
+        await send.send(bad)
+        with trio.fail_after(10), pytest.raises(PermanentWriteError):
+            await serve_writer(bridge, receive, ledger, status=status)
+        assert not bad.durable.is_set()  # (nor setup, if the writer merged the two)
+        assert status.stopped
+        assert status.retries == 0

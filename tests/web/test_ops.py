@@ -46,3 +46,20 @@ async def test_readyz_is_503_while_the_database_is_unreachable(nursery: trio.Nur
         assert (await http.get("/healthz")).status_code == 200
     await running.admin.aclose()
     running.server.shutdown()
+
+
+async def test_readyz_says_when_the_writer_has_stopped(nursery: trio.Nursery) -> None:
+    class Stopped(MemoryJournal):
+        @property
+        def stopped(self) -> bool:
+            return True
+
+    running = await start_exchange(nursery, journal=Stopped())
+    async with httpx.AsyncClient(base_url=running.url) as http:
+        response = await http.get("/readyz")
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "unavailable"
+        assert "the writer stopped on a permanent write error" in error["message"]
+    await running.admin.aclose()
+    running.server.shutdown()

@@ -1,7 +1,9 @@
 """`exchange serve`: logging, signals and exit codes around `serve_exchange`.
 
 Exit codes: 0 after a clean shutdown, 2 for bad configuration (one line on stderr: an invalid
-setting, an unusable database, a port in use), 1 if a task failed (one log line).
+setting, an unusable database, a port in use), 1 if a task failed (one log line), 3 if the
+writer stopped on a permanent write error (logged when it happened): a restart recovers from
+the last committed batch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import trio
 
 from exchange.gctuning import freeze_long_lived
 from exchange.server.config import Settings
+from exchange.server.journal import JournalStopped
 from exchange.server.runtime import Server, serve_exchange
 from exchange.server.storage import StartupError
 
@@ -51,7 +54,16 @@ def setup_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+EXIT_WRITER_STOPPED = 3
+
+
 def _first_leaf(exc: BaseException) -> BaseException:
+    """The error that stopped the run: a `JournalStopped` wherever it is in the group (the
+    tasks it brought down may have failed beside it), else the first."""
+    if isinstance(exc, BaseExceptionGroup):
+        stopped = exc.subgroup(lambda e: isinstance(e, JournalStopped))
+        if stopped is not None:
+            exc = stopped
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
@@ -89,6 +101,10 @@ def run_serve(settings: Settings) -> int:
             print(f"exchange serve: cannot listen on {settings.host}:{settings.port}: "
                   f"{leaf.strerror}", file=sys.stderr)
             return 2
+        if isinstance(leaf, JournalStopped):
+            log.error("exchange stopped: the writer stopped on a permanent write error; "
+                      "restart to recover from the last committed batch")
+            return EXIT_WRITER_STOPPED
         if isinstance(leaf, KeyboardInterrupt):
             log.error("interrupted during shutdown")
             return 1

@@ -16,6 +16,12 @@ import trio
 from exchange.engine.events import AnyEvent
 
 
+class JournalStopped(Exception):
+    """The journal met an error it cannot recover from (the store's writer: a permanent write
+    error) and stopped: nothing from the failed batch on was made durable, or will be. The
+    server exits non-zero; a restart recovers from what is durable."""
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
     """What the engine does not know about an account: its name and API key (the key's id
@@ -32,7 +38,9 @@ class Batch:
     """The events of one engine batch, in order, and the account records they need.
 
     The journal sets `durable` once everything is committed (the store's writer retries a
-    failing database until it is back; requests waiting meanwhile time out with 503)."""
+    failing database until it is back; requests waiting meanwhile time out with 503). A
+    batch the journal cannot write at all never becomes durable: `serve` raises
+    `JournalStopped`."""
 
     events: list[AnyEvent]
     accounts: list[AccountRecord] = field(default_factory=list)
@@ -42,9 +50,14 @@ class Batch:
 class Journal(Protocol):
     """Makes batches durable, in the order submitted."""
 
+    @property
+    def stopped(self) -> bool:
+        """True iff the journal has stopped for good (`serve` raised `JournalStopped`)."""
+
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                     ) -> None:
-        """Runs the writer until `close()` was called and every batch is written."""
+        """Runs the writer until `close()` was called and every batch is written; raises
+        `JournalStopped` if a batch can never be written."""
 
     async def submit(self, batch: Batch) -> None:
         """Queues `batch`; waits while the journal's bounded queue is full (backpressure)."""
@@ -65,6 +78,10 @@ class MemoryJournal:
         self.batches: list[Batch] = []
         self.accounts: dict[int, AccountRecord] = {}
         self._send, self._receive = trio.open_memory_channel[Batch](queue_size)
+
+    @property
+    def stopped(self) -> bool:
+        return False
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                     ) -> None:

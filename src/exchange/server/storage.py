@@ -23,7 +23,7 @@ from exchange.engine import Engine
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.events import TradeExecuted
 from exchange.server.config import Settings
-from exchange.server.journal import Batch, Journal, MemoryJournal
+from exchange.server.journal import Batch, Journal, JournalStopped, MemoryJournal
 from exchange.server.readmodel import AccountView, InstrumentView, OrderView, ReadModel
 
 log = logging.getLogger("exchange.server")
@@ -58,12 +58,20 @@ class StoreJournal:
         self.status = WriterStatus()
         self._send, self._receive = trio.open_memory_channel[Any](queue_size)
 
+    @property
+    def stopped(self) -> bool:
+        return self.status.stopped
+
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                     ) -> None:
+        from exchange.store.errors import PermanentWriteError
         from exchange.store.writer import serve_writer
 
-        await serve_writer(self.bridge, self._receive, self.ledger, status=self.status,
-                           task_status=task_status)
+        try:
+            await serve_writer(self.bridge, self._receive, self.ledger, status=self.status,
+                               task_status=task_status)
+        except PermanentWriteError as exc:  # the writer logged it; the runtime exits
+            raise JournalStopped(str(exc)) from exc
 
     async def submit(self, batch: Batch) -> None:
         from exchange.store.rows import AccountInfo

@@ -112,7 +112,9 @@ def error_response(error: ApiError) -> Response:
 def create_app(services: Services) -> QuartTrio:
     from exchange.web import account, admin, market, ops, orders, page
 
-    app = QuartTrio("exchange")
+    # No static folder: the page module serves the page's files, and Quart's default
+    # `/static/<path:filename>` route would be one more undocumented way in.
+    app = QuartTrio("exchange", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = services.settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = 30
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False

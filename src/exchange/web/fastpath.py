@@ -30,6 +30,10 @@ log = logging.getLogger("exchange.web")
 
 _ORDERS = "/v1/orders"
 _ORDER_PREFIX = "/v1/orders/"
+_ORDER_RULE = "/v1/orders/<int:order_id>"  # as Quart names it (metrics' route label)
+# What this module answers instead of the app, as (method, Quart rule); `exchange.web.orders`
+# registers the same routes with Quart, and `/openapi.json` documents them.
+ROUTES = (("POST", _ORDERS), ("DELETE", _ORDER_RULE), ("PATCH", _ORDER_RULE))
 _CONTENT_TYPE = (b"content-type", JSON.encode())
 _CHAOS_LATENCY = (b"x-chaos", b"latency")
 _encode = msgspec.json.encode
@@ -55,14 +59,14 @@ class FastPath:
                     and not path.startswith("/v1/admin/")):
                 send = self._delayed(send)
             if method == "POST" and path == _ORDERS:
-                await self._handle(scope, receive, send, "place", 0, "/v1/orders")
+                await self._handle(scope, receive, send, "place", 0, _ORDERS)
                 return
             if (method == "DELETE" or method == "PATCH") and path.startswith(_ORDER_PREFIX):
                 tail = path[len(_ORDER_PREFIX):]
                 if tail.isascii() and tail.isdigit() and len(tail) < 19:
                     action = "cancel" if method == "DELETE" else "amend"
                     await self._handle(scope, receive, send, action, int(tail),
-                                       "/v1/orders/<int:order_id>")
+                                       _ORDER_RULE)
                     return
         elif scope["type"] == "websocket":
             hub = self.services.websockets

@@ -11,7 +11,7 @@ from exchange.server.readmodel import INTERVALS, InstrumentView
 from exchange.web import render
 from exchange.web.app import Services, json_response
 from exchange.web.errors import ApiError
-from exchange.web.params import choice_arg, int_arg, time_arg
+from exchange.web.params import BEFORE_TRADE, CANDLE_LIMIT, DEPTH, END, INTERVAL, LIMIT, START
 
 
 def now_us() -> int:
@@ -48,7 +48,7 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/instruments/<symbol>/book")
     async def book(symbol: str) -> Response:
         inst = find(symbol)
-        depth = int_arg("depth", 50, 1, 1000) or 50
+        depth = DEPTH.count()
         bids, asks = inst.depth(depth)
         tick, lot = inst.tick_size, inst.lot_size
         dec = render.dec
@@ -63,8 +63,8 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/instruments/<symbol>/trades")
     async def trades(symbol: str) -> Response:
         inst = find(symbol)
-        limit = int_arg("limit", 100, 1, 1000) or 100
-        before = int_arg("before", None, 1, 2**62)
+        limit = LIMIT.count()
+        before = BEFORE_TRADE.read()
         return json_response(
             [render.trade(inst, item) for item in inst.trades_before(before, limit)]
         )
@@ -78,10 +78,10 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/instruments/<symbol>/candles")
     async def candles(symbol: str) -> Response:
         inst = find(symbol)
-        interval = choice_arg("interval", "1m", tuple(INTERVALS))
-        start = time_arg("start")
-        end = time_arg("end")
-        limit = int_arg("limit", 300, 1, 1000) or 300
+        interval = INTERVAL.read()
+        start = START.read()
+        end = END.read()
+        limit = CANDLE_LIMIT.count()
         tick, lot = inst.tick_size, inst.lot_size
         dec = render.dec
         return json_response([

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -114,15 +115,47 @@ def _timestamp(value: Any) -> datetime:
     return utc
 
 
-ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal)]
-PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0)]
-Probability = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, le=1)]
-FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1"))]
+def _decimal_schema(number: dict[str, Any], text: str, description: str) -> WithJsonSchema:
+    """What `/openapi.json` says a decimal field takes: a JSON number or a decimal string
+    (the plain form; `_exact_decimal` also reads an exponent). Without it pydantic would
+    document any number or string, with its `gt`/`lt` as keywords JSON Schema lacks."""
+    return WithJsonSchema({
+        "anyOf": [{"type": "number", **number},
+                  {"type": "string", "pattern": text, "maxLength": 64}],
+        "description": description,
+    })
+
+
+_MAX = 10 ** (MAX_ADJUSTED_EXPONENT + 1)
+ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), _decimal_schema(
+    {"exclusiveMinimum": -_MAX, "exclusiveMaximum": _MAX},
+    r"^-?(?:\d+(?:\.\d*)?|\.\d+)$", "a decimal, as a string (preferred) or a number",
+)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0), _decimal_schema(
+    {"exclusiveMinimum": 0, "exclusiveMaximum": _MAX},
+    r"^(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)$",
+    "a positive decimal, as a string (preferred) or a number",
+)]
+FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1")),
+                    _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
+                                    r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
+                                    "a fee rate from 0 to under 0.1")]
+Probability = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, le=1),
+                        _decimal_schema({"minimum": 0, "maximum": 1},
+                                        r"^(?:0+(?:\.\d*)?|\.\d+|0*1(?:\.0*)?)$",
+                                        "a probability from 0 to 1")]
 GridSize = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0),
-                     AfterValidator(_grid_size)]
+                     AfterValidator(_grid_size), _decimal_schema(
+    {"exclusiveMinimum": 0, "exclusiveMaximum": 10 ** (GRID_MAX_EXPONENT + 1)},
+    r"^(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)$",
+    f"a positive decimal of at most {GRID_DIGITS} significant digits and {GRID_DECIMALS} "
+    "decimal places",
+)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text)]
-Symbol = Annotated[str, Field(min_length=1, max_length=32)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text),
+                 WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200,
+                                 "pattern": "^[^\\u0000-\\u001f\\u007f]*$"})]
+Symbol = Annotated[str, Field(min_length=1, max_length=32, examples=["BTC-USD"])]
 NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
 ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,36}$")]
@@ -143,7 +176,43 @@ class Body(BaseModel):
 # -- REQUESTS --
 
 
+# Which order types need a field and which refuse it (all others): `PlaceOrderBody`'s
+# validator checks these and its JSON schema states them, so the two cannot disagree.
+NEEDED_BY: dict[str, tuple[str, ...]] = {
+    "price": ("limit", "stop_limit"),
+    "stop_price": ("stop_market", "stop_limit"),
+}
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _absent(name: str) -> dict[str, Any]:
+    return {"properties": {name: {"type": "null"}}}
+
+
+def _place_order_rules(schema: dict[str, Any]) -> None:
+    """The validator's rules between fields, in JSON Schema (2020-12 `if`/`then`/`else`)."""
+    market = {"properties": {"type": {"const": "market"}}}
+    schema["allOf"] = [
+        *({"if": {"properties": {"type": {"enum": list(types)}}}, "then": _given(name),
+           "else": _absent(name)} for name, types in NEEDED_BY.items()),
+        {"if": market,
+         "then": {"oneOf": [{"allOf": [_given("quantity"), _absent("quote_quantity")]},
+                            {"allOf": [_given("quote_quantity"), _absent("quantity")]}]},
+         "else": {"allOf": [_given("quantity"), _absent("quote_quantity")]}},
+        {"if": {"required": ["time_in_force"],
+                "properties": {"time_in_force": {"const": "gtd"}}},
+         "then": _given("expire_time"), "else": _absent("expire_time")},
+    ]
+    schema["examples"] = [{"symbol": "BTC-USD", "side": "buy", "type": "limit",
+                           "quantity": "0.01", "price": "100.00"}]
+
+
 class PlaceOrderBody(Body):
+    model_config = ConfigDict(json_schema_extra=_place_order_rules)
+
     symbol: Symbol
     side: Side
     type: OrderType
@@ -163,14 +232,12 @@ class PlaceOrderBody(Body):
     def _fields_for_type(self) -> PlaceOrderBody:
         """A field missing (or present but meaningless) for the chosen type is a 400."""
         kind = self.type
-        if kind in ("limit", "stop_limit") and self.price is None:
-            raise ValueError(f"price is required for a {kind} order")
-        if kind in ("market", "stop_market") and self.price is not None:
-            raise ValueError(f"price is not allowed for a {kind} order")
-        if kind in ("stop_market", "stop_limit") and self.stop_price is None:
-            raise ValueError(f"stop_price is required for a {kind} order")
-        if kind in ("limit", "market") and self.stop_price is not None:
-            raise ValueError(f"stop_price is not allowed for a {kind} order")
+        for name, types in NEEDED_BY.items():
+            given = getattr(self, name) is not None
+            if kind in types and not given:
+                raise ValueError(f"{name} is required for a {kind} order")
+            if kind not in types and given:
+                raise ValueError(f"{name} is not allowed for a {kind} order")
         if kind == "market":
             if (self.quantity is None) == (self.quote_quantity is None):
                 raise ValueError("a market order needs exactly one of quantity, quote_quantity")
@@ -264,11 +331,21 @@ class Instrument(BaseModel):
     status: Literal["trading", "halted"]
 
 
+# `[price, quantity, order_count]`. Not a tuple (`prefixItems`): valid OpenAPI 3.1, but
+# schemathesis (4.32) rewrites it into the draft-4 tuple form when it checks responses and
+# then rejects that as invalid 3.1.
+Level = Annotated[
+    list[DecimalString | int],
+    Field(min_length=3, max_length=3, description="[price, quantity, order_count]",
+          examples=[["100.25", "0.5", 2]]),
+]
+
+
 class Book(BaseModel):
     symbol: str
     sequence: int
-    bids: list[tuple[DecimalString, DecimalString, int]]
-    asks: list[tuple[DecimalString, DecimalString, int]]
+    bids: list[Level]
+    asks: list[Level]
     ts: Time
 
 
@@ -400,6 +477,15 @@ class CreatedAccount(BaseModel):
     account_id: int
     name: str
     api_key: str
+
+
+class Balances(BaseModel):
+    account_id: int
+    balances: list[Balance]
+
+
+class Status(BaseModel):
+    status: str
 
 
 class ErrorDetail(BaseModel):

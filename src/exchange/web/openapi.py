@@ -1,87 +1,247 @@
-"""`/openapi.json`, generated from the pydantic models and one table of the routes."""
+"""`/openapi.json` (OpenAPI 3.1), generated from the pydantic models and one table of routes.
+
+Every route of the app (`exchange.web.app`) and the fast path (`exchange.web.fastpath`) has
+an entry in `ROUTES`, with every answer it can give: its successes and, by status, its
+errors, whose body is always the `Error` envelope. Tests validate the document, walk the
+registered routes against the table, and run schemathesis against a live server, which fails
+on any status, content type, header or body the document does not declare.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from exchange.web import models as m
+from exchange.web import params as q
+from exchange.web.page import CONTENT_TYPES
 
 PUBLIC, KEY, ADMIN = "public", "api_key", "admin"
+JSON = "application/json"
 
-# (method, path, summary, auth, request body model, status, response model or "[Model]")
-ROUTES: list[tuple[str, str, str, str, type[BaseModel] | None, int, str | None]] = [
-    ("get", "/v1/time", "Server time", PUBLIC, None, 200, "ServerTime"),
-    ("get", "/v1/instruments", "List instruments", PUBLIC, None, 200, "[Instrument]"),
-    ("get", "/v1/instruments/{symbol}", "One instrument", PUBLIC, None, 200, "Instrument"),
-    ("get", "/v1/instruments/{symbol}/book", "Order book (depth 1..1000, default 50)", PUBLIC,
-     None, 200, "Book"),
-    ("get", "/v1/instruments/{symbol}/trades", "Public trades, newest first", PUBLIC, None,
-     200, "[Trade]"),
-    ("get", "/v1/instruments/{symbol}/ticker", "Ticker", PUBLIC, None, 200, "Ticker"),
-    ("get", "/v1/instruments/{symbol}/candles", "Candles, oldest first", PUBLIC, None, 200,
-     "[Candle]"),
-    ("post", "/v1/orders", "Place an order (answered once durable)", KEY, m.PlaceOrderBody,
-     201, "Order"),
-    ("post", "/v1/orders/batch", "Place 1 to 20 orders, each answered on its own", KEY,
-     m.BatchOrdersBody, 200, "BatchResults"),
-    ("get", "/v1/orders", "Own orders, newest first", KEY, None, 200, "[Order]"),
-    ("delete", "/v1/orders", "Cancel all own open orders", KEY, None, 200, "Cancelled"),
-    ("get", "/v1/orders/{order_id}", "One own order", KEY, None, 200, "Order"),
-    ("delete", "/v1/orders/{order_id}", "Cancel an order", KEY, None, 200, "Order"),
-    ("patch", "/v1/orders/{order_id}", "Amend quantity and/or price", KEY, m.AmendOrderBody,
-     200, "Order"),
-    ("get", "/v1/orders/by-client-id/{client_order_id}", "Own order by client id", KEY, None,
-     200, "Order"),
-    ("get", "/v1/fills", "Own fills, newest first", KEY, None, 200, "[Fill]"),
-    ("get", "/v1/account", "Balances", KEY, None, 200, "Account"),
-    ("get", "/v1/positions", "Positions", KEY, None, 200, "[Position]"),
-    ("post", "/v1/admin/accounts", "Create an account and its API key", ADMIN,
-     m.CreateAccountBody, 201, "CreatedAccount"),
-    ("post", "/v1/admin/accounts/{account_id}/deposits",
-     "Deposit (negative: withdraw); deposit_id makes it idempotent", ADMIN, m.DepositBody,
-     201, None),
-    ("post", "/v1/admin/instruments", "Add an instrument", ADMIN, m.CreateInstrumentBody, 201,
-     "Instrument"),
-    ("patch", "/v1/admin/instruments/{symbol}", "Halt or resume trading", ADMIN,
-     m.InstrumentStatusBody, 200, "Instrument"),
-    ("get", "/v1/admin/chaos", "Chaos mode's setting", ADMIN, None, 200, "ChaosSetting"),
-    ("patch", "/v1/admin/chaos", "Change chaos mode (keys left out keep their value)", ADMIN,
-     m.ChaosBody, 200, "ChaosSetting"),
-    ("get", "/healthz", "Liveness", PUBLIC, None, 200, None),
-    ("get", "/readyz", "Readiness (engine and database)", PUBLIC, None, 200, None),
-    ("get", "/metrics", "Prometheus metrics", PUBLIC, None, 200, None),
+# What each error status means, for any route that declares it.
+ERRORS: dict[int, str] = {
+    400: "invalid_request: a bad body, query parameter or header",
+    401: "unauthorized: missing or wrong credentials",
+    403: "forbidden: authenticated but not allowed",
+    404: "not_found: an unknown order, instrument, account or asset",
+    408: "request_timeout: the body did not arrive in time",
+    409: "conflict, duplicate_client_order_id or order_not_open",
+    413: "payload_too_large: the body is over the configured limit",
+    422: "a well-formed request the exchange refuses (the code says why); nothing changed",
+    429: "rate_limited: too many order requests; retry after `Retry-After` seconds",
+    503: "overloaded or unavailable: not executed, safe to retry after `Retry-After` seconds",
+    504: "outcome_unknown: executed but not yet durable; durable once the database returns "
+         "(a retry with the same client_order_id returns it)",
+}
+HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+    429: {"Retry-After": {"schema": {"type": "string"}, "required": True}},
+    503: {"Retry-After": {"schema": {"type": "string"}, "required": True}},
+}
+# On every answer of order entry (`limited`) while the rate limit is on (web/ratelimit.py).
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    name: {"schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": description}
+    for name, description in (
+        ("X-RateLimit-Limit", "tokens in a full bucket (the burst)"),
+        ("X-RateLimit-Remaining", "whole tokens left after this request"),
+        ("X-RateLimit-Reset", "whole seconds until the bucket is full again"),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """A success: `model` names a schema ("[Model]" an array of it), or None for no JSON
+    body; `media` lists the content types of a non-JSON body."""
+
+    status: int
+    model: str | None
+    description: str = "success"
+    media: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation. Besides `errors`, its answers follow from what it does: 400 always
+    (a malformed request), 401 with a key, 401 and 403 for admin, 408 and 413 with a body,
+    503 and 504 when it goes through the engine (`writes`), 429 when it is order entry
+    (`limited`)."""
+
+    method: str
+    path: str
+    summary: str
+    auth: str
+    ok: tuple[Ok, ...]
+    body: type[BaseModel] | None = None
+    query: tuple[q.QueryParam, ...] = ()
+    errors: tuple[int, ...] = ()
+    writes: bool = False
+    limited: bool = False
+
+    def error_statuses(self) -> list[int]:
+        statuses = {400, *self.errors}
+        if self.auth != PUBLIC:
+            statuses.add(401)
+        if self.auth == ADMIN:
+            statuses.add(403)
+        if self.body is not None:
+            statuses.update((408, 413))
+        if self.writes:
+            statuses.update((503, 504))
+        if self.limited:
+            statuses.add(429)
+        return sorted(statuses)
+
+
+ORDER = (Ok(200, "Order"),)
+ROUTES: list[Route] = [
+    # -- MARKET DATA --
+    Route("get", "/v1/time", "Server time", PUBLIC, (Ok(200, "ServerTime"),)),
+    Route("get", "/v1/instruments", "List instruments", PUBLIC, (Ok(200, "[Instrument]"),)),
+    Route("get", "/v1/instruments/{symbol}", "One instrument", PUBLIC, (Ok(200, "Instrument"),),
+          errors=(404,)),
+    Route("get", "/v1/instruments/{symbol}/book", "Order book, best prices first", PUBLIC,
+          (Ok(200, "Book"),), query=(q.DEPTH,), errors=(404,)),
+    Route("get", "/v1/instruments/{symbol}/trades", "Public trades, newest first", PUBLIC,
+          (Ok(200, "[Trade]"),), query=(q.LIMIT, q.BEFORE_TRADE), errors=(404,)),
+    Route("get", "/v1/instruments/{symbol}/ticker", "Ticker", PUBLIC, (Ok(200, "Ticker"),),
+          errors=(404,)),
+    Route("get", "/v1/instruments/{symbol}/candles", "Candles, oldest first", PUBLIC,
+          (Ok(200, "[Candle]"),), query=(q.INTERVAL, q.START, q.END, q.CANDLE_LIMIT),
+          errors=(404,)),
+    # -- ORDERS --
+    Route("post", "/v1/orders", "Place an order (answered once durable)", KEY,
+          (Ok(201, "Order", "placed"),
+           Ok(200, "Order", "a repeat of an earlier request with this client_order_id: the "
+              "original order")),
+          body=m.PlaceOrderBody, errors=(409, 422), writes=True, limited=True),
+    Route("post", "/v1/orders/batch", "Place 1 to 20 orders, each answered on its own (a "
+          "token each; a 503 refuses them all, chaos mode)", KEY,
+          (Ok(200, "BatchResults", "each order's own status and order or error"),),
+          body=m.BatchOrdersBody, errors=(503,)),
+    Route("get", "/v1/orders", "Own orders, newest first", KEY, (Ok(200, "[Order]"),),
+          query=(q.SYMBOL, q.ORDER_STATUS, q.LIMIT, q.BEFORE_ORDER)),
+    Route("delete", "/v1/orders", "Cancel all own open orders", KEY, (Ok(200, "Cancelled"),),
+          query=(q.SYMBOL,), errors=(404, 422), writes=True, limited=True),
+    Route("get", "/v1/orders/{order_id}", "One own order", KEY, ORDER, errors=(403, 404)),
+    Route("delete", "/v1/orders/{order_id}", "Cancel an order", KEY, ORDER,
+          errors=(403, 404, 409, 422), writes=True, limited=True),
+    Route("patch", "/v1/orders/{order_id}", "Amend quantity and/or price", KEY, ORDER,
+          body=m.AmendOrderBody, errors=(403, 404, 409, 422), writes=True, limited=True),
+    Route("get", "/v1/orders/by-client-id/{client_order_id}", "Own order by client id", KEY,
+          ORDER, errors=(404,)),
+    Route("get", "/v1/fills", "Own fills, newest first", KEY, (Ok(200, "[Fill]"),),
+          query=(q.SYMBOL, q.ORDER_ID, q.LIMIT, q.BEFORE_TRADE)),
+    # -- ACCOUNT --
+    Route("get", "/v1/account", "Balances", KEY, (Ok(200, "Account"),)),
+    Route("get", "/v1/positions", "Positions", KEY, (Ok(200, "[Position]"),)),
+    # -- ADMIN --
+    Route("post", "/v1/admin/accounts", "Create an account and its API key", ADMIN,
+          (Ok(201, "CreatedAccount"),), body=m.CreateAccountBody, writes=True),
+    Route("post", "/v1/admin/accounts/{account_id}/deposits",
+          "Deposit (negative: withdraw); deposit_id makes it idempotent", ADMIN,
+          (Ok(201, "Balances", "done"),
+           Ok(200, "Balances", "a repeat of an earlier deposit_id: nothing changed")),
+          body=m.DepositBody, errors=(404, 422), writes=True),
+    Route("post", "/v1/admin/instruments", "Add an instrument", ADMIN,
+          (Ok(201, "Instrument"),), body=m.CreateInstrumentBody, errors=(409, 422),
+          writes=True),
+    Route("patch", "/v1/admin/instruments/{symbol}", "Halt or resume trading", ADMIN,
+          (Ok(200, "Instrument"),), body=m.InstrumentStatusBody, errors=(404, 422),
+          writes=True),
+    Route("get", "/v1/admin/chaos", "Chaos mode's setting", ADMIN, (Ok(200, "ChaosSetting"),)),
+    Route("patch", "/v1/admin/chaos", "Change chaos mode (keys left out keep their value)",
+          ADMIN, (Ok(200, "ChaosSetting"),), body=m.ChaosBody),
+    # -- OPERATIONS --
+    Route("get", "/healthz", "Liveness", PUBLIC, (Ok(200, "Status"),)),
+    Route("get", "/readyz", "Readiness (engine and database)", PUBLIC, (Ok(200, "Status"),),
+          errors=(503,)),
+    Route("get", "/metrics", "Prometheus metrics", PUBLIC,
+          (Ok(200, None, media=("text/plain",)),)),
+    Route("get", "/openapi.json", "This document", PUBLIC, (Ok(200, None, media=(JSON,)),)),
+    Route("get", "/docs", "A page rendering this document", PUBLIC,
+          (Ok(200, None, media=("text/html",)),)),
+    Route("get", "/", "The trading page", PUBLIC,
+          (Ok(200, None, media=("text/html",)),
+           Ok(304, None, "not modified (If-None-Match)"))),
+    Route("get", "/app/{name}", "The trading page's files", PUBLIC,
+          (Ok(200, None, media=tuple(sorted({t.split(";")[0] for t in CONTENT_TYPES.values()}))),
+           Ok(304, None, "not modified (If-None-Match)")), errors=(404,)),
 ]
 
 SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
-    m.Account, m.Balance, m.Position, m.CreatedAccount, m.Error, m.PlaceOrderBody,
-    m.AmendOrderBody, m.CreateAccountBody, m.DepositBody, m.CreateInstrumentBody,
-    m.InstrumentStatusBody, m.BatchOrdersBody, m.BatchResults, m.ServerTime, m.ChaosBody,
-    m.ChaosSetting,
+    m.Account, m.Balance, m.Balances, m.Position, m.CreatedAccount, m.Status, m.Error,
+    m.PlaceOrderBody, m.AmendOrderBody, m.CreateAccountBody, m.DepositBody,
+    m.CreateInstrumentBody, m.InstrumentStatusBody, m.BatchOrdersBody, m.BatchResults,
+    m.ServerTime, m.ChaosBody, m.ChaosSetting,
 ]
 
-QUERY = {
-    "/v1/instruments/{symbol}/book": [("depth", "integer")],
-    "/v1/instruments/{symbol}/trades": [("limit", "integer"), ("before", "integer")],
-    "/v1/instruments/{symbol}/candles": [
-        ("interval", "string"), ("start", "string"), ("end", "string"), ("limit", "integer"),
-    ],
-    "/v1/orders": [
-        ("symbol", "string"), ("status", "string"), ("limit", "integer"), ("before", "integer"),
-    ],
-    "/v1/fills": [
-        ("symbol", "string"), ("order_id", "integer"), ("limit", "integer"),
-        ("before", "integer"),
-    ],
+# Path parameters: ids are positive integers; examples point at the demo data (`--demo`).
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "symbol": {"type": "string", "examples": ["BTC-USD"]},
+    "order_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX},
+    "account_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
+    "client_order_id": {"type": "string"},
+    "name": {"type": "string", "examples": ["app.js"]},
 }
+# Served on every page request: the browser's cached copy is current if it names the ETag.
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
+                 "schema": {"type": "string"}}
 
 
 def _ref(name: str) -> dict[str, Any]:
     if name.startswith("["):
         return {"type": "array", "items": _ref(name[1:-1])}
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(description: str, content: dict[str, Any] | None = None,
+            headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description}
+    if content:
+        answer["content"] = content
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": route.summary, "responses": {}}
+    params: list[dict[str, Any]] = [
+        {"name": part[1:-1], "in": "path", "required": True, "schema": PATH_PARAMS[part[1:-1]]}
+        for part in route.path.split("/") if part.startswith("{")
+    ]
+    params += [param.schema() for param in route.query]
+    if any(ok.status == 304 for ok in route.ok):
+        params.append(IF_NONE_MATCH)
+    if params:
+        operation["parameters"] = params
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True, "content": {JSON: {"schema": _ref(route.body.__name__)}},
+        }
+    responses = operation["responses"]
+    limits = RATE_LIMIT_HEADERS if route.limited else None
+    for ok in route.ok:
+        content = {JSON: {"schema": _ref(ok.model)}} if ok.model is not None else {}
+        content.update({
+            media: {"schema": {"type": "object" if media == JSON else "string"}}
+            for media in ok.media
+        })
+        responses[str(ok.status)] = _answer(ok.description, content, limits)
+    for status in route.error_statuses():
+        headers = HEADERS.get(status)
+        if route.limited:
+            headers = {**RATE_LIMIT_HEADERS, **(headers or {})}
+        responses[str(status)] = _answer(ERRORS[status], {JSON: {"schema": _ref("Error")}},
+                                         headers)
+    if route.auth != PUBLIC:
+        operation["security"] = [{route.auth: []}]
+    return operation
 
 
 def build_openapi() -> dict[str, Any]:
@@ -91,38 +251,11 @@ def build_openapi() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     # A batch's orders are validated one by one (each is answered on its own), so its model
-    # keeps them as objects; the document says what each must be.
+    # keeps them as JSON; the document says what each must be.
     schemas["BatchOrdersBody"]["properties"]["orders"]["items"] = _ref("PlaceOrderBody")
-    error = {"description": "error", "content": {"application/json": {"schema": _ref("Error")}}}
     paths: dict[str, Any] = {}
-    for method, path, summary, auth, body, status, response in ROUTES:
-        operation: dict[str, Any] = {"summary": summary, "responses": {}}
-        params = [
-            {"name": part[1:-1], "in": "path", "required": True,
-             "schema": {"type": "integer" if part.endswith("_id}") else "string"}}
-            for part in path.split("/") if part.startswith("{")
-        ]
-        if method == "get" or path == "/v1/orders":
-            params += [
-                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-                for name, kind in QUERY.get(path, [])
-                if method == "get" or name == "symbol"
-            ]
-        if params:
-            operation["parameters"] = params
-        if body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _ref(body.__name__)}},
-            }
-        ok: dict[str, Any] = {"description": "success"}
-        if response is not None:
-            ok["content"] = {"application/json": {"schema": _ref(response)}}
-        operation["responses"][str(status)] = ok
-        operation["responses"]["default"] = error
-        if auth != PUBLIC:
-            operation["security"] = [{auth: []}]
-        paths.setdefault(path, {})[method] = operation
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method] = _operation(route)
     return {
         "openapi": "3.1.0",
         "info": {"title": "exchange", "version": "1"},

@@ -28,6 +28,11 @@ def register(app: QuartTrio, services: Services) -> None:
         if sequencer is None or sequencer.closed or not services.readmodel.ready:
             raise ApiError(503, "unavailable", "the engine is recovering or stopping",
                            headers={"Retry-After": "1"})
+        if services.journal.stopped:
+            raise ApiError(503, "unavailable",
+                           "the writer stopped on a permanent write error; the server is "
+                           "exiting, and a restart recovers from the last committed batch",
+                           headers={"Retry-After": "1"})
         reachable = False
         with trio.move_on_after(READY_TIMEOUT):
             reachable = await services.journal.ready()

@@ -47,7 +47,7 @@ from exchange.web.models import (
     parse_body,
     validate,
 )
-from exchange.web.params import choice_arg, int_arg, str_arg
+from exchange.web.params import BEFORE_ORDER, BEFORE_TRADE, LIMIT, ORDER_ID, ORDER_STATUS, SYMBOL
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
 MAX_UNITS = 10**27
@@ -417,10 +417,10 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/orders")
     async def list_orders() -> Response:
         account = authenticate(readmodel, request_authorization())
-        symbol = str_arg("symbol")
-        status = choice_arg("status", "all", ("open", "closed", "all"))
-        limit = int_arg("limit", 100, 1, 1000) or 100
-        before = int_arg("before", None, 1, 2**62)
+        symbol = SYMBOL.read()
+        status = ORDER_STATUS.read()
+        limit = LIMIT.count()
+        before = BEFORE_ORDER.read()
         orders = readmodel.orders_of(account, symbol=symbol, status=status, before=before,
                                      limit=limit)
         instruments = readmodel.instruments
@@ -443,7 +443,7 @@ def register(app: QuartTrio, services: Services) -> None:
     async def cancel_all() -> Response:
         account = authenticate(readmodel, request_authorization())
         entry.admit(account, answer_headers())
-        symbol = str_arg("symbol")
+        symbol = SYMBOL.read()
         if symbol is not None and symbol not in readmodel.instruments:
             raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
         events = await services.engine().execute(
@@ -461,10 +461,10 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/fills")
     async def fills() -> Response:
         account = authenticate(readmodel, request_authorization())
-        symbol = str_arg("symbol")
-        order_id = int_arg("order_id", None, 1, 2**62)
-        limit = int_arg("limit", 100, 1, 1000) or 100
-        before = int_arg("before", None, 1, 2**62)
+        symbol = SYMBOL.read()
+        order_id = ORDER_ID.read()
+        limit = LIMIT.count()
+        before = BEFORE_TRADE.read()
         out = []
         for item in account.fills_before(before):
             if symbol is not None and item.symbol != symbol:

@@ -1,49 +1,141 @@
-"""Query-string parameters, checked like bodies: a bad one is a 400 naming it."""
+"""Query-string parameters, checked like bodies: a bad one is a 400 naming it.
+
+Each parameter is declared once, here, with its bounds; the routes read it with `read()` and
+`/openapi.json` documents it with `schema()`, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from quart import request
 
+from exchange.server.readmodel import INTERVALS
 from exchange.web.errors import invalid
 from exchange.web.models import _timestamp
 from exchange.web.render import us_of
 
+ID_MAX = 2**62  # ids are positive and fit a signed 64-bit column with room to spare
 
-def int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
+
+def _raw(name: str) -> str | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise invalid(f"{name} must be an integer from {lo} to {hi}", f"$.{name}")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise invalid(f"{name} must be an integer from {lo} to {hi}", f"$.{name}")
-    return value
+    return None if raw is None or raw == "" else raw
 
 
-def choice_arg(name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw not in choices:
-        raise invalid(f"{name} must be one of {', '.join(choices)}", f"$.{name}")
-    return raw
+def _declared(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
 
 
-def time_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return us_of(_timestamp(raw))
-    except (ValueError, OverflowError):
-        raise invalid(f"{name} must be an ISO 8601 time", f"$.{name}") from None
+@dataclass(frozen=True, slots=True)
+class IntParam:
+    """An integer from `lo` to `hi`; absent, `default` (None: no value)."""
+
+    name: str
+    default: int | None
+    lo: int
+    hi: int
+    description: str
+
+    def read(self) -> int | None:
+        raw = _raw(self.name)
+        if raw is None:
+            return self.default
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or not (
+            self.lo <= int(raw) <= self.hi
+        ):
+            raise invalid(f"{self.name} must be an integer from {self.lo} to {self.hi}",
+                          f"$.{self.name}")
+        return int(raw)
+
+    def count(self) -> int:
+        """`read()` for a parameter with a default (a count, never absent)."""
+        value = self.read()
+        assert value is not None, f"{self.name} has no default"
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer", "minimum": self.lo, "maximum": self.hi}
+        if self.default is not None:
+            schema["default"] = self.default
+        return _declared(self.name, schema, self.description)
 
 
-def str_arg(name: str, max_length: int = 64) -> str | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if len(raw) > max_length:
-        raise invalid(f"{name} is too long", f"$.{name}")
-    return raw
+@dataclass(frozen=True, slots=True)
+class ChoiceParam:
+    """One of `choices`; absent, `default`."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    description: str
+
+    def read(self) -> str:
+        raw = _raw(self.name)
+        if raw is None:
+            return self.default
+        if raw not in self.choices:
+            raise invalid(f"{self.name} must be one of {', '.join(self.choices)}",
+                          f"$.{self.name}")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        return _declared(self.name, {"type": "string", "enum": list(self.choices),
+                                     "default": self.default}, self.description)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeParam:
+    """An ISO 8601 time (as `Timestamp` bodies take it), in microseconds since the epoch."""
+
+    name: str
+    description: str
+
+    def read(self) -> int | None:
+        raw = _raw(self.name)
+        if raw is None:
+            return None
+        try:
+            return us_of(_timestamp(raw))
+        except (ValueError, OverflowError):
+            raise invalid(f"{self.name} must be an ISO 8601 time", f"$.{self.name}") from None
+
+    def schema(self) -> dict[str, Any]:
+        return _declared(self.name, {"type": "string", "maxLength": 40,
+                                     "examples": ["2026-11-24T15:04:05Z"]}, self.description)
+
+
+@dataclass(frozen=True, slots=True)
+class StrParam:
+    """A string of at most `max_length` characters."""
+
+    name: str
+    max_length: int
+    description: str
+
+    def read(self) -> str | None:
+        raw = _raw(self.name)
+        if raw is not None and len(raw) > self.max_length:
+            raise invalid(f"{self.name} is too long", f"$.{self.name}")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        return _declared(self.name, {"type": "string", "maxLength": self.max_length},
+                         self.description)
+
+
+QueryParam = IntParam | ChoiceParam | TimeParam | StrParam
+
+DEPTH = IntParam("depth", 50, 1, 1000, "price levels per side")
+LIMIT = IntParam("limit", 100, 1, 1000, "at most this many, newest first")
+CANDLE_LIMIT = IntParam("limit", 300, 1, 1000, "at most this many, the newest")
+BEFORE_TRADE = IntParam("before", None, 1, ID_MAX, "only those with a smaller trade_id")
+BEFORE_ORDER = IntParam("before", None, 1, ID_MAX, "only those with a smaller order_id")
+ORDER_ID = IntParam("order_id", None, 1, ID_MAX, "only this order's fills")
+SYMBOL = StrParam("symbol", 64, "only this instrument")
+ORDER_STATUS = ChoiceParam("status", "all", ("open", "closed", "all"), "open or finished")
+INTERVAL = ChoiceParam("interval", "1m", tuple(INTERVALS), "candle width")
+START = TimeParam("start", "candles covering this time or later")
+END = TimeParam("end", "candles starting before this time")
