@@ -137,13 +137,18 @@ async def test_latency_before_answers(nursery: trio.Nursery) -> None:
     bad = await http.post("/v1/orders", json={**ORDER}, headers=_key(trader))
     assert bad.status_code == 400
     assert bad.headers["x-chaos"] == "latency"
+    # The WebSocket's order-entry answers too.
+    async with open_exchange_socket(running.url, trader.api_key) as socket:
+        started = time.perf_counter()
+        await socket.place({**ORDER, "price": "2"})
+        assert time.perf_counter() - started >= 0.05
     # The operator's routes are spared.
     setting = await http.get("/v1/admin/chaos",
                              headers={"Authorization": f"Bearer {running.admin.admin_token}"})
     assert "x-chaos" not in setting.headers
     assert "x-chaos" not in (await http.get("/healthz")).headers
     metrics = (await http.get("/metrics")).text
-    assert _injections(metrics, "latency") == 5
+    assert _injections(metrics, "latency") == 6
     await _stop(running)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -125,7 +126,8 @@ class Chaos:
 
     Only the server's Trio thread calls it. The draws cost nothing when the spec is off."""
 
-    def __init__(self, spec: ChaosSpec | None = None, count: Any = None) -> None:
+    def __init__(self, spec: ChaosSpec | None = None,
+                 count: Callable[[str], None] | None = None) -> None:
         self._count = count  # called with the kind of each injection (metrics)
         self.spec = spec or ChaosSpec()
         self._random: dict[str, random.Random] = {}

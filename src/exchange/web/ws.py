@@ -416,7 +416,7 @@ class Connection:
 
     def _answer(self, text: str) -> None:
         """Queues the answer to an order-entry op, after chaos mode's latency if any."""
-        delay = self.services.chaos.latency() if self.services.chaos.spec.latency_max else 0
+        delay = self.services.chaos.latency()
         if delay and self._nursery is not None:
             self._nursery.start_soon(self._answer_later, delay, text)
         else:
