@@ -226,3 +226,24 @@ async def test_watch_book_ends_equal_to_the_rest_book(nursery: trio.Nursery, spe
             assert watcher.reconnects == 0
             assert watcher.resubscribes == 0
     await _stop(running)
+
+
+async def test_a_stall_holds_channel_messages_not_replies(nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery, chaos="stall=1,seed=1")
+    await running.instrument()
+    maker = await running.trader("maker", USD="100000", BTC="10")
+    taker = await running.trader("taker", USD="100000")
+    async with open_exchange_socket(running.url) as socket:
+        await socket.subscribe(["trades.BTC-USD"])
+        await maker.client.place_order("BTC-USD", "sell", "limit", quantity="0.5", price="100")
+        sent = time.perf_counter()
+        await taker.client.place_order("BTC-USD", "buy", "limit", quantity="0.2", price="100")
+        await taker.client.place_order("BTC-USD", "buy", "limit", quantity="0.3", price="100")
+        assert await socket.ping() < 0.5  # replies are not held
+        with trio.fail_after(10):
+            trades = [await socket.receive(), await socket.receive()]
+        assert time.perf_counter() - sent >= 1.0  # held for 1 to 3 s
+        assert [t["quantity"] for t in trades] == ["0.2", "0.3"]  # then in order
+    metrics = (await running.admin.http.get("/metrics")).text
+    assert _injections(metrics, "stall") >= 2
+    await _stop(running)

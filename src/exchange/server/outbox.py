@@ -112,7 +112,7 @@ class Outbox:
     each outbox they are in)."""
 
     __slots__ = ("_items", "_size", "_waiting", "_wakeup", "close_code", "close_reason",
-                 "held_until", "limit")
+                 "limit")
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self.limit = limit
@@ -122,9 +122,6 @@ class Outbox:
         self._waiting = False
         self.close_code: int | None = None
         self.close_reason = ""
-        # trio.current_time() until which the writer sends nothing (a chaos stall): items
-        # queue meanwhile and go out after it, in order.
-        self.held_until = 0.0
 
     def __len__(self) -> int:
         return len(self._items)

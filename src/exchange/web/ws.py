@@ -14,8 +14,8 @@ unread: TCP backpressure on it alone).
 
 Chaos mode: answers to order entry wait `Chaos.latency()`; a refused one is an `error`
 reply with code `unavailable` and `"chaos": "reject"`; after each frame the writer may drop
-the connection (close code 1012, nothing queued is sent); and the fan-out may hold a
-connection's outbox for a while (`Outbox.held_until`), which its writer honours.
+the connection (close code 1012, nothing queued is sent); the fan-out's stalls hold a
+connection's channel messages (`Subscriber.held`), not its replies.
 
 Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
 flight to be answered, and closes with 1001.
@@ -246,9 +246,6 @@ class Connection:
         self.direct = writer.direct
         chaos = self.services.chaos
         while True:
-            if outbox.held_until:  # a chaos stall: what comes meanwhile waits, in order
-                await trio.sleep_until(outbox.held_until)
-                outbox.held_until = 0.0
             if not len(outbox) and not outbox.closed:  # a deadline only when idle
                 with trio.move_on_after(HEARTBEAT):
                     await outbox.wait()
