@@ -110,7 +110,7 @@ def error_response(error: ApiError) -> Response:
 
 
 def create_app(services: Services) -> QuartTrio:
-    from exchange.web import account, admin, market, ops, orders, page
+    from exchange.web import account, admin, batch, market, ops, orders, page
 
     # No static folder: the page module serves the page's files, and Quart's default
     # `/static/<path:filename>` route would be one more undocumented way in.
@@ -169,6 +169,6 @@ def create_app(services: Services) -> QuartTrio:
             ).observe(time.perf_counter() - started)
         return response
 
-    for module in (market, orders, account, admin, ops, page):
+    for module in (market, orders, batch, account, admin, ops, page):
         module.register(app, services)
     return app

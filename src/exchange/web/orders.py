@@ -39,14 +39,8 @@ from exchange.web.app import (
     request_body,
 )
 from exchange.web.auth import authenticate
-from exchange.web.errors import ApiError, PipelineError, chaos_refusal, pipeline_error
-from exchange.web.models import (
-    AmendOrderBody,
-    BatchOrdersBody,
-    PlaceOrderBody,
-    parse_body,
-    validate,
-)
+from exchange.web.errors import ApiError, chaos_refusal
+from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
 from exchange.web.params import BEFORE_ORDER, BEFORE_TRADE, LIMIT, ORDER_ID, ORDER_STATUS, SYMBOL
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
@@ -126,20 +120,6 @@ def refusal(events: list[AnyEvent]) -> str | None:
         if type(event) is RequestRejected:
             return event.reason
     return None
-
-
-def _error_of(exc: Exception) -> ApiError:
-    """An order's own error in a batch's answer."""
-    if isinstance(exc, ApiError):
-        return exc
-    assert isinstance(exc, PipelineError)
-    return pipeline_error(exc)
-
-
-def batch_result(result: tuple[int, dict[str, Any]] | ApiError) -> dict[str, Any]:
-    if isinstance(result, ApiError):
-        return {"status": result.status, "error": result.envelope()["error"]}
-    return {"status": result[0], "order": result[1]}
 
 
 class OrderEntry:
@@ -266,61 +246,6 @@ class OrderEntry:
                 del services.inflight[key]
         return self.place_result(account, events)
 
-    async def place_batch(self, account: AccountView, orders: list[Any]
-                          ) -> list[tuple[int, dict[str, Any]] | ApiError]:
-        """Places up to `MAX_BATCH_ORDERS` orders, each answered on its own: an invalid one (or one
-        that found no token) does not stop the others. The valid ones are submitted back
-        to back, without awaiting in between, so the engine takes them in one batch and
-        the journal commits them together (`batch_limit` permitting)."""
-        results: list[tuple[int, dict[str, Any]] | ApiError | None] = [None] * len(orders)
-        commands: dict[int, PlaceOrder] = {}
-        for index, item in enumerate(orders):
-            try:
-                if self.limiter.take(account.account_id, 1) == 0:
-                    raise self.limiter.refusal(account.account_id)
-                body = validate(PlaceOrderBody, item, f"orders[{index}]")
-                command = self.place_command(account, body)
-            except ApiError as error:
-                results[index] = error
-            else:
-                commands[index] = command
-        # Earlier placements with these client_order_ids are answered as `place_as` does;
-        # this may wait, so it comes before anything is submitted.
-        for index, command in list(commands.items()):
-            if command.client_order_id is not None:
-                try:
-                    existing = await self.original(account, command)
-                except (ApiError, *PipelineError) as exc:
-                    results[index] = _error_of(exc)
-                    del commands[index]
-                    continue
-                if existing is not None:
-                    results[index] = self.replayed(account, existing)
-                    del commands[index]
-        submitted: dict[int, Request] = {}
-        again: list[int] = []  # a client_order_id taken meanwhile, or twice in this batch
-        for index, command in commands.items():
-            coid = command.client_order_id
-            if coid is not None and (coid in account.client_ids
-                                     or (account.account_id, coid) in self.services.inflight):
-                again.append(index)
-                continue
-            try:
-                submitted[index] = self.submit_placement(account, command)
-            except PipelineError as exc:
-                results[index] = pipeline_error(exc)
-        for index, pending in submitted.items():
-            try:
-                results[index] = await self.placed(account, commands[index], pending)
-            except (ApiError, *PipelineError) as exc:
-                results[index] = _error_of(exc)
-        for index in again:
-            try:
-                results[index] = await self.place_as(account, commands[index])
-            except (ApiError, *PipelineError) as exc:
-                results[index] = _error_of(exc)
-        return [result for result in results if result is not None]
-
     def place_result(self, account: AccountView, events: list[AnyEvent]
                      ) -> tuple[int, dict[str, Any]]:
         result = placed(events, account.account_id)
@@ -379,7 +304,6 @@ class OrderEntry:
 
 def register(app: QuartTrio, services: Services) -> None:
     readmodel = services.readmodel
-    limiter = services.limiter
     timeout = services.settings.request_timeout
     entry = services.order_entry = OrderEntry(services)
 
@@ -401,18 +325,6 @@ def register(app: QuartTrio, services: Services) -> None:
         status, body = await entry.amend(request_authorization(), order_id, await request_body(),
                                          answer_headers())
         return json_response(body, status)
-
-    @app.post("/v1/orders/batch")
-    async def place_batch() -> Response:
-        account = authenticate(readmodel, request_authorization())
-        headers = answer_headers()
-        entry.admit(account, headers, tokens=0)
-        body = parse_body(BatchOrdersBody, await request_body())
-        try:
-            results = await entry.place_batch(account, body.orders)
-        finally:
-            headers.update(limiter.headers(account.account_id))
-        return json_response({"results": [batch_result(result) for result in results]})
 
     @app.get("/v1/orders")
     async def list_orders() -> Response:
