@@ -16,6 +16,7 @@ from setuptools import setup
 COMPILED = [
     "src/exchange/engine/accounts.py",
     "src/exchange/engine/book.py",
+    "src/exchange/engine/checks.py",
     "src/exchange/engine/engine.py",
     "src/exchange/engine/instruments.py",
     "src/exchange/engine/matching.py",

@@ -16,11 +16,19 @@ def build_parser() -> argparse.ArgumentParser:
     benches = bench.add_subparsers(dest="bench", required=True)
     engine = benches.add_parser("engine", help="the matching engine in-process, no I/O")
     engine.add_argument("--workload", choices=["mixed"], default="mixed")
-    engine.add_argument("--commands", type=int, default=1_000_000)
+    engine.add_argument("--commands", type=int, default=None,
+                        help="default 1,000,000; with --workload-file, all of the file's")
     engine.add_argument("--symbols", type=int, default=1)
     engine.add_argument("--seed", type=int, default=1)
     engine.add_argument("--json", action="store_true", help="print one JSON object last")
     engine.add_argument("--no-progress", action="store_true")
+    engine.add_argument("--check", action="store_true",
+                        help="run the engine's self-check at the end and report its state hash")
+    source = engine.add_mutually_exclusive_group()
+    source.add_argument("--record", metavar="FILE", default=None,
+                        help="write the generated command stream to FILE (JSON lines)")
+    source.add_argument("--workload-file", metavar="FILE", default=None,
+                        help="replay a recorded command stream instead of generating one")
 
     persist = benches.add_parser(
         "persist", help="the writer: mixed-workload events made durable, then recovery"
@@ -83,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             as_json=args.json,
             progress=not args.no_progress and sys.stderr.isatty(),
+            check=args.check,
+            record=args.record,
+            workload_file=args.workload_file,
         )
     if args.command == "bench" and args.bench == "persist":
         from exchange.bench.persist import run_persist_bench

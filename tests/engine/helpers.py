@@ -163,13 +163,15 @@ class Sim:
         self.log: list[AnyEvent] = []
 
     def handle(self, command: AnyCommand) -> list[AnyEvent]:
-        """Runs one command; a command with `ts` 0 gets the next tick of the clock."""
+        """Runs one command; a command with `ts` 0 gets the next tick of the clock. Then
+        the engine checks its own invariants (`Engine.check()`)."""
         if command.ts == 0:
             self.ts += 1
             command = msgspec.structs.replace(command, ts=self.ts)
         else:
             self.ts = max(self.ts, command.ts)
         events = self.engine.handle(command)
+        self.engine.check()
         for event in events:
             if isinstance(event, FundsDeposited):
                 self.supply[event.asset] += event.amount

@@ -77,6 +77,7 @@ def test_engine_matches_the_reference_book(commands: list[AnyCommand]) -> None:
     reference = ReferenceBook()
     for step, command in enumerate(commands):
         got = outcomes(engine.handle(command))
+        engine.check()
         want = expected(reference, command)
         assert got == want, f"step {step}: {command}"
         assert engine.depth(PLAIN_SYMBOL) == reference.depth(), f"step {step}: {command}"

@@ -47,10 +47,12 @@ QUOTE = {inst.symbol: inst.quote for inst in INSTRUMENTS}
 
 
 def run(commands: list[AnyCommand], check: Check) -> Engine:
-    """Feeds `commands` one by one to a fresh engine, calling `check` after each."""
+    """Feeds `commands` one by one to a fresh engine, calling `check` after each (and the
+    engine's own self-check, `Engine.check()`, before it)."""
     engine = new_engine()
     for command in commands:
         events = engine.handle(command)
+        engine.check()
         check(engine, command, events)
     return engine
 
@@ -684,13 +686,16 @@ def state_of(engine: Engine) -> Any:
 @given(command_sequences())
 def test_replay_gives_identical_events(commands: list[AnyCommand]) -> None:
     """The same commands into a fresh engine give equal events, command by command, and the
-    same state after each."""
+    same state (and state hash) after each."""
     first = new_engine()
-    recorded = [(first.handle(command), state_of(first)) for command in commands]
+    recorded = [
+        (first.handle(command), state_of(first), first.state_hash()) for command in commands
+    ]
     second = new_engine()
-    for command, (events, state) in zip(commands, recorded, strict=True):
+    for command, (events, state, digest) in zip(commands, recorded, strict=True):
         assert second.handle(command) == events, command
         assert state_of(second) == state, command
+        assert second.state_hash() == digest, command
 
 
 def test_strategies_reach_the_interesting_paths() -> None:

@@ -28,6 +28,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             line = self.proc.stderr.readline()
             if "listening on" in line:
+                self.started_line = line
                 self.url = line.split("listening on ")[1].split()[0]
                 return
             if not line and self.proc.poll() is not None:

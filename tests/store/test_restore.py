@@ -57,6 +57,8 @@ def records(engine: Engine) -> dict[str, Any]:
             for o in engine.orders.values()
         ],
         "transfer_ids": sorted(engine.transfer_ids),
+        "deposited": dict(engine.deposited),
+        "withdrawn": dict(engine.withdrawn),
         "counters": Counters(
             next_order_id=engine.next_order_id, next_trade_id=engine.next_trade_id,
             next_account_id=engine.next_account_id, next_priority=engine.next_priority,
@@ -76,8 +78,10 @@ def test_restore_gives_the_same_engine(seed: int) -> None:
     engine, maker = busy_engine(seed)
     restored = restore(**records(engine))
     assert engine_state(restored) == engine_state(engine)
+    assert restored.state_hash() == engine.state_hash()
     later = maker.commands(400)
     assert restored.process(later) == engine.process(later)
+    assert restored.state_hash() == engine.state_hash()
 
 
 def test_records_in_any_order_restore_the_same_queues() -> None:
@@ -107,6 +111,19 @@ def test_a_hold_that_does_not_add_up_is_refused() -> None:
         msgspec.structs.replace(b, held=b.held + 1) if b.held else b for b in given["balances"]
     ]
     with pytest.raises(RestoreError, match="held"):
+        restore(**given)
+
+
+def test_a_balance_that_breaks_conservation_is_refused() -> None:
+    """The rebuilt engine runs its self-check: a total changed behind the engine's back no
+    longer adds up to deposits minus withdrawals."""
+    engine, _ = busy_engine(34)
+    given = records(engine)
+    given["balances"] = [
+        msgspec.structs.replace(b, total=b.total + 1) if b.account_id == 1 else b
+        for b in given["balances"]
+    ]
+    with pytest.raises(RestoreError, match=r"self-check: asset \w+ not conserved"):
         restore(**given)
 
 

@@ -65,6 +65,7 @@ async def test_recovered_engine_is_the_same_engine(db: Database, seed: int) -> N
         recovered = await recover(bridge)
         assert recovered.open_orders == len(original.orders) > 0
         assert engine_state(recovered.engine) == engine_state(original)
+        assert recovered.engine.state_hash() == original.state_hash()
 
         # The same further commands give the same events; written through the recovered
         # ledger, they recover once more to the same state.
@@ -74,6 +75,7 @@ async def test_recovered_engine_is_the_same_engine(db: Database, seed: int) -> N
         assert got == expected
         again = await recover(bridge)
         assert engine_state(again.engine) == engine_state(original)
+        assert again.engine.state_hash() == original.state_hash()
 
 
 async def test_stream_covers_what_recovery_must_restore(db: Database) -> None:

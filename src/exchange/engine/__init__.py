@@ -4,6 +4,7 @@ It imports nothing that does I/O; the edges convert decimals to integer ticks, l
 units (`exchange.engine.units`) and back.
 """
 
+from exchange.engine.checks import InvariantError
 from exchange.engine.engine import Engine
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "InvariantError"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
+from exchange.engine.checks import check_state, state_digest
 from exchange.engine.codes import (
     CLOSED_BY_USER,
     GTC,
@@ -424,11 +425,13 @@ class Engine(Triggers):
                 )
                 return
             bal.total -= cmd.amount
+            self.withdrawn[cmd.asset] = self.withdrawn.get(cmd.asset, 0) + cmd.amount
             self.events.append(
                 FundsWithdrawn(cmd.account_id, cmd.asset, cmd.amount, cmd.transfer_id, cmd.ts)
             )
         else:
             bal.total += cmd.amount
+            self.deposited[cmd.asset] = self.deposited.get(cmd.asset, 0) + cmd.amount
             self.events.append(
                 FundsDeposited(cmd.account_id, cmd.asset, cmd.amount, cmd.transfer_id, cmd.ts)
             )
@@ -463,6 +466,19 @@ class Engine(Triggers):
         self.events.append(InstrumentStatusChanged(cmd.symbol, inst.halted, cmd.ts))
         if not inst.halted and self.needs_settle(inst):
             self.settle(inst)  # stops that came due while halted (bracket stop-losses)
+
+    # -- SELF-CHECKS (never from `handle`: each walks the whole state) --
+
+    def check(self) -> None:
+        """Raises `InvariantError` unless every invariant holds: books sorted and uncrossed,
+        level totals equal to their orders, holds equal to what open orders need, every
+        asset conserved (`exchange.engine.checks`)."""
+        check_state(self)
+
+    def state_hash(self) -> str:
+        """SHA-256 hex digest of the whole state: equal for two engines in the same state,
+        whether fed the same commands or rebuilt from stored records."""
+        return state_digest(self)
 
     # -- INSPECTION (tests, snapshots, read models) --
 

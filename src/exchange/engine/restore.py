@@ -17,7 +17,7 @@ records do not come from one consistent state, and `restore` refuses them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from heapq import heapify
 
@@ -25,6 +25,7 @@ import msgspec
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
+from exchange.engine.checks import InvariantError
 from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
 from exchange.engine.commands import AddInstrument, PlaceOrder
 from exchange.engine.engine import Engine
@@ -109,10 +110,15 @@ def restore(
     orders: Iterable[OrderRecord],
     transfer_ids: Iterable[tuple[int, str]] = (),
     counters: Counters | None = None,
+    deposited: Mapping[str, int] | None = None,
+    withdrawn: Mapping[str, int] | None = None,
     max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
 ) -> Engine:
     """An engine in the state the records describe; raises `RestoreError` if they are
-    inconsistent (unknown instrument or account, a hold that does not add up, ...)."""
+    inconsistent (unknown instrument or account, a hold that does not add up, an asset
+    whose balances do not add up to `deposited - withdrawn`, ...): the rebuilt engine must
+    pass `Engine.check()`. Without `deposited`, each asset's supply is taken to be what the
+    balances hold (nothing to check it against)."""
     engine = Engine(max_open_orders=max_open_orders)
     for inst_record in instruments:
         _add_instrument(engine, inst_record)
@@ -137,7 +143,23 @@ def restore(
     _check_holds(engine, stored_held)
     engine.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
+    if deposited is None:
+        deposited = _supply(engine)
+    engine.deposited = {asset: amount for asset, amount in deposited.items() if amount}
+    engine.withdrawn = {asset: amount for asset, amount in (withdrawn or {}).items() if amount}
+    try:
+        engine.check()
+    except InvariantError as exc:
+        raise RestoreError(f"the rebuilt engine fails its self-check: {exc}") from exc
     return engine
+
+
+def _supply(engine: Engine) -> dict[str, int]:
+    supply: dict[str, int] = defaultdict(int)
+    for account in engine.accounts.values():
+        for asset, balance in account.balances.items():
+            supply[asset] += balance.total
+    return supply
 
 
 def _by_priority(record: OrderRecord) -> int:

@@ -21,6 +21,10 @@ class EngineState:
         self.accounts: dict[int, Account] = {FEE_ACCOUNT_ID: Account(FEE_ACCOUNT_ID)}
         self.orders: dict[int, Order] = {}  # open and pending orders
         self.transfer_ids: set[tuple[int, str]] = set()
+        # Units of each asset ever deposited and withdrawn: what the accounts' totals must
+        # add up to (`check`), since trades and fees only move units between accounts.
+        self.deposited: dict[str, int] = {}
+        self.withdrawn: dict[str, int] = {}
         self.expiries: list[tuple[int, int]] = []  # heap of (expire_time, order_id)
         self.next_order_id = 1
         self.next_trade_id = 1

@@ -38,6 +38,7 @@ async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, Accou
                     results.append(await sequencer.execute(command, account=record))
             finally:
                 sequencer.close()
+        await storage.seal()
     return results
 
 

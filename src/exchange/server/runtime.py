@@ -25,7 +25,8 @@ The pipeline of a state-changing request, as wired in `serve_exchange`:
 Shutdown (SIGINT/SIGTERM or `Server.shutdown()`): hypercorn stops accepting and lets
 in-flight requests finish, WebSocket connections stop reading, answer what is in flight and
 close with 1001; then the inbox is closed, the engine task drains it, the journal flushes,
-the fan-out ends, the database is closed. A peer that stops reading cannot hold a
+the fan-out ends, the engine's state hash is stored (`Storage.seal`: the next start checks
+the rebuilt engine against it), the database is closed. A peer that stops reading cannot hold a
 connection (hypercorn writes inside a shielded scope) for longer than `send_timeout`: the
 listening sockets set TCP_USER_TIMEOUT, which the kernel applies to every connection.
 All of it within `shutdown_timeout`, or the rest is cancelled. If any task fails, the
@@ -169,6 +170,7 @@ async def serve_exchange(
             outer.cancel_scope.cancel()  # the pipeline has ended: stop the watchdog
         if timed_out:
             raise ShutdownTimeout(f"shutdown took over {settings.shutdown_timeout} s")
+        await storage.seal()  # a clean stop: the next start can verify the engine
 
 
 async def _serve_http(

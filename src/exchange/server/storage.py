@@ -44,6 +44,12 @@ class Storage:
     journal: Journal
     description: str
 
+    async def seal(self) -> None:
+        """After a clean shutdown (the engine drained, every batch durable): stores the
+        engine's state hash, which the next start verifies the rebuilt engine against."""
+        if isinstance(self.journal, StoreJournal):
+            await self.journal.seal(self.engine)
+
 
 class StoreJournal:
     """The `Journal` seam over the store's writer (`exchange.store.writer.serve_writer`)."""
@@ -88,6 +94,13 @@ class StoreJournal:
 
     def close(self) -> None:
         self._send.close()
+
+    async def seal(self, engine: Engine) -> None:
+        from exchange.store.writes import write_state_hash
+
+        digest = await trio.to_thread.run_sync(engine.state_hash)
+        await self.bridge.run(write_state_hash, digest)
+        log.info("stored the engine's state hash %s for the next start", digest[:15])
 
     async def ready(self) -> bool:
         if not self.status.ready:
@@ -140,6 +153,8 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
             journal = StoreJournal(bridge, recovered.ledger)
             description = (f"{dialect_name(url)}, recovered {recovered.open_orders} open "
                            f"orders in {recovered.seconds:.2f} s")
+            if recovered.verified:
+                description += ", state hash of the clean shutdown verified"
             yield Storage(recovered.engine, readmodel, journal, description)
     except StoreError as exc:
         raise StartupError(f"database: {_line(exc)}") from None

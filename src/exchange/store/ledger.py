@@ -43,6 +43,7 @@ from exchange.engine.events import (
 from exchange.engine.units import rate_to_int
 from exchange.store.rows import (
     BATCHES,
+    DEPOSIT,
     LAST_PRICE,
     NEW,
     NEXT_ACCOUNT_ID,
@@ -51,6 +52,7 @@ from exchange.store.rows import (
     NEXT_TRADE_ID,
     PARTIALLY_FILLED,
     SEQUENCE,
+    WITHDRAWAL,
     WRITES,
     AccountInfo,
     OrderRow,
@@ -270,7 +272,7 @@ class _Fold:
 
     def transferred(self, ev: FundsDeposited | FundsWithdrawn) -> None:
         self.ts = ev.ts
-        kind = "deposit" if type(ev) is FundsDeposited else "withdrawal"
+        kind = DEPOSIT if type(ev) is FundsDeposited else WITHDRAWAL
         self.out.transfers.append(
             (ev.account_id, ev.asset, kind, ev.amount, ev.transfer_id, ev.ts)
         )

@@ -1,16 +1,22 @@
 """Recovery: rebuild the engine, and the writer's ledger, from what the database holds.
 
 One read-only snapshot (a single transaction) loads instruments, accounts, balances, transfer
-ids, counters and every open or pending order in time priority; `exchange.engine.restore`
-turns them into an engine in the state of the last committed write, and the same rows seed
-the writer's `Ledger`, so writing resumes exactly where it stopped.
+ids and totals, counters and every open or pending order in time priority;
+`exchange.engine.restore` turns them into an engine in the state of the last committed write
+(and runs the engine's self-check on it), and the same rows seed the writer's `Ledger`, so
+writing resumes exactly where it stopped.
+
+A clean shutdown stores the engine's state hash with the `writes` count (`write_state_hash`);
+when the count is still the stored one, nothing was written since, and the rebuilt engine must
+hash the same or recovery refuses it. After a crash there is no such hash to compare with.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -32,6 +38,7 @@ from exchange.store.bridge import Bridge
 from exchange.store.errors import RecoveryError
 from exchange.store.ledger import Ledger
 from exchange.store.rows import (
+    DEPOSIT,
     INSTRUMENT_COLUMNS,
     LAST_PRICE,
     NEXT_ACCOUNT_ID,
@@ -41,7 +48,11 @@ from exchange.store.rows import (
     ORDER_COLUMNS,
     PENDING,
     SEQUENCE,
+    STATE_HASH,
+    STATE_HASH_WRITES,
+    WRITES,
     OrderRow,
+    stored_state_hash,
 )
 from exchange.store.schema import (
     OPEN_STATUSES,
@@ -64,6 +75,8 @@ class Snapshot:
     transfer_ids: list[tuple[int, str]]
     counters: dict[str, int]
     orders: list[tuple[Any, ...]]  # open or pending, in ORDER_COLUMNS order, by priority
+    deposited: dict[str, int] = field(default_factory=dict)  # per asset, every transfer
+    withdrawn: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -72,6 +85,7 @@ class Recovered:
     ledger: Ledger
     open_orders: int
     seconds: float
+    verified: bool = False  # the state hash of the last clean shutdown matched
 
 
 async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS) -> Recovered:
@@ -81,7 +95,25 @@ async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORD
     start = time.perf_counter()
     snapshot = await bridge.run(load_snapshot)
     engine, ledger = await trio.to_thread.run_sync(rebuild, snapshot, max_open_orders)
-    return Recovered(engine, ledger, len(snapshot.orders), time.perf_counter() - start)
+    verified = await trio.to_thread.run_sync(verify_state_hash, engine, snapshot.counters)
+    return Recovered(engine, ledger, len(snapshot.orders), time.perf_counter() - start,
+                     verified)
+
+
+def verify_state_hash(engine: Engine, stored: dict[str, int]) -> bool:
+    """Compares the rebuilt engine with the state hash of the last clean shutdown, if
+    nothing was written since (else returns False: there is nothing to compare with).
+    Raises `RecoveryError` on a mismatch: the database changed behind the server's back."""
+    if STATE_HASH not in stored or stored.get(STATE_HASH_WRITES) != stored.get(WRITES, 0):
+        return False
+    digest = engine.state_hash()
+    if stored_state_hash(digest) != stored[STATE_HASH]:
+        raise RecoveryError(
+            f"the rebuilt engine (state hash {digest[:15]}) is not the one stopped cleanly "
+            f"after write {stored.get(WRITES, 0)} (state hash {stored[STATE_HASH]:015x}): "
+            "the database was changed outside the server; refusing to serve"
+        )
+    return True
 
 
 async def load_snapshot(engine: AsyncEngine) -> Snapshot:
@@ -105,6 +137,13 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
                 .where(transfers.c.transfer_id.is_not(None))
             )).all()
             counter_rows = (await conn.execute(select(counters.c.name, counters.c.value))).all()
+            # Summed here, not in SQL: SQLite keeps exact amounts as text.
+            deposited: dict[str, int] = defaultdict(int)
+            withdrawn: dict[str, int] = defaultdict(int)
+            for asset, kind, amount in (await conn.execute(
+                select(transfers.c.asset, transfers.c.kind, transfers.c.amount)
+            )).all():
+                (deposited if kind == DEPOSIT else withdrawn)[asset] += amount
             if conn.dialect.name == "postgresql":
                 order_rows = await pg.open_orders(conn)
             else:
@@ -120,6 +159,8 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
         transfer_ids=[(row[0], row[1]) for row in transfer_rows],
         counters={name: int(value) for name, value in counter_rows},
         orders=order_rows,
+        deposited=dict(deposited),
+        withdrawn=dict(withdrawn),
     )
 
 
@@ -153,6 +194,8 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
                 next_account_id=stored.get(NEXT_ACCOUNT_ID, 1),
                 next_priority=stored.get(NEXT_PRIORITY, 1),
             ),
+            deposited=snapshot.deposited,
+            withdrawn=snapshot.withdrawn,
             max_open_orders=max_open_orders,
         )
     except RestoreError as exc:

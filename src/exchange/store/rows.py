@@ -39,6 +39,8 @@ INSTRUMENT_COLUMNS = (
 )
 
 PENDING = "pending"
+DEPOSIT = "deposit"  # transfers.kind
+WITHDRAWAL = "withdrawal"
 NEW = "new"
 PARTIALLY_FILLED = "partially_filled"
 
@@ -51,6 +53,15 @@ WRITES = "writes"
 BATCHES = "batches"
 SEQUENCE = "sequence:"  # + symbol
 LAST_PRICE = "last_price:"  # + symbol
+# A clean shutdown's `Engine.state_hash()` (its first 60 bits, to fit the column) and the
+# `writes` count it belongs to: any later write leaves the two counts unequal.
+STATE_HASH = "state_hash"
+STATE_HASH_WRITES = "state_hash_writes"
+
+
+def stored_state_hash(digest: str) -> int:
+    """The part of a state hash kept in the counters table."""
+    return int(digest[:15], 16)
 
 
 class OrderRow:

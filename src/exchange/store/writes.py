@@ -22,10 +22,13 @@ from exchange.store.rows import (
     INSTRUMENT_COLUMNS,
     ORDER_COLUMNS,
     ORDER_UPDATE_COLUMNS,
+    STATE_HASH,
+    STATE_HASH_WRITES,
     TRADE_COLUMNS,
     TRANSFER_COLUMNS,
     WRITES,
     WriteSet,
+    stored_state_hash,
 )
 from exchange.store.schema import (
     accounts,
@@ -66,6 +69,16 @@ async def write(engine: AsyncEngine, ws: WriteSet, *, retry: bool = False,
             if not conn.invalidated:
                 await conn.invalidate()
             raise
+
+
+async def write_state_hash(engine: AsyncEngine, digest: str) -> None:
+    """Stores a clean shutdown's state hash, stamped with the `writes` count it is the
+    state of (the writer has drained: nothing writes after it)."""
+    async with engine.begin() as conn:
+        writes = await committed_writes(conn)
+        await _upsert(conn, counters, ("name", "value"),
+                      [(STATE_HASH, stored_state_hash(digest)), (STATE_HASH_WRITES, writes)],
+                      ("name",))
 
 
 async def committed_writes(conn: AsyncConnection) -> int:
