@@ -5,8 +5,10 @@ only computes, so it keeps up). `serve_fanout` keeps the market data the streams
 symbol the L2 book with its sequence, as of the last batch it published — and turns each
 batch into messages: one book update per symbol per batch (covering the batch's sequence
 range), one message per trade, private order events and fills. Each public message is
-encoded once and `put` into every subscriber's `Outbox` (never awaited); a subscriber whose
-outbox overflows is dropped from every channel and its connection closes with 4008.
+encoded once and `put` into every subscriber's `Outbox` (never awaited, with one clock
+reading for all of them: the outbox's age rule); a subscriber whose outbox fails (too full,
+or its oldest item too old) is dropped from every channel and its connection closes with
+4008.
 
 Subscribing runs in the subscriber's task but never awaits, and a batch is published without
 awaiting either, so a snapshot is always taken between two batches: it is exactly the state
@@ -382,26 +384,25 @@ class Fanout:
         dead = self._dead
         count = 0
         size = size_of(item)
+        now = time.monotonic()  # one clock reading for every outbox's age
         for subscriber in members:
             held = subscriber.held
             if held is not None:  # a chaos stall
                 held.append(item)
                 count += 1
-            elif subscriber.outbox.put(item, size):
+            elif subscriber.outbox.put(item, size, now):
                 count += 1
             else:
                 dead.append(subscriber)
         self._metrics.ws_messages.inc(count)
 
     def _bury(self) -> None:
-        """Drops the subscribers whose outbox overflowed (their writer closes with 4008)."""
+        """Drops the subscribers whose outbox failed (their writer closes with 4008; the
+        connection counts and logs it, whatever made the outbox fail)."""
         if not self._dead:
             return
         for subscriber in self._dead:
             if subscriber in self.subscribers and subscriber.outbox.close_code == SLOW_CONSUMER:
-                log.info("closing a slow WebSocket consumer (account %s)",
-                         subscriber.account_id)
-                self._metrics.ws_slow_consumers.inc()
                 self.detach(subscriber)
         self._dead.clear()
 

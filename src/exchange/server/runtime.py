@@ -27,7 +27,9 @@ in-flight requests finish, WebSocket connections stop reading, answer what is in
 close with 1001; then the inbox is closed, the engine task drains it, the journal flushes,
 the fan-out ends, the engine's state hash is stored (`Storage.seal`: the next start checks
 the rebuilt engine against it), the database is closed. A peer that stops reading cannot hold a
-connection (hypercorn writes inside a shielded scope) for longer than `send_timeout`: the
+connection (hypercorn writes inside a shielded scope): it gets 4008 after
+`ws_outbox_max_age` and a writer still stuck in a send is reset shortly after (`web/ws.py`);
+as a backstop, for longer than `send_timeout` neither it nor any HTTP peer can: the
 listening sockets set TCP_USER_TIMEOUT, which the kernel applies to every connection.
 All of it within `shutdown_timeout`, or the rest is cancelled. If any task fails, the
 nursery cancels the others and `serve_exchange` raises.

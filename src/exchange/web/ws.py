@@ -12,6 +12,14 @@ it can do is fill its own outbox, which closes it with 4008. A client that sends
 than its requests are answered waits once `MAX_INFLIGHT` are in flight (its frames stay
 unread: TCP backpressure on it alone).
 
+A client that stops reading is closed with 4008 within about `ws_outbox_max_age`, before
+the kernel's `send_timeout` would reset it: its outbox fails once an item has waited that
+long for the writer (checked on `put` and by the pacer's sweep), and the sweep also asks
+each writer how long the peer has acknowledged nothing of what was written (which the
+kernel's send buffer holds, megabytes, before the writer blocks). The close frame goes out
+if the socket takes it; if the writer is stuck in a send, the connection is reset
+`CLOSE_GRACE` later, so that the task ends. Either way the metric counts it once.
+
 Chaos mode: answers to order entry wait `Chaos.latency()`; a refused one is an `error`
 reply with code `unavailable` and `"chaos": "reject"`; after each frame the writer may drop
 the connection (close code 1012, nothing queued is sent); the fan-out's stalls hold a
@@ -34,7 +42,7 @@ import trio
 from exchange.engine.commands import AnyCommand, PlaceOrder
 from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
-from exchange.server.outbox import DROPPED, GOING_AWAY, Outbox
+from exchange.server.outbox import DROPPED, GOING_AWAY, SLOW_CONSUMER, Outbox
 from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Request
 from exchange.web.app import Services
@@ -67,6 +75,8 @@ MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
 DRAIN_TIMEOUT = 2.0  # at shutdown: how long in-flight requests may take to be answered
 DISCARD_TIMEOUT = 10.0  # after the close: how long to read what the client still sends
+SWEEP_INTERVAL = 0.25  # how often the pacer checks every connection's age (4008)
+CLOSE_GRACE = 1.0  # after a 4008, how long a writer stuck in a send has before the reset
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -110,6 +120,11 @@ class WebSocketHub:
         self.stopping = False
         self._slots = [trio.Event() for _ in range(SLOTS)]
         self._joined = 0
+        settings = services.settings
+        # The reset must come before the kernel's (send_timeout), which the settings keep
+        # above ws_outbox_max_age.
+        self.close_grace = min(CLOSE_GRACE,
+                               (settings.send_timeout - settings.ws_outbox_max_age) / 2)
 
     def pace(self) -> float:
         """Seconds between the pacer's ticks (see FRAME_BUDGET); 0: writers do not wait."""
@@ -130,11 +145,17 @@ class WebSocketHub:
         task_status.started()
         slots = self._slots
         index = 0
+        sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
             await trio.sleep((self.pace() or IDLE_TICK) / SLOTS)
             tick, slots[index] = slots[index], trio.Event()
             tick.set()
             index = (index + 1) % SLOTS
+            now = time.monotonic()
+            if now >= sweep:
+                sweep = now + SWEEP_INTERVAL
+                for connection in list(self.connections):
+                    connection.check_age(now)
 
     def shutdown(self) -> None:
         """Stops reading on every connection; each closes with 1001 once its in-flight
@@ -196,13 +217,17 @@ class Connection:
         entry = self.services.order_entry
         assert entry is not None
         self.entry: OrderEntry = entry
-        self.outbox = Outbox(self.services.settings.ws_outbox_bytes)
+        settings = self.services.settings
+        self.outbox = Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age,
+                             on_slow=self._slow)
         self.subscriber = Subscriber(self.outbox, account.account_id if account else None)
         self.account = account
         self.inflight = 0
         self.gone = False
         self.direct = False  # whether frames bypass ASGI (exchange.web.frames)
         self.slot = hub.slot()
+        self.writer: FrameWriter | None = None  # once `run` has begun
+        self._written_out = trio.Event()  # set when the writer has returned
         self._room = trio.Event()
         self._reading = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
@@ -210,27 +235,61 @@ class Connection:
     def stop_reading(self) -> None:
         self._reading.cancel()
 
+    def check_age(self, now: float) -> None:
+        """Fails the outbox with 4008 if what it holds, or what the peer has not
+        acknowledged of what was written, is older than `ws_outbox_max_age`."""
+        outbox = self.outbox
+        if outbox.expire(now) or outbox.closed or self.writer is None:
+            return
+        if self.writer.stalled(now) > outbox.max_age:
+            outbox.close(SLOW_CONSUMER, "slow consumer")
+
+    def _slow(self) -> None:
+        """The outbox failed with 4008 (`Outbox.on_slow`)."""
+        log.info("closing a slow WebSocket consumer (account %s)",
+                 self.account.account_id if self.account else None)
+        self.services.metrics.ws_slow_consumers.inc()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._reset_if_stuck)
+
+    async def _reset_if_stuck(self) -> None:
+        """Resets the connection if the writer has not sent the close within the grace
+        (it is blocked in a shielded send: the peer's buffer and ours are full)."""
+        with trio.move_on_after(self.hub.close_grace):
+            await self._written_out.wait()
+            return
+        if self.writer is not None:
+            self.writer.abort()
+
     async def run(self, receive: Receive, send: Send) -> None:
         outbox = self.outbox
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._write, send)
-            with self._reading:
-                await self._read(receive)
-            if self.gone:  # nothing can be sent any more
-                nursery.cancel_scope.cancel()
-                return
-            # Whatever the client still sends is read and dropped until it goes: hypercorn's
-            # queue into the app is small, and once full it would stop hypercorn's reader,
-            # which then could not even tell the app that the client left.
-            nursery.start_soon(self._discard, receive)
-            if not outbox.closed:  # shutting down: answer what is in flight first
-                with trio.move_on_after(DRAIN_TIMEOUT):
-                    while self.inflight:
-                        self._room = trio.Event()
-                        await self._room.wait()
-                outbox.close(GOING_AWAY, "server shutting down")
-            # The writer sends what is queued and the close frame, then returns.
+        self.writer = FrameWriter(send)
+        self.direct = self.writer.direct
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._write, send)
+                with self._reading:
+                    await self._read(receive)
+                if self.gone:  # nothing can be sent any more
+                    nursery.cancel_scope.cancel()
+                    return
+                # Whatever the client still sends is read and dropped until it goes:
+                # hypercorn's queue into the app is small, and once full it would stop
+                # hypercorn's reader, which then could not even tell the app that the client
+                # left.
+                nursery.start_soon(self._discard, receive)
+                if not outbox.closed:  # shutting down: answer what is in flight first
+                    with trio.move_on_after(DRAIN_TIMEOUT):
+                        while self.inflight:
+                            self._room = trio.Event()
+                            await self._room.wait()
+                    outbox.close(GOING_AWAY, "server shutting down")
+                # The writer sends what is queued and the close frame, then returns.
+        finally:
+            # Closed to new tasks: a 4008 that comes later (an answer that overflows the
+            # outbox of a connection that is gone) has nothing to reset.
+            self._nursery = None
 
     async def _discard(self, receive: Receive) -> None:
         with trio.move_on_after(DISCARD_TIMEOUT):
@@ -240,10 +299,16 @@ class Connection:
     # -- WRITING --
 
     async def _write(self, send: Send) -> None:
+        try:
+            await self._write_frames(send)
+        finally:
+            self._written_out.set()
+
+    async def _write_frames(self, send: Send) -> None:
         outbox = self.outbox
         frames = self.services.metrics.ws_frames
-        writer = FrameWriter(send)
-        self.direct = writer.direct
+        writer = self.writer
+        assert writer is not None
         chaos = self.services.chaos
         while True:
             if not len(outbox) and not outbox.closed:  # a deadline only when idle
@@ -257,7 +322,11 @@ class Connection:
                     self._reading.cancel()
                     return
                 frame = _heartbeat()
-            await writer.send_text(frame)
+            outbox.sending = True  # from here on, an old queue is the peer's doing
+            try:
+                await writer.send_text(frame)
+            finally:
+                outbox.sending = False
             frames.inc()
             if chaos.spec.disconnect and chaos.disconnect():
                 outbox.close(DROPPED, "chaos mode dropped the connection")
