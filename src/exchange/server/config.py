@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
     # peer that stops reading could hold its writer, and the shutdown, forever.
     send_timeout: float = Field(default=5.0, gt=0)
+    # Chaos mode (`exchange.server.chaos`): "latency=20ms..200ms,reject=0.02,...,seed=42".
+    chaos: str = ""
 
     @model_validator(mode="after")
     def _ages(self) -> Settings:
@@ -72,6 +74,14 @@ class Settings(BaseSettings):
             return None
         if value is not None and len(value) < 8:
             raise ValueError("must be at least 8 characters")
+        return value
+
+    @field_validator("chaos")
+    @classmethod
+    def _chaos(cls, value: str) -> str:
+        from exchange.server.chaos import parse_spec
+
+        parse_spec(value)  # one line saying what is wrong
         return value
 
     @field_validator("database_url")

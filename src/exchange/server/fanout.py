@@ -25,6 +25,10 @@ Tickers go out at most every `TICKER_INTERVAL` seconds per symbol, when somethin
 `leaderboard.<round>` (or `leaderboard.<round>.<asset>`, USD by default) at most every
 `LEADERBOARD_INTERVAL` seconds, when its standings changed. The same timer task takes the
 leaderboards' equity samples (for max drawdown) every `sample_interval` seconds.
+
+Chaos mode's stalls: a stalled subscriber's channel messages (snapshots included) go to its
+`held` list instead of its outbox, and into the outbox, in order, once the stall is over
+(checked at every batch and ticker tick); its connection's replies are not held.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.server import leaderboard
+from exchange.server.chaos import Chaos
 from exchange.server.metrics import Metrics
 from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
 from exchange.server.readmodel import (
@@ -94,7 +99,7 @@ class Published:
 class Subscriber:
     """One connection as the fan-out sees it: its outbox, account and channels."""
 
-    __slots__ = ("account_id", "channels", "outbox", "since")
+    __slots__ = ("account_id", "channels", "held", "held_until", "outbox", "since")
 
     def __init__(self, outbox: Outbox, account_id: int | None = None) -> None:
         self.outbox = outbox
@@ -104,6 +109,10 @@ class Subscriber:
         # batches up to it were applied before the account was watched, so they carry no
         # order events for it, and its fills from them are not sent either.
         self.since: dict[str, int] = {}
+        # Not None while chaos mode stalls it: its channel messages, in order, held until
+        # trio.current_time() reaches `held_until`.
+        self.held: list[str | BookUpdate] | None = None
+        self.held_until = 0.0
 
 
 def _leave(hub: dict[Any, set[Subscriber]], key: Any, subscriber: Subscriber) -> None:
@@ -120,6 +129,23 @@ def _since(members: set[Subscriber] | None, channel: str, serial: int
     if not members:
         return None
     return {member for member in members if member.since.get(channel, 0) < serial}
+
+
+def _send(subscriber: Subscriber, item: str) -> None:
+    """A message for one subscriber: into its outbox, or held while it is stalled."""
+    if subscriber.held is not None:
+        subscriber.held.append(item)
+    else:
+        subscriber.outbox.put(item)
+
+
+def _discard(subscriber: Subscriber, channel: str) -> None:
+    """Drops queued (and held) book updates of `channel`: a new snapshot follows, or none."""
+    subscriber.outbox.discard(channel)
+    held = subscriber.held
+    if held:
+        held[:] = [item for item in held
+                   if not (type(item) is BookUpdate and item.channel == channel)]
 
 
 class MarketBook:
@@ -171,12 +197,13 @@ class MarketBook:
 
 class Fanout:
     def __init__(self, readmodel: ReadModel, metrics: Metrics, *,
-                 queue_size: int = PUBLISH_QUEUE,
+                 queue_size: int = PUBLISH_QUEUE, chaos: Chaos | None = None,
                  sample_interval: float = SAMPLE_INTERVAL) -> None:
         self._readmodel = readmodel
         self._sample_interval = sample_interval
         self._leaderboards_sent: dict[str, str] = {}  # channel -> the last text sent
         self._metrics = metrics
+        self._chaos = chaos
         self._send, self._receive = trio.open_memory_channel[Published](queue_size)
         self.books: dict[str, MarketBook] = {
             symbol: MarketBook(inst) for symbol, inst in readmodel.instruments.items()
@@ -192,6 +219,7 @@ class Fanout:
         self.candle_channels = 0  # subscriptions to candles.* channels
         readmodel.watched = self.orders
         self.subscribers: set[Subscriber] = set()
+        self._stalled: set[Subscriber] = set()
         self._tickers_due: set[str] = set()
         self._dead: list[Subscriber] = []
         instruments = readmodel.instruments
@@ -216,6 +244,8 @@ class Fanout:
         for channel in list(subscriber.channels):
             self.unsubscribe(subscriber, channel)
         self.subscribers.discard(subscriber)
+        self._stalled.discard(subscriber)
+        subscriber.held = None
         self._metrics.ws_connections.set(len(self.subscribers))
 
     def check(self, subscriber: Subscriber, channel: str) -> None:
@@ -244,7 +274,6 @@ class Fanout:
         """Adds `channel` (already `check`ed). A book channel starts with its snapshot; a
         book channel subscribed again gets a fresh snapshot (a client recovering from a
         gap)."""
-        outbox = subscriber.outbox
         if channel in PRIVATE_CHANNELS:
             account_id = subscriber.account_id
             assert account_id is not None
@@ -253,22 +282,22 @@ class Fanout:
                 subscriber.since[channel] = self._readmodel.batches
                 snapshot = self._private_snapshot(channel, account_id)
                 if snapshot is not None:
-                    outbox.put(snapshot)
+                    _send(subscriber, snapshot)
             subscriber.channels.add(channel)
             return
         kind, _, symbol = channel.partition(".")
         if kind == "book":
-            outbox.discard(channel)
-            outbox.put(self.books[symbol].snapshot_text(channel))
+            _discard(subscriber, channel)
+            _send(subscriber, self.books[symbol].snapshot_text(channel))
         elif kind == "ticker":
-            outbox.put(self._ticker_text(symbol, channel))
+            _send(subscriber, self._ticker_text(symbol, channel))
         elif kind == "candles":
             symbol, _, interval = symbol.rpartition(".")
-            outbox.put(self.books[symbol].candle_text(channel, INTERVALS[interval]))
+            _send(subscriber, self.books[symbol].candle_text(channel, INTERVALS[interval]))
             if channel not in subscriber.channels:
                 self.candle_channels += 1
         elif kind == "leaderboard":
-            outbox.put(self._leaderboard_text(channel))
+            _send(subscriber, self._leaderboard_text(channel))
         self.channels.setdefault(channel, set()).add(subscriber)
         subscriber.channels.add(channel)
 
@@ -300,7 +329,7 @@ class Fanout:
             self.candle_channels -= 1
         subscriber.channels.discard(channel)
         _leave(self.channels, channel, subscriber)
-        subscriber.outbox.discard(channel)
+        _discard(subscriber, channel)
         if channel not in self.channels:
             self._leaderboards_sent.pop(channel, None)
 
@@ -324,6 +353,11 @@ class Fanout:
         self.close_all()
 
     def _publish(self, published: Published) -> None:
+        if self._stalled:
+            self._release()
+        chaos = self._chaos
+        if chaos is not None and chaos.spec.stall:
+            self._stall(chaos)
         changes: dict[str, tuple[int, dict[str, str], dict[str, str]]] = {}
         trades: dict[str, list[str]] = {}
         fills: dict[int, list[str]] = {}
@@ -402,6 +436,32 @@ class Fanout:
                             several(texts))
         self._bury()
 
+    def _stall(self, chaos: Chaos) -> None:
+        """Chaos mode: holds some subscribers' channel messages, from this batch on, for a
+        while (nothing is dropped or reordered)."""
+        now = trio.current_time()
+        for subscriber in self.subscribers:
+            if subscriber.channels:
+                seconds = chaos.stall()
+                if seconds:
+                    if subscriber.held is None:
+                        subscriber.held = []
+                        self._stalled.add(subscriber)
+                    subscriber.held_until = max(subscriber.held_until, now + seconds)
+
+    def _release(self) -> None:
+        """Puts the held messages of every stall that is over into the outboxes, in order."""
+        now = trio.current_time()
+        for subscriber in list(self._stalled):
+            if subscriber.held_until <= now:
+                self._stalled.discard(subscriber)
+                held, subscriber.held = subscriber.held or [], None
+                for item in held:
+                    if not subscriber.outbox.put(item):
+                        self._dead.append(subscriber)
+                        break
+        self._bury()
+
     def _trade(self, trade: TradeExecuted, trades: dict[str, list[str]],
                fills: dict[int, list[str]]) -> None:
         """Renders the trade's public and private messages into this batch's lists."""
@@ -433,7 +493,11 @@ class Fanout:
         size = size_of(item)
         now = time.monotonic()  # one clock reading for every outbox's age
         for subscriber in members:
-            if subscriber.outbox.put(item, size, now):
+            held = subscriber.held
+            if held is not None:  # a chaos stall
+                held.append(item)
+                count += 1
+            elif subscriber.outbox.put(item, size, now):
                 count += 1
             else:
                 dead.append(subscriber)
@@ -454,6 +518,8 @@ class Fanout:
     async def _serve_tickers(self) -> None:
         while True:
             await trio.sleep(TICKER_INTERVAL)
+            if self._stalled:
+                self._release()
             due, self._tickers_due = self._tickers_due, set()
             for symbol in due:
                 channel = "ticker." + symbol

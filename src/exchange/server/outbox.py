@@ -36,6 +36,7 @@ import trio
 
 SLOW_CONSUMER = 4008
 GOING_AWAY = 1001
+DROPPED = 1012  # chaos mode dropped the connection ("service restart": reconnect)
 DEFAULT_LIMIT = 4 * 1024 * 1024  # bytes queued (characters of JSON) before 4008
 FRAME_ITEMS = 1024  # most messages sent in one frame
 
@@ -192,17 +193,18 @@ class Outbox:
         return False
 
     def close(self, code: int, reason: str = "") -> None:
-        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER`: then
-        the queue is dropped and `on_slow` called) and closes with `code`. The first close
+        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER` or
+        `DROPPED`: then the queue is dropped, and for `SLOW_CONSUMER` `on_slow` called) and
+        closes with `code`. The first close
         wins."""
         if self.close_code is not None:
             return
         self.close_code = code
         self.close_reason = reason
-        if code == SLOW_CONSUMER:
+        if code in (SLOW_CONSUMER, DROPPED):
             self._items.clear()
             self._size = 0
-            if self.on_slow is not None:
+            if code == SLOW_CONSUMER and self.on_slow is not None:
                 self.on_slow()
         self._wakeup.set()
 

@@ -131,7 +131,7 @@ async def serve_exchange(
             storage.journal = journal
         metrics = Metrics()
         services = Services(settings, storage.readmodel, metrics, storage.journal)
-        fanout = Fanout(storage.readmodel, metrics)
+        fanout = Fanout(storage.readmodel, metrics, chaos=services.chaos)
         sequencer = Sequencer(
             storage.engine, storage.journal, storage.readmodel, metrics,
             inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,

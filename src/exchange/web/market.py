@@ -27,6 +27,14 @@ def register(app: QuartTrio, services: Services) -> None:
             raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
         return inst
 
+    @app.get("/v1/time")
+    async def server_time() -> Response:
+        # The same instant twice: `ts` in the format of every other time of the API, and
+        # `epoch_ms` for clock-offset arithmetic without parsing (and what Binance-style
+        # bots expect).
+        us = now_us()
+        return json_response({"ts": render.time_us(us), "epoch_ms": us // 1000})
+
     @app.get("/v1/instruments")
     async def instruments() -> Response:
         return json_response(

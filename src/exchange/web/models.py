@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from exchange.server.chaos import parse_latency
 from exchange.web.errors import ApiError, invalid
 
 MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21
@@ -88,6 +89,11 @@ def _storable_text(value: str) -> str:
     return value
 
 
+def _latency(value: str) -> str:
+    parse_latency(value)  # its ValueError says what is wrong
+    return value
+
+
 def _timestamp(value: Any) -> datetime:
     """An ISO 8601 time; one without an offset is taken as UTC."""
     if not isinstance(value, str) or len(value) > 40:
@@ -134,6 +140,10 @@ FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Dec
                     _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
                                     r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
                                     "a fee rate from 0 to under 0.1")]
+Probability = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, le=1),
+                        _decimal_schema({"minimum": 0, "maximum": 1},
+                                        r"^(?:0+(?:\.\d*)?|\.\d+|0*1(?:\.0*)?)$",
+                                        "a probability from 0 to 1")]
 GridSize = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0),
                      AfterValidator(_grid_size), _decimal_schema(
     {"exclusiveMinimum": 0, "exclusiveMaximum": 10 ** (GRID_MAX_EXPONENT + 1)},
@@ -252,6 +262,30 @@ class AmendOrderBody(Body):
         if self.quantity is None and self.price is None:
             raise ValueError("give quantity, price or both")
         return self
+
+
+MAX_BATCH_ORDERS = 20
+
+
+class BatchOrdersBody(Body):
+    """1 to `MAX_BATCH_ORDERS` placements; each is validated on its own (an invalid one is
+    answered in its place and does not stop the others), so they stay JSON here."""
+
+    orders: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BATCH_ORDERS),
+    ]
+
+
+class ChaosBody(Body):
+    """`PATCH /v1/admin/chaos`: the keys of `--chaos`; those left out keep their value.
+    `latency` is `"20ms..200ms"`, `"50ms"` or null (none)."""
+
+    latency: Annotated[str, Field(max_length=40), AfterValidator(_latency)] | None = None
+    reject: Probability | None = None
+    disconnect: Probability | None = None
+    stall: Probability | None = None
+    seed: Annotated[int, Field(ge=0, lt=10**18)] | None = None
 
 
 class CreateAccountBody(Body):
@@ -422,6 +456,31 @@ class Order(BaseModel):
 class CancelAfter(BaseModel):
     timeout_s: int
     trigger_time: Time | None
+
+
+class BatchResult(BaseModel):
+    status: int
+    order: Order | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResults(BaseModel):
+    results: list[BatchResult]
+
+
+class ServerTime(BaseModel):
+    ts: Time
+    epoch_ms: int
+
+
+class ChaosSetting(BaseModel):
+    enabled: bool
+    latency: str | None
+    reject: float
+    disconnect: float
+    stall: float
+    seed: int
+    spec: str
 
 
 class Cancelled(BaseModel):

@@ -25,6 +25,11 @@ over it, and when it ends, for whatever reason, cancels those still open through
 server's `DeadMan.submit` at once (FIFO inbox: before anything the account sends after);
 one still in flight then is cancelled as soon as it is answered.
 
+Chaos mode: answers to order entry wait `Chaos.latency()`; a refused one is an `error`
+reply with code `unavailable` and `"chaos": "reject"`; after each frame the writer may drop
+the connection (close code 1012, nothing queued is sent); the fan-out's stalls hold a
+connection's channel messages (`Subscriber.held`), not its replies.
+
 Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
 flight to be answered, and closes with 1001.
 """
@@ -42,7 +47,7 @@ import trio
 from exchange.engine.commands import AnyCommand, CancelOrder, PlaceOrder
 from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
-from exchange.server.outbox import GOING_AWAY, SLOW_CONSUMER, Outbox
+from exchange.server.outbox import DROPPED, GOING_AWAY, SLOW_CONSUMER, Outbox
 from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Request
 from exchange.web.app import Services
@@ -98,7 +103,11 @@ def _error(op_id: Any, error: ApiError) -> str:
     retry_after = error.headers.get("Retry-After")
     if retry_after is not None:
         body["retry_after"] = float(retry_after)
-    return _reply(op_id, {"type": "error", "error": body})
+    message: dict[str, Any] = {"type": "error", "error": body}
+    chaos = error.headers.get("X-Chaos")
+    if chaos is not None:
+        message["chaos"] = chaos
+    return _reply(op_id, message)
 
 
 def _reply(op_id: Any, message: dict[str, Any]) -> str:
@@ -348,6 +357,7 @@ class Connection:
         frames = self.services.metrics.ws_frames
         writer = self.writer
         assert writer is not None
+        chaos = self.services.chaos
         while True:
             if not len(outbox) and not outbox.closed:  # a deadline only when idle
                 with trio.move_on_after(HEARTBEAT):
@@ -366,6 +376,8 @@ class Connection:
             finally:
                 outbox.sending = False
             frames.inc()
+            if chaos.spec.disconnect and chaos.disconnect():
+                outbox.close(DROPPED, "chaos mode dropped the connection")
             if self.hub.pace():
                 await self.hub.next_tick(self.slot)
 
@@ -529,8 +541,20 @@ class Connection:
         account = self.account
         if account is None:
             raise ApiError(401, "unauthorized", "authenticate first (op auth)")
-        self.entry.limiter.check(account.account_id)
+        self.entry.admit(account, {})
         return account
+
+    def _answer(self, text: str) -> None:
+        """Queues the answer to an order-entry op, after chaos mode's latency if any."""
+        delay = self.services.chaos.latency()
+        if delay and self._nursery is not None:
+            self._nursery.start_soon(self._answer_later, delay, text)
+        else:
+            self.outbox.put(text)
+
+    async def _answer_later(self, delay: float, text: str) -> None:
+        await trio.sleep(delay)
+        self.outbox.put(text)
 
     def _started(self) -> None:
         self.inflight += 1
@@ -545,15 +569,15 @@ class Connection:
         def answer(request: Request) -> None:
             self._finished()
             if request.error is not None:  # its deadline passed: withdrawn, or not durable
-                self.outbox.put(_error(op_id, pipeline_error(request.error)))
+                self._answer(_error(op_id, pipeline_error(request.error)))
                 return
             assert request.events is not None
             try:
                 _, order = result(request.events)
             except ApiError as error:
-                self.outbox.put(_error(op_id, error))
+                self._answer(_error(op_id, error))
             else:
-                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+                self._answer(_reply(op_id, {"type": "result", "order": order}))
 
         sequencer.submit(command, callback=answer, deadline=self.entry.timeout)
         self._started()
@@ -566,13 +590,13 @@ class Connection:
             try:
                 status, order = await self.entry.place_as(account, command)
             except ApiError as error:
-                self.outbox.put(_error(op_id, error))
+                self._answer(_error(op_id, error))
             except PipelineError as exc:
-                self.outbox.put(_error(op_id, pipeline_error(exc)))
+                self._answer(_error(op_id, pipeline_error(exc)))
             else:
                 if status == 201:  # placed now, not an earlier order answered again
                     self._record(order)
-                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+                self._answer(_reply(op_id, {"type": "result", "order": order}))
             finally:
                 self._finished()
 
