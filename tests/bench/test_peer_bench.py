@@ -112,23 +112,34 @@ FAKE_PEER = {
     """,
 }
 
-HEADER = {"format": "exchange-workload", "version": 1, "warmup": 1}
+SETUP = [
+    {"op": "add_instrument", "symbol": "X-USD", "base": "X", "quote": "USD",
+     "tick_size": "0.01", "lot_size": "0.001"},
+    {"op": "create_account"},
+    {"op": "create_account"},
+    {"op": "create_account"},
+    *[{"op": "deposit", "account_id": account, "asset": asset, "amount": 10**15}
+      for account in (1, 2) for asset in ("USD", "X")],
+]
+HEADER = {"format": "exchange-workload", "version": 1, "warmup": len(SETUP)}
 TS = 1_700_000_000_000_000
 STREAM = [
-    {"op": "deposit", "account_id": 7, "asset": "USD", "amount": 10**15},  # warm-up
-    # Our ids: 1, 2 (the stop), none (the post-only order we assume rejected), 3.
-    {"op": "place", "account_id": 7, "symbol": "X-USD", "side": "buy", "price": 90,
+    # Our ids: 1, 2 (the stop), 3 (post-only: the fake peer refuses it), none (account 3
+    # has no funds: we refuse it), 4.
+    {"op": "place", "account_id": 1, "symbol": "X-USD", "side": "buy", "price": 90,
      "quantity": 10},
-    {"op": "place", "account_id": 7, "symbol": "X-USD", "side": "buy", "type": "stop_market",
+    {"op": "place", "account_id": 1, "symbol": "X-USD", "side": "buy", "type": "stop_market",
      "stop_price": 120, "quantity": 5},
-    {"op": "place", "account_id": 8, "symbol": "X-USD", "side": "sell", "price": 110,
+    {"op": "place", "account_id": 2, "symbol": "X-USD", "side": "sell", "price": 110,
      "quantity": 4, "post_only": True},
-    {"op": "place", "account_id": 8, "symbol": "X-USD", "side": "sell", "price": 111,
+    {"op": "place", "account_id": 3, "symbol": "X-USD", "side": "sell", "price": 112,
+     "quantity": 1},
+    {"op": "place", "account_id": 2, "symbol": "X-USD", "side": "sell", "price": 111,
      "quantity": 6, "time_in_force": "gtd", "expire_time": TS + 10**9},
-    {"op": "cancel", "account_id": 8, "order_id": 3},
-    {"op": "amend", "account_id": 7, "order_id": 1, "quantity": 4},
-    {"op": "amend", "account_id": 7, "order_id": 1, "price": 89},
-    {"op": "cancel", "account_id": 7, "order_id": 2},
+    {"op": "cancel", "account_id": 2, "order_id": 4},
+    {"op": "amend", "account_id": 1, "order_id": 1, "quantity": 4},
+    {"op": "amend", "account_id": 1, "order_id": 1, "price": 89},
+    {"op": "cancel", "account_id": 1, "order_id": 2},
 ]
 
 
@@ -147,9 +158,9 @@ def fake_peer(tmp_path, monkeypatch):
 
 
 def write_stream(path, lines, *, commands=None):
-    header = {**HEADER, "commands": len(lines) - 1 if commands is None else commands}
+    header = {**HEADER, "commands": len(lines) if commands is None else commands}
     with open(path, "w") as out:
-        for line in [header, *[{**line, "ts": TS} for line in lines]]:
+        for line in [header, *[{**line, "ts": TS} for line in [*SETUP, *lines]]]:
             out.write(json.dumps(line) + "\n")
 
 
@@ -161,32 +172,35 @@ def test_commands_are_translated_onto_the_peer_api(fake_peer, tmp_path) -> None:
     log = [(sc.seq, sc.ts, sc.command) for sc in fake_peer.engine.LOG]
     ts = TS * 1000
     assert log == [
-        (1, ts, p.NewOrder(1, 7, p.Side.BUY, 90, 10, p.OrderType.LIMIT, p.TimeInForce.GTC,
+        (1, ts, p.NewOrder(1, 1, p.Side.BUY, 90, 10, p.OrderType.LIMIT, p.TimeInForce.GTC,
                            False, p.SelfTradePrevention.CANCEL_TAKER)),
-        # The stop is not sent; the post-only order is, and the fake rejects it.
-        (2, ts, p.NewOrder(3, 8, p.Side.SELL, 110, 4, p.OrderType.LIMIT, p.TimeInForce.GTC,
+        # The stop (our 2) is not sent; the post-only order is, and the fake refuses it.
+        (2, ts, p.NewOrder(3, 2, p.Side.SELL, 110, 4, p.OrderType.LIMIT, p.TimeInForce.GTC,
                            True, p.SelfTradePrevention.CANCEL_TAKER)),
-        # GTD rests as GTC; it is our order 3, the peer's 4.
-        (3, ts, p.NewOrder(4, 8, p.Side.SELL, 111, 6, p.OrderType.LIMIT, p.TimeInForce.GTC,
+        # The order we refused goes under an id nothing refers to (minus its placement's rank).
+        (3, ts, p.NewOrder(-4, 3, p.Side.SELL, 112, 1, p.OrderType.LIMIT, p.TimeInForce.GTC,
                            False, p.SelfTradePrevention.CANCEL_TAKER)),
-        (4, ts, p.CancelOrder(4, 8)),
+        # GTD rests as GTC.
+        (4, ts, p.NewOrder(4, 2, p.Side.SELL, 111, 6, p.OrderType.LIMIT, p.TimeInForce.GTC,
+                           False, p.SelfTradePrevention.CANCEL_TAKER)),
+        (5, ts, p.CancelOrder(4, 2)),
         # An amend is a cancel and a new order with the new total, then with the new price.
-        (5, ts, p.CancelOrder(1, 7)),
-        (6, ts, p.NewOrder(1, 7, p.Side.BUY, 90, 4)),
-        (7, ts, p.CancelOrder(1, 7)),
-        (8, ts, p.NewOrder(1, 7, p.Side.BUY, 89, 4)),
-        # A cancel of the stop: the peer never had it, and rejects an unknown id.
-        (9, ts, p.CancelOrder(0, 7)),
+        (6, ts, p.CancelOrder(1, 1)),
+        (7, ts, p.NewOrder(1, 1, p.Side.BUY, 90, 4)),
+        (8, ts, p.CancelOrder(1, 1)),
+        (9, ts, p.NewOrder(1, 1, p.Side.BUY, 89, 4)),
+        # A cancel of the stop: the peer never had it, and rejects it as unknown.
+        (10, ts, p.CancelOrder(2, 1)),
     ]
-    assert result["commands"] == 8
-    assert (result["sent"], result["skipped"], result["amends"]) == (7, 1, 2)
+    assert result["commands"] == 9
+    assert (result["sent"], result["skipped"], result["amends"]) == (8, 1, 2)
     assert result["rejects"] == 2
-    assert result["open_orders"] == 1
+    assert result["open_orders"] == 2
     assert result["peer_version"] == "0.0.fake"
 
 
 def test_an_amend_after_a_partial_fill_keeps_what_was_filled(fake_peer, tmp_path) -> None:
-    adapter = peer_bench.Adapter(fake_peer)
+    adapter = peer_bench.Adapter(fake_peer, iter([1]))
     place = peer_bench.PlaceOrder(ts=TS, account_id=7, symbol="X-USD", side="buy", price=90,
                                   quantity=10)
     adapter.run(adapter.prepare(place))
@@ -233,6 +247,7 @@ def test_the_real_peer_replays_a_recorded_stream(tmp_path) -> None:
     peer = peer_bench.measure(workload_file=str(path))
     assert peer["commands"] == 3000
     assert peer["sent"] + peer["skipped"] == 3000
-    # Stops aside the books agree, so the trades do too, nearly.
+    # Stops and amends aside the books agree, so the trades do too, nearly, and every cancel
+    # finds its order (but those of stops, and of orders the peer filled where we did not).
     assert abs(peer["trades"] - ours["trades"]) < ours["trades"] // 10
     assert peer["rejects"] < 3000 // 20

@@ -14,11 +14,12 @@ expiry, and names orders by the caller's id, so the stream is translated:
   left, a `NewOrder` with the new price or total quantity (the order loses its place);
 - reference data, accounts, deposits, withdrawals, cancel-all, halts and expiries are skipped.
 
-This engine numbers the orders it accepts 1, 2, 3...; the adapter follows the same rule with
-the peer's own decisions (a post-only order the peer rejects takes no id), so cancels reach
-the orders they were recorded for as long as the two books agree. The commands are built
-before the clock starts, except those that depend on the peer's state (a cancel's target, an
-amend's remainder): like `exchange bench engine --workload-file`, only the replay is timed.
+The peer's orders carry the ids this engine gives them: before the peer's run the file is
+replayed once through this engine (untimed) to learn which id each placement gets (a
+placement it refuses goes to the peer under an id nothing refers to), so every recorded
+cancel and amend reaches the order it was recorded for. The commands are built before the
+clock starts, but an amend, which depends on the peer's book (what is left of the order):
+like `exchange bench engine --workload-file`, only the replay is timed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import importlib
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -35,8 +37,10 @@ from typing import Any
 from exchange.bench.engine import CHUNK, SAMPLE_EVERY
 from exchange.bench.recorded import WorkloadFileError, WorkloadReader
 from exchange.bench.report import Progress, percentile, print_json, print_table
+from exchange.engine import Engine
 from exchange.engine.codes import OrderType, SelfTradePrevention, TimeInForce
 from exchange.engine.commands import AmendOrder, AnyCommand, CancelOrder, PlaceOrder
+from exchange.engine.events import OrderAccepted
 from exchange.gctuning import freeze_long_lived
 
 PEER = "matching-engine"
@@ -108,10 +112,14 @@ class _Tally:
 
 
 class Adapter:
-    """Translates our commands into the peer's and feeds them to one peer engine a market."""
+    """Translates our commands into the peer's and feeds them to one peer engine a market.
 
-    def __init__(self, peer: ModuleType) -> None:
+    `order_ids` gives, placement by placement, the id this engine gave it (0: refused), so
+    the peer's orders carry our ids and the recorded cancels and amends need no translation."""
+
+    def __init__(self, peer: ModuleType, order_ids: Iterator[int]) -> None:
         self.peer = peer
+        self.order_ids = order_ids
         self.new_order = peer.NewOrder
         self.cancel_order = peer.CancelOrder
         self.stamp = peer.SequencedCommand
@@ -127,10 +135,9 @@ class Adapter:
                     SelfTradePrevention.NONE: stp.NONE}
         self.engines: dict[str, Any] = {}
         self.seq = 0
-        self.places = 0  # placements seen: the peer's order id of the next one
-        # Our order id - 1 -> (peer engine, peer order id, total quantity), as the peer accepts.
-        self.accepted: list[tuple[Any, int, int]] = []
-        self.totals: dict[int, int] = {}  # an amended order's new total quantity
+        self.places = 0
+        # Our order id -> the peer engine of its market and its total quantity.
+        self.orders: dict[int, tuple[Any, int]] = {}
 
     def engine(self, symbol: str) -> Any:
         engine = self.engines.get(symbol)
@@ -147,79 +154,68 @@ class Adapter:
         if kind is CancelOrder:
             assert isinstance(command, CancelOrder)
             self.seq += 1
-            return (_CANCEL, command.order_id, command.account_id, self.seq, command.ts * _NS)
+            process = self._market(command.order_id)
+            order = self.cancel_order(command.order_id, command.account_id)
+            return (_CANCEL, process, self.stamp(self.seq, command.ts * _NS, order))
         if kind is AmendOrder:
             assert isinstance(command, AmendOrder)
             self.seq += 2  # the cancel and the new order
-            return (_AMEND, command, self.seq, command.ts * _NS)
+            return (_AMEND, self._market(command.order_id), command, self.seq,
+                    command.ts * _NS)
         return None
 
     def _place(self, cmd: PlaceOrder) -> tuple[Any, ...] | None:
         self.places += 1
+        our_id = next(self.order_ids, 0)
+        # An order this engine refused still goes to the peer, under an id nothing refers to.
+        order_id = our_id or -self.places
+        process = self.engine(cmd.symbol).process
+        if our_id:
+            self.orders[our_id] = (process, cmd.quantity or 0)
         if cmd.type == OrderType.LIMIT and cmd.price is not None:
             order_type, price = self.peer.OrderType.LIMIT, cmd.price
             tif = self.tif[cmd.time_in_force]
-        elif cmd.type == OrderType.MARKET and cmd.quantity is not None:
+        elif cmd.type == OrderType.MARKET:
             order_type, price = self.peer.OrderType.MARKET, 0
             tif = (self.peer.TimeInForce.FOK if cmd.time_in_force == TimeInForce.FOK
                    else self.peer.TimeInForce.IOC)
         else:
             order_type = None
         if order_type is None or cmd.quantity is None:
-            # Stops and placements by quote amount do not map, but this engine gives them an
-            # id: the replay keeps its place in the numbering.
-            return (_SKIPPED,)
+            return None  # stops and placements by quote amount do not map
         self.seq += 1
-        order = self.new_order(self.places, cmd.account_id, self.side[cmd.side], price,
+        order = self.new_order(order_id, cmd.account_id, self.side[cmd.side], price,
                                cmd.quantity, order_type, tif, cmd.post_only,
                                self.stp[cmd.self_trade_prevention])
-        return (_PLACE, self.engine(cmd.symbol).process, self.stamp(self.seq, cmd.ts * _NS, order),
-                self.places, cmd.quantity)
+        return (_PLACE, process, self.stamp(self.seq, cmd.ts * _NS, order))
+
+    def _market(self, our_id: int) -> Any:
+        known = self.orders.get(our_id)
+        if known is not None:
+            return known[0]
+        # An id this engine never gave out: any market rejects it as unknown.
+        return (next(iter(self.engines.values())) if self.engines else self.engine("")).process
 
     def run(self, op: tuple[Any, ...]) -> Any:
         """Replays one prepared command: the part that is timed. The peer's list of events."""
-        what = op[0]
-        if what is _SKIPPED:
-            self.accepted.append(self._unknown())
-            return []
-        if what is _PLACE:
-            _, process, stamped, order_id, quantity = op
-            out = process(stamped)
-            if type(out[0]) is not self.rejected:
-                self.accepted.append((process, order_id, quantity))
-            return out
-        if what is _CANCEL:
-            _, our_id, account, seq, ts = op
-            process, order_id, _ = self._target(our_id)
-            return process(self.stamp(seq, ts, self.cancel_order(order_id, account)))
-        _, amend, seq, ts = op
-        process, order_id, total = self._target(amend.order_id)
-        account = amend.account_id
-        engine = process.__self__
-        resting = engine.book.orders.get(order_id)
+        if op[0] is not _AMEND:
+            return op[1](op[2])
+        _, process, amend, seq, ts = op
+        order_id, account = amend.order_id, amend.account_id
+        resting = process.__self__.book.orders.get(order_id)
         events: list[Any] = process(self.stamp(seq - 1, ts, self.cancel_order(order_id, account)))
         if resting is None or type(events[0]) is self.rejected:
             return events
-        total = self.totals.get(order_id, total)
         left = resting.remaining
         if amend.quantity is not None:
+            known, total = self.orders[order_id]
             left = amend.quantity - (total - left)
-            self.totals[order_id] = amend.quantity
+            self.orders[order_id] = (known, amend.quantity)
         if left > 0:
             price = resting.price if amend.price is None else amend.price
             events += process(self.stamp(seq, ts, self.new_order(
                 order_id, account, resting.side, price, left)))
         return events
-
-    def _target(self, our_id: int) -> tuple[Any, int, int]:
-        if 0 < our_id <= len(self.accepted):
-            return self.accepted[our_id - 1]
-        return self._unknown()
-
-    def _unknown(self) -> tuple[Any, int, int]:
-        """A target the peer never gave out: the first market rejects it as unknown."""
-        engines = self.engines
-        return (next(iter(engines.values())) if engines else self.engine("")).process, 0, 0
 
     def count(self, tally: _Tally, results: list[list[Any]]) -> None:
         trade, rejected = self.trade, self.rejected
@@ -233,7 +229,23 @@ class Adapter:
                     tally.rejects += 1
 
 
-_SKIPPED = "skipped"
+def our_order_ids(path: str) -> list[int]:
+    """The id this engine gives each placement of the file, in order (0: refused), found by
+    replaying it through the engine once before the peer's run."""
+    reader = WorkloadReader(path)
+    engine = Engine()
+    ids: list[int] = []
+    try:
+        for command in reader:
+            events = engine.handle(command)
+            if type(command) is PlaceOrder:
+                ids.append(next((e.order_id for e in events if type(e) is OrderAccepted
+                                 and e.order is command), 0))
+    finally:
+        reader.close()
+    return ids
+
+
 _PLACE = "place"
 _CANCEL = "cancel"
 _AMEND = "amend"
@@ -248,7 +260,7 @@ def measure(*, workload_file: str, commands: int | None = None, progress: bool =
     reader = WorkloadReader(workload_file)
     try:
         total = reader.commands if commands is None else min(commands, reader.commands)
-        adapter = Adapter(peer)
+        adapter = Adapter(peer, iter(our_order_ids(workload_file)))
         run = adapter.run
         for command in reader.read(reader.warmup):
             op = adapter.prepare(command)
@@ -272,9 +284,9 @@ def measure(*, workload_file: str, commands: int | None = None, progress: bool =
                 ops = []
                 for command in chunk:
                     op = adapter.prepare(command)
-                    if op is None or op[0] is _SKIPPED:
+                    if op is None:
                         tally.skipped += 1
-                    if op is not None:
+                    else:
                         ops.append(op)
                         if op[0] is _AMEND:
                             tally.amends += 1
