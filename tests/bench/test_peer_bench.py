@@ -230,6 +230,22 @@ def test_a_missing_peer_is_one_clear_line(monkeypatch, tmp_path, capsys) -> None
     assert "pip install matching-engine==0.1.1" in err
 
 
+def test_a_peer_on_too_old_a_python_is_one_clear_line(tmp_path, monkeypatch, capsys) -> None:
+    package = tmp_path / "old" / "matching_engine"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("type Command = int | str\n" if sys.version_info < (3, 12)
+                                         else "raise SyntaxError('3.12 syntax')\n")
+    for name in [n for n in sys.modules if n.split(".")[0] == "matching_engine"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path / "old"))
+    path = tmp_path / "stream.jsonl"
+    write_stream(path, STREAM)
+    assert main(["bench", "peer", "--workload-file", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "matching-engine needs Python 3.12 or later" in err[0]
+
+
 def test_a_short_file_is_one_clear_line(fake_peer, tmp_path, capsys) -> None:
     path = tmp_path / "stream.jsonl"
     write_stream(path, STREAM, commands=50)

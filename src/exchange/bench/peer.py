@@ -62,8 +62,11 @@ def load_peer() -> ModuleType:
         module = importlib.import_module("matching_engine")
         importlib.import_module("matching_engine.engine")
         importlib.import_module("matching_engine.events")
-    except ImportError:  # a SyntaxError (Python before 3.12) is not caught: it is louder
+    except ImportError:
         raise PeerMissingError(NOT_INSTALLED) from None
+    except SyntaxError:  # installed against its Requires-Python: its code is 3.12 syntax
+        raise PeerMissingError(f"{PEER} needs Python 3.12 or later; this is "
+                               f"{platform.python_version()}") from None
     return module
 
 
