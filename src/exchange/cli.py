@@ -30,6 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--workload-file", metavar="FILE", default=None,
                         help="replay a recorded command stream instead of generating one")
 
+    peer = benches.add_parser(
+        "peer", help="replay a recorded stream against the matching-engine 0.1.1 peer "
+                     "(installed separately)")
+    peer.add_argument("--workload-file", metavar="FILE", required=True,
+                      help="a stream written by `exchange bench engine --record FILE`")
+    peer.add_argument("--commands", type=int, default=None, help="default: all of the file's")
+    peer.add_argument("--json", action="store_true", help="print one JSON object last")
+    peer.add_argument("--no-progress", action="store_true")
+
     persist = benches.add_parser(
         "persist", help="the writer: mixed-workload events made durable, then recovery"
     )
@@ -95,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             record=args.record,
             workload_file=args.workload_file,
         )
+    if args.command == "bench" and args.bench == "peer":
+        from exchange.bench.peer import run_peer_bench
+
+        return run_peer_bench(workload_file=args.workload_file, commands=args.commands,
+                              as_json=args.json,
+                              progress=not args.no_progress and sys.stderr.isatty())
     if args.command == "bench" and args.bench == "persist":
         from exchange.bench.persist import run_persist_bench
 

@@ -71,6 +71,15 @@ def _rows(kind: str, row: Any, inst: InstrumentView, account_id: int | None
             yield {**render.fill(inst, Fill(trade, maker)), "account_id": owner}
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: JSON's spelling of null and booleans."""
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return value
+
+
 class _Writer:
     """One output format: `write(rendered row)`."""
 
@@ -84,7 +93,7 @@ class _Writer:
 
     def write(self, item: dict[str, Any]) -> None:
         if self.csv is not None:
-            self.csv.writerow(["" if item.get(c) is None else item[c] for c in self.columns])
+            self.csv.writerow([_cell(item.get(c)) for c in self.columns])
         else:
             self.out.write(msgspec.json.encode({c: item.get(c) for c in self.columns}).decode())
             self.out.write("\n")
@@ -157,6 +166,9 @@ def run_export(url: str, kind: str, *, symbol: str | None, account: int | None,
     except ExportError as exc:
         print(f"exchange export: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `exchange export … | head`: the reader has all it wants
+        sys.stderr.close()
+        return 0
     except (StoreError, OSError) as exc:
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"exchange export: cannot read the database: {line}", file=sys.stderr)

@@ -380,3 +380,32 @@ def test_live_trades_move_the_candles_as_the_server_builds_them(ui: Ui, trader_k
     assert page_candle["c"] == 1050.25
     expect(ui.page.locator("#candle-info")).to_contain_text("C 1050.25")
     assert ui.errors == []
+
+
+def test_the_leaderboard_view_shows_ranked_accounts_live(ui: Ui, server: Server) -> None:
+    with server.admin() as admin:
+        ids = [admin.post("/v1/admin/accounts", json={"name": name}).json()["account_id"]
+               for name in ("lb-first", "lb-second")]
+        started = admin.post("/v1/admin/rounds", json={
+            "name": "browser round", "starting_balances": {"USD": "100"}, "accounts": ids,
+        })
+        assert started.status_code == 201, started.text
+        deposit = admin.post(f"/v1/admin/accounts/{ids[1]}/deposits",
+                             json={"asset": "USD", "amount": "50"})
+        assert deposit.status_code == 201, deposit.text
+        ui.open(QUIET_SYMBOL)
+        page = ui.page
+        page.click(".tabs .tab[data-tab=leaderboard]")
+        rows = page.locator("#leaderboard .lb-row")
+        expect(rows).to_have_count(2)
+        expect(page.locator("#lb-round")).to_contain_text("browser round")
+        assert rows.evaluate_all("rows => rows.map(r => Number(r.dataset.accountId))") == [
+            ids[1], ids[0]]
+        expect(rows.first).to_contain_text("150")
+        expect(rows.first).to_contain_text("lb-second")
+        # Live: the channel reorders the table without a reload.
+        admin.post(f"/v1/admin/accounts/{ids[0]}/deposits",
+                   json={"asset": "USD", "amount": "100"}).raise_for_status()
+        expect(rows.first).to_have_attribute("data-account-id", str(ids[0]))
+        expect(rows.first).to_contain_text("200")
+    assert ui.errors == []

@@ -3,7 +3,8 @@
 `command_sequences()` gives whole scenarios for the property tests: two instruments (with
 fees, sharing the quote asset), four accounts funded by `Deposit` at the start, then a mix of
 every order type, time in force, post-only, self-trade prevention mode and bracket, with
-cancels, amends, cancel-alls, expiries, halts and resumes, and later transfers. Prices stay
+cancels, amends, cancel-alls, expiries, halts and resumes, later transfers, and round
+resets (some ending soon, which refuses later placements). Prices stay
 in a narrow band so that orders cross often, and `ts` never goes back.
 
 Cancels and amends must name orders that exist to be interesting, and ids depend on which
@@ -37,6 +38,7 @@ from exchange.engine.commands import (
     HaltInstrument,
     PlaceOrder,
     ResumeInstrument,
+    StartRound,
     Withdraw,
 )
 
@@ -123,7 +125,7 @@ _quote_odd = st.sampled_from([0, 0, 1, 2])  # times half an increment, plus one 
 _bracket_kind = st.sampled_from(["tp", "sl", "both"])
 _step_kinds = _weighted(
     ("place", 28), ("cancel", 3), ("amend", 4), ("cancel_all", 1), ("expire", 1),
-    ("transfer", 1), ("status", 3),
+    ("transfer", 1), ("status", 3), ("round", 1),
 )
 # Mostly resumes: an instrument is halted about a tenth of the time.
 _statuses = _weighted((HaltInstrument, 1), (ResumeInstrument, 8))
@@ -138,6 +140,11 @@ _transfer_amounts = {
     for asset in ASSETS
 }
 _transfer_ids = st.sampled_from([None, None, "t1", "t2"])
+_round_accounts = st.lists(st.sampled_from(ACCOUNTS), max_size=4, unique=True)
+_round_balances = st.dictionaries(
+    st.sampled_from(ASSETS), st.sampled_from([0, 10**12, 10**15, 10**17]), max_size=3
+)
+_round_ends = _weighted((0, 3), (1, 1), (4, 1))  # open-ended, or ends soon after
 _time_steps = _weighted((0, 2), (1, 3), (2, 2), (5, 1))
 _indexes = st.integers(0, 10**6)
 _other_account_offsets = st.integers(1, len(ACCOUNTS) - 1)
@@ -235,6 +242,12 @@ def _step(draw: st.DrawFn, ts: int, sim: Engine | None, places: int) -> AnyComma
         return ExpireOrders(ts=ts)
     if kind == "status":
         return draw(_statuses)(ts=ts, symbol=draw(_symbols))
+    if kind == "round":
+        end = draw(_round_ends)
+        return StartRound(
+            ts=ts, name="r", balances=draw(_round_balances),
+            account_ids=tuple(draw(_round_accounts)), end=ts + end if end else 0,
+        )
     transfer = draw(_transfers)
     asset = draw(_assets)
     return transfer(

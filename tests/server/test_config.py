@@ -52,3 +52,10 @@ def test_environment_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXCHANGE_INBOX_SIZE", "zero")
     with pytest.raises(ConfigError, match="inbox_size"):
         load_settings()
+
+
+def test_the_outbox_age_must_be_below_the_send_timeout() -> None:
+    assert load_settings(send_timeout=1.0, ws_outbox_max_age=0.5).ws_outbox_max_age == 0.5
+    with pytest.raises(ConfigError, match=r"ws_outbox_max_age \(5 s\) must be below "
+                                          r"send_timeout \(5 s\)"):
+        load_settings(ws_outbox_max_age=5.0)

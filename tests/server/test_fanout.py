@@ -198,6 +198,9 @@ async def test_private_channels_start_with_the_next_batch_the_read_model_applies
         pending.append(Published(events, readmodel.take_notices(), readmodel.batches))
     for channel in ("orders", "fills"):
         fanout.subscribe(subscriber, channel)
+    (snapshot,) = await drain(subscriber.outbox)  # the open orders as of the read model
+    assert snapshot["type"] == "orders_snapshot"
+    assert [o["order_id"] for o in snapshot["orders"]] == sorted(readmodel.accounts[1].open_ids)
     for published in pending:
         fanout._publish(published)
     assert len(subscriber.outbox) == 0
@@ -212,3 +215,53 @@ async def test_private_channels_start_with_the_next_batch_the_read_model_applies
     assert fills > 0
     assert len([m for m in messages if m["type"] == "fill"]) == fills
     assert len([m for m in messages if m["type"] == "order" and m["event"] == "fill"]) == fills
+
+
+@pytest.mark.parametrize("joins_at", [0, 37, 150])
+async def test_orders_and_balances_snapshots_plus_updates_are_the_read_models_state(
+        joins_at: int) -> None:
+    """Subscribed while the read model is ahead of the fan-out (batches applied, not yet
+    published): snapshot plus the later events give exactly the account's final open orders
+    and balances."""
+    from exchange.web import render
+
+    engine = Engine()
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    commands = stream(11, 300)
+    subscriber = Subscriber(Outbox(limit=10**9), account_id=1)
+    fanout.attach(subscriber)
+    pending: list[Published] = []
+    for index, command in enumerate(commands):
+        if index == joins_at:
+            fanout.subscribe(subscriber, "orders")
+            fanout.subscribe(subscriber, "balances")
+        events = engine.handle(command)
+        readmodel.apply(events)
+        pending.append(Published(events, readmodel.take_notices(), readmodel.batches))
+        if index % 5 == 4:  # the fan-out runs behind the read model
+            for published in pending:
+                fanout._publish(published)
+            pending.clear()
+    for published in pending:
+        fanout._publish(published)
+    messages = await drain(subscriber.outbox)
+    kinds = [m["type"] for m in messages]
+    assert kinds[:2] == ["orders_snapshot", "balances_snapshot"]
+    open_orders = {o["order_id"]: o for o in messages[0]["orders"]}
+    balances = {b["asset"]: b for b in messages[1]["balances"]}
+    for message in messages[2:]:
+        if message["type"] == "order":
+            order = message["order"]
+            if order["status"] in ("new", "partially_filled", "pending"):
+                open_orders[order["order_id"]] = order
+            else:
+                open_orders.pop(order["order_id"], None)
+        else:
+            assert message["type"] == "balance"
+            balances[message["asset"]] = {key: message[key] for key in
+                                          ("asset", "total", "available", "held")}
+    account = readmodel.accounts[1]
+    assert sorted(open_orders) == sorted(account.open_ids)
+    assert [balances[asset] for asset in sorted(balances)] == render.balances(account)
+    assert len([k for k in kinds if k == "balance"]) > 10

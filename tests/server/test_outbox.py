@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
+import pytest
 import trio
 
 from exchange.server.outbox import (
+    FRAME_ITEMS,
     SLOW_CONSUMER,
     BookUpdate,
     Outbox,
@@ -131,3 +135,56 @@ async def test_one_large_item_fits_into_an_outbox_that_keeps_up() -> None:
     assert not outbox.closed
     assert not outbox.put('{"next":1}')  # but nothing more until it is sent
     assert outbox.close_code == SLOW_CONSUMER
+
+
+async def test_an_item_that_waited_too_long_for_the_writer_closes_it_with_4008() -> None:
+    slow: list[int] = []
+    outbox = Outbox(max_age=2.0, on_slow=lambda: slow.append(1))
+    outbox.sending = True  # the writer is stuck in a send
+    assert outbox.age(100.0) == 0.0  # nothing queued: no age
+    assert outbox.put('{"a":1}', now=100.0)  # the queue's age starts here
+    assert outbox.put('{"b":2}', now=101.9)
+    assert outbox.age(101.9) == pytest.approx(1.9)
+    assert await outbox.take() == '[{"a":1},{"b":2}]'  # the writer took all: no age
+    assert outbox.put('{"c":3}', now=103.0)
+    assert outbox.put('{"d":4}', now=104.9)  # small, but queued since 103.0 ...
+    outbox.sending = False
+    assert outbox.put('{"e":5}', now=105.1)  # ... (a writer not sending: the server's delay)
+    outbox.sending = True
+    assert not outbox.put('{"f":6}', now=105.1)  # ... for over 2 s, its writer stuck
+    assert (outbox.close_code, outbox.close_reason) == (SLOW_CONSUMER, "slow consumer")
+    assert await outbox.take() is None  # dropped, as for an overflow
+    assert slow == [1]  # counted once
+    outbox.close(SLOW_CONSUMER)
+    assert not outbox.put('{"g":7}', now=200.0)
+    assert slow == [1]
+
+
+async def test_expire_closes_an_old_queue_that_nothing_is_put_into() -> None:
+    slow: list[int] = []
+    outbox = Outbox(max_age=2.0, on_slow=lambda: slow.append(1))
+    outbox.sending = True
+    assert not outbox.expire(1000.0)  # empty: never too old
+    outbox.put('{"a":1}', now=100.0)
+    assert not outbox.expire(101.5)
+    outbox.sending = False
+    assert not outbox.expire(102.5)  # old, but its writer is not stuck
+    outbox.sending = True
+    assert outbox.expire(102.5)
+    assert outbox.close_code == SLOW_CONSUMER
+    assert not outbox.expire(103.0)  # closed already: counted once
+    assert slow == [1]
+    # An outbox that overflows reports it the same way.
+    full = Outbox(limit=10, on_slow=lambda: slow.append(2))
+    full.put('{"x":' + "1" * 20 + "}")
+    assert not full.put('{"y":1}')
+    assert slow == [1, 2]
+
+
+def test_a_take_that_leaves_items_behind_restarts_their_wait() -> None:
+    outbox = Outbox(max_age=2.0)
+    for index in range(FRAME_ITEMS + 1):
+        outbox.put(f'{{"i":{index}}}', now=100.0)
+    assert outbox.take_nowait() is not None  # FRAME_ITEMS of them: the writer is sending
+    assert len(outbox) == 1
+    assert outbox.age(time.monotonic()) < 1.0

@@ -71,3 +71,15 @@ async def test_trades_ticker_candles(exchange: Exchange) -> None:
     assert await bob.client.candles("BTC-USD", "1m", start=future) == []
     past = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
     assert await bob.client.candles("BTC-USD", "1m", end=past) == []
+
+
+async def test_server_time(exchange: Exchange) -> None:
+    before = datetime.now(UTC)
+    answer = await exchange.admin.request("GET", "/v1/time", auth="none")
+    after = datetime.now(UTC)
+    assert set(answer) == {"ts", "epoch_ms"}
+    ts = datetime.fromisoformat(answer["ts"].replace("Z", "+00:00"))
+    assert answer["ts"].endswith("Z")
+    assert len(answer["ts"]) == len("2026-11-24T15:04:05.123456Z")
+    assert before - timedelta(milliseconds=1) <= ts <= after
+    assert answer["epoch_ms"] == int(ts.timestamp() * 1000)

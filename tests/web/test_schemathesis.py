@@ -32,7 +32,9 @@ CHECKS = ",".join([
 EXAMPLES = 30  # per operation and run: about 1,350 requests a run
 SEED = 20261202
 REQUEST_TIMEOUT = 5.0
-RUN_TIMEOUT = 120.0  # a run that hangs or crawls fails instead of stalling CI
+# A run that hangs or crawls fails instead of stalling CI; about 60 s on a quiet machine,
+# three times that with the other core busy.
+RUN_TIMEOUT = 400.0
 
 
 async def schemathesis(url: str, token: str, report: Path) -> str | None:
@@ -50,6 +52,9 @@ async def schemathesis(url: str, token: str, report: Path) -> str | None:
         "--generation-database", "none",
         "--suppress-health-check", "all",
         "--no-color",
+        # Chaos mode makes the venue misbehave on purpose (refusals, latency past the
+        # request timeout): it has its own tests (tests/web/test_chaos.py).
+        "--exclude-path", "/v1/admin/chaos",
     ]
     # Into a file, not a pipe: a run cut short by RUN_TIMEOUT still shows how far it got.
     out = await trio.to_thread.run_sync(report.open, "wb")

@@ -9,7 +9,7 @@ after each example the writer must still commit (a deposit with a fresh id is 20
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from .support import (
     Templates,
     database_url_for,
     drop_database,
-    start_exchange,
     threaded_exchange,
 )
 from .wsclient import connect
@@ -84,19 +83,6 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any], dict[str, st.SearchStrategy[An
 
 _fresh = itertools.count()
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def pg_exchange(tmp_path: Path, templates: Templates) -> AsyncIterator[Exchange]:
-    url = await database_url_for("postgresql", tmp_path, templates)
-    async with trio.open_nursery() as nursery:
-        running = await start_exchange(nursery, database_url=url)
-        try:
-            yield running
-        finally:
-            await running.admin.aclose()
-            running.server.shutdown()
-    await drop_database(url)
 
 
 @st.composite
@@ -163,13 +149,13 @@ def test_edge_values_never_answer_5xx_nor_wedge_the_writer(pg_url: str) -> None:
         check()
 
 
-async def test_edge_values_over_the_websocket_keep_the_connection(pg_exchange: Exchange
-                                                                  ) -> None:
-    await pg_exchange.instrument()
-    trader = await pg_exchange.trader("t", USD="1000000", BTC="1000")
+@pytest.mark.parametrize("exchange", ["postgresql"], indirect=True)
+async def test_edge_values_over_the_websocket_keep_the_connection(exchange: Exchange) -> None:
+    await exchange.instrument()
+    trader = await exchange.trader("t", USD="1000000", BTC="1000")
     order = {"symbol": "BTC-USD", "side": "buy", "type": "market"}
-    async with connect(pg_exchange.url, api_key=trader.api_key, queue=64) as ws, \
-            httpx.AsyncClient(base_url=pg_exchange.url, timeout=10) as http:
+    async with connect(exchange.url, api_key=trader.api_key, queue=64) as ws, \
+            httpx.AsyncClient(base_url=exchange.url, timeout=10) as http:
         for value in DECIMALS + NUMBERS:
             reply = await ws.call("place", order={**order, "quote_quantity": value})
             assert reply["type"] in ("error", "result"), reply

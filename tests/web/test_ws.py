@@ -154,7 +154,8 @@ async def test_private_channels_need_auth_and_carry_only_own_events(exchange: Ex
     async with connect(exchange.url) as mine, \
             connect(exchange.url, api_key=bob.api_key) as theirs:
         reply = await mine.call("auth", api_key=alice.api_key)
-        assert reply == {"type": "authenticated", "id": 1, "account_id": alice.account_id}
+        assert reply == {"type": "authenticated", "id": 1, "account_id": alice.account_id,
+                         "cancel_on_disconnect": False}
         await mine.call("subscribe", channels=["orders", "fills"])
         await theirs.call("subscribe", channels=["orders", "fills"])
         resting = await bob.client.place_order(SYMBOL, "sell", quantity="1", price="100")

@@ -25,6 +25,8 @@ def add_network_bench_commands(benches: Any) -> None:
     fanout.add_argument("--symbol", default="BENCH-USD")
     fanout.add_argument("--processes", type=int, default=1,
                         help="spread the subscribers over this many processes")
+    fanout.add_argument("--stalled", type=int, default=0,
+                        help="also this many subscribers that stop reading once subscribed")
     for parser in (http, ws, fanout):
         parser.add_argument("--url", required=True)
         parser.add_argument("--admin-token", default=None,
@@ -61,4 +63,5 @@ def run_network_bench_command(args: argparse.Namespace) -> int:
     return run_fanout_bench(url=args.url, admin_token=admin_token,
                             subscribers=args.subscribers, duration=args.duration,
                             rate=args.rate, symbol=args.symbol, seed=args.seed,
-                            processes=args.processes, as_json=args.json, progress=progress)
+                            processes=args.processes, as_json=args.json, progress=progress,
+                            stalled=args.stalled)

@@ -25,6 +25,17 @@ What is measured, by every subscriber:
 - `trades_received`: fewest and most trades one subscriber received (equal when every
   trade reached everybody).
 
+`--stalled N` adds N subscribers that subscribe to the same channels, read their snapshot
+and then stop reading, as a client that hangs would (with a receive buffer of 16 KiB, so
+that they stall within the bench's seconds, not once a default one has filled): the server
+should close them with 4008 (slow consumer) within about `ws_outbox_max_age` of their
+buffers filling, before the kernel's `send_timeout` resets them. After the window each reads
+to learn its fate: `stalled` counts them by what they saw (`closed_4008`, `closed_other`,
+`reset`: the connection was reset or cut without a close frame; `open`: still open), and
+`slow_consumers` is the rise of the server's `exchange_ws_slow_consumers_total` (`/metrics`)
+over the bench. Order entry beside it (`exchange bench ws` against the same server) shows
+what they cost everyone else.
+
 Subscribers use `RawWebSocket` and decode each frame once with msgspec into small structs;
 per subscriber only the sequence, counts and latency samples are kept. `--processes N`
 spreads them over N processes (spawned; the parent runs the driver) when one process cannot
@@ -36,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import random
+import re
 import resource
 import time
 from dataclasses import dataclass, field
@@ -43,6 +55,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
+import httpx
 import msgspec
 import trio
 
@@ -61,6 +74,8 @@ QUIET = 1.0  # after the window, subscribers stop once nothing arrived for this 
 DRAIN = 15.0  # ... or this long after the window at most
 CONNECTING = 32  # handshakes at a time
 UNANSWERED = 256  # ops a driver connection may have in flight
+FATE_WAIT = 3.0  # after the window, how long a stalled subscriber reads to learn its fate
+STALLED_RCVBUF = 16 * 1024
 
 
 class _Message(msgspec.Struct):
@@ -269,6 +284,74 @@ class _Remote:
         return summary
 
 
+# -- STALLED SUBSCRIBERS --
+
+class StalledGroup:
+    """N subscribers that stop reading once subscribed; `fates` counts how each ended."""
+
+    def __init__(self, url: str, symbol: str, count: int) -> None:
+        self.url = url
+        self.symbol = symbol
+        self.count = count
+        self.fates = {"closed_4008": 0, "closed_other": 0, "reset": 0, "open": 0}
+        self.ready = trio.Event()
+        self._settled = 0
+
+    async def run(self, window_known: trio.Event, window: Window) -> None:
+        """Connects all, then (once `window_known`) waits for the window's end and reads."""
+        if not self.count:
+            self.ready.set()
+            return
+        limiter = trio.CapacityLimiter(CONNECTING)
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.count):
+                nursery.start_soon(self._one, limiter, window_known, window)
+
+    def _settle(self) -> None:
+        self._settled += 1
+        if self._settled == self.count:
+            self.ready.set()
+
+    async def _one(self, limiter: trio.CapacityLimiter, window_known: trio.Event,
+                   window: Window) -> None:
+        try:
+            async with limiter:
+                ws = await RawWebSocket.open(self.url, rcvbuf=STALLED_RCVBUF)
+        except OSError:
+            self.fates["reset"] += 1
+            self._settle()
+            return
+        try:
+            try:
+                await ws.send_text(_encode({"op": "subscribe", "id": 1, "channels": [
+                    f"book.{self.symbol}", f"trades.{self.symbol}"]}))
+                while not any(b'"snapshot"' in payload for payload in await ws.receive()):
+                    pass
+            finally:
+                self._settle()
+            # From here on it reads nothing until the window is over.
+            await window_known.wait()
+            await trio.sleep(max(0.0, window.end - time.time()))
+            with trio.move_on_after(FATE_WAIT):
+                while True:
+                    await ws.receive()
+            self.fates["open"] += 1
+        except RawClosed as closed:
+            self.fates["closed_4008" if closed.code == 4008 else "closed_other"] += 1
+        except (OSError, trio.BrokenResourceError):
+            self.fates["reset"] += 1
+        finally:
+            await ws.aclose()
+
+
+async def slow_consumers(url: str) -> float:
+    """The server's `exchange_ws_slow_consumers_total` (-1 if `/metrics` does not say)."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    found = re.search(r"^exchange_ws_slow_consumers_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else -1.0
+
+
 # -- DRIVER --
 
 async def _driver(url: str, api_key: str, flow: OrderFlow, rate: float, window: Window,
@@ -319,27 +402,34 @@ async def _driver(url: str, api_key: str, flow: OrderFlow, rate: float, window: 
 
 async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: float,
                        rate: float = 200.0, symbol: str = SYMBOL, seed: int = 1,
-                       processes: int = 1, progress: Progress | None = None) -> dict[str, Any]:
+                       processes: int = 1, progress: Progress | None = None,
+                       stalled: int = 0) -> dict[str, Any]:
     keys = await setup_accounts(url, admin_token, DRIVERS, symbol=symbol, prefix="bench-fan")
+    slow_before = await slow_consumers(url)
     sizes = [subscribers // processes + (1 if index < subscribers % processes else 0)
              for index in range(processes)]
     local = SubscriberGroup(url, symbol, sizes[0]) if processes == 1 else None
     remotes = [] if local else [_Remote(url, symbol, size) for size in sizes]
     counts = {"sent": 0, "results": 0, "refused": 0}
     window = Window()
+    hung = StalledGroup(url, symbol, stalled)
+    window_known = trio.Event()
     async with trio.open_nursery() as nursery:
         connect_started = time.monotonic()
-        with trio.fail_after(60 + subscribers / 20):
+        with trio.fail_after(60 + (subscribers + stalled) / 20):
             if local is not None:
                 nursery.start_soon(local.run)
                 await local.all_ready.wait()
             else:
                 for remote in remotes:
                     await remote.ready()
+            nursery.start_soon(hung.run, window_known, window)
+            await hung.ready.wait()
         connect_seconds = time.monotonic() - connect_started
         window.start = time.time() + 0.2
         window.end = window.start + duration
         window.stop = window.end + DRAIN
+        window_known.set()
         if local is not None:
             local.set_window(window)
         for remote in remotes:
@@ -358,6 +448,7 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
                  else [await remote.result() for remote in remotes])
     latencies = sorted(value for item in summaries for value in item["latencies"])
     seconds = window.end - window.start
+    slow_after = await slow_consumers(url)
     return {
         "bench": "fanout",
         "subscribers": subscribers,
@@ -378,12 +469,14 @@ async def bench_fanout(url: str, admin_token: str, subscribers: int, duration: f
         "gaps": sum(item["gaps"] for item in summaries),
         "trades_received": {"min": min(item["trades_min"] for item in summaries),
                             "max": max(item["trades_max"] for item in summaries)},
+        "stalled": {"subscribers": stalled, **hung.fates},
+        "slow_consumers": slow_after - slow_before if slow_before >= 0 else None,
     }
 
 
 def run_fanout_bench(*, url: str, admin_token: str | None, subscribers: int, duration: float,
                      rate: float, symbol: str, seed: int, processes: int, as_json: bool,
-                     progress: bool) -> int:
+                     progress: bool, stalled: int = 0) -> int:
     raise_open_files_limit()
     processes = max(1, min(processes, subscribers))
 
@@ -398,11 +491,16 @@ def run_fanout_bench(*, url: str, admin_token: str | None, subscribers: int, dur
             ("gaps", f"{result['gaps']:,}"),
             ("trades per subscriber", f"{result['trades_received']['min']:,}"
                                       f"-{result['trades_received']['max']:,}"),
+            *([("stalled: 4008 / reset / other / open",
+                " / ".join(f"{result['stalled'][key]:,}" for key in
+                           ("closed_4008", "reset", "closed_other", "open"))),
+               ("slow consumers (metric)", f"{result['slow_consumers']:,.0f}")]
+              if stalled else []),
         ]
 
     return run_network_bench(
         "fanout", admin_token, duration, progress=progress, as_json=as_json, report=report,
         failures=(trio.TooSlowError,),
         bench=lambda bar: bench_fanout(url, admin_token or "", subscribers, duration, rate,
-                                       symbol, seed, processes, bar),
+                                       symbol, seed, processes, bar, stalled),
     )

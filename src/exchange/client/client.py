@@ -170,6 +170,11 @@ class ExchangeClient:
         cancelled: list[int] = result["cancelled"]
         return cancelled
 
+    async def cancel_after(self, timeout_s: int) -> Json:
+        """Arms or refreshes the dead-man switch (0 disarms it)."""
+        return await self._object("POST", "/v1/orders/cancel-after",
+                                  json={"timeout_s": timeout_s})
+
     async def amend_order(self, order_id: int, *, quantity: Number | None = None,
                           price: Number | None = None) -> Json:
         body = {name: _num(value) for name, value in (("quantity", quantity), ("price", price))
@@ -222,6 +227,41 @@ class ExchangeClient:
         return await self._object(
             "PATCH", f"/v1/admin/instruments/{symbol}", json={"status": status}, auth="admin"
         )
+
+    # -- COMPETITIONS --
+
+    async def start_round(self, name: str, starting_balances: dict[str, Number], *,
+                          accounts: list[int] | None = None, start: str | None = None,
+                          end: str | None = None) -> Json:
+        """Starts a round for `accounts` (None: every account but house ones)."""
+        body: Json = {"name": name, "accounts": "all" if accounts is None else accounts,
+                      "starting_balances": {a: str(v) for a, v in starting_balances.items()}}
+        for field_name, value in (("start", start), ("end", end)):
+            if value is not None:
+                body[field_name] = value
+        return await self._object("POST", "/v1/admin/rounds", json=body, auth="admin")
+
+    async def rounds(self) -> list[Json]:
+        return await self._array("GET", "/v1/admin/rounds", auth="admin")
+
+    async def round(self, round_id: int) -> Json:
+        return await self._object("GET", f"/v1/admin/rounds/{round_id}", auth="admin")
+
+    async def admin_accounts(self, *, limit: int | None = None,
+                             after: int | None = None) -> Json:
+        return await self._object("GET", "/v1/admin/accounts",
+                                  params={"limit": limit, "after": after}, auth="admin")
+
+    async def admin_account(self, account_id: int) -> Json:
+        return await self._object("GET", f"/v1/admin/accounts/{account_id}", auth="admin")
+
+    async def set_house(self, account_id: int, house: bool = True) -> Json:
+        return await self._object("PATCH", f"/v1/admin/accounts/{account_id}",
+                                  json={"house": house}, auth="admin")
+
+    async def leaderboard(self, round_id: int | None = None, asset: str | None = None) -> Json:
+        return await self._object("GET", "/v1/leaderboard",
+                                  params={"round": round_id, "asset": asset}, auth="none")
 
     # -- OPERATIONS --
 

@@ -119,8 +119,16 @@ class ExchangeSocket:
         to ops with an `id` not made by `request` come out of the message stream."""
         await self._send_text(json.dumps(list(ops)))
 
-    async def authenticate(self, api_key: str) -> int:
-        reply = await self.request({"op": "auth", "api_key": api_key})
+    async def authenticate(self, api_key: str | None = None, *,
+                           cancel_on_disconnect: bool | None = None) -> int:
+        """The `auth` op; without `api_key` (authenticated by the upgrade) it only sets
+        `cancel_on_disconnect`."""
+        op: Json = {"op": "auth"}
+        if api_key is not None:
+            op["api_key"] = api_key
+        if cancel_on_disconnect is not None:
+            op["cancel_on_disconnect"] = cancel_on_disconnect
+        reply = await self.request(op)
         self.account_id = int(reply["account_id"])
         return self.account_id
 

@@ -32,12 +32,17 @@ class Balance:
 
 
 class Account:
-    __slots__ = ("account_id", "balances", "orders")
+    __slots__ = ("account_id", "balances", "closes_at", "house", "opens_at", "orders")
 
     def __init__(self, account_id: int) -> None:
         self.account_id = account_id
         self.balances: dict[str, Balance] = {}
         self.orders: dict[int, Order] = {}  # open and pending orders by id
+        self.house = False
+        # The window of its latest round in which it may place orders, [opens_at, closes_at)
+        # in microseconds; 0 leaves that side open.
+        self.opens_at = 0
+        self.closes_at = 0
 
     def balance(self, asset: str) -> Balance:
         balance = self.balances.get(asset)

@@ -72,6 +72,7 @@ class RejectReason(StrEnum):
     FORBIDDEN = "forbidden"
     CONFLICT = "conflict"
     DUPLICATE_TRANSFER = "duplicate_transfer"
+    ROUND_CLOSED = "round_closed"  # the account's round has ended or not yet started
 
 
 # Members as plain module constants for the hot path: in Python 3.11 a class attribute lookup

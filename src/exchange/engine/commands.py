@@ -66,6 +66,29 @@ class Withdraw(Command, frozen=True, gc=False, kw_only=True):
     transfer_id: str | None = None
 
 
+class SetHouse(Command, frozen=True, gc=False, kw_only=True):
+    """Flags an account as a house account (a liquidity provider, such as the simulator's
+    bots): rounds over "all" accounts leave it alone, and leaderboards do not rank it."""
+
+    account_id: int
+    house: bool
+
+
+class StartRound(Command, frozen=True, gc=False, kw_only=True):
+    """Starts the next round (the engine assigns `round_id`, see `RoundStarted`) for
+    `account_ids`, or for every account that is neither the fee account nor a house account
+    when it is empty. In one command, so in one batch and one transaction: cancels each
+    account's open and pending orders, sets each balance to exactly `balances` (units;
+    assets not named go to zero) by withdrawals and deposits, and lets the accounts place
+    orders only from `start` until before `end` (0: no limit on that side)."""
+
+    name: str
+    balances: dict[str, int]
+    account_ids: tuple[int, ...] = ()
+    start: int = 0
+    end: int = 0
+
+
 # -- TRADING --
 
 
@@ -119,6 +142,8 @@ AnyCommand = (
     | Deposit
     | Withdraw
     | CreateAccount
+    | SetHouse
+    | StartRound
     | AddInstrument
     | HaltInstrument
     | ResumeInstrument

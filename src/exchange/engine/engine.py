@@ -42,11 +42,14 @@ from exchange.engine.commands import (
     HaltInstrument,
     PlaceOrder,
     ResumeInstrument,
+    SetHouse,
+    StartRound,
     Withdraw,
 )
 from exchange.engine.context import Context
 from exchange.engine.events import (
     AccountCreated,
+    AccountUpdated,
     AnyEvent,
     BalanceChanged,
     FundsDeposited,
@@ -56,6 +59,7 @@ from exchange.engine.events import (
     OrderAmended,
     OrderRejected,
     RequestRejected,
+    RoundStarted,
 )
 from exchange.engine.flow import OrderFlow
 from exchange.engine.instruments import Instrument
@@ -81,6 +85,8 @@ class Engine:
             Deposit: self._transfer,
             Withdraw: self._transfer,
             CreateAccount: self._create_account,
+            SetHouse: self._set_house,
+            StartRound: self._start_round,
             AddInstrument: self._add_instrument,
             HaltInstrument: self._set_halted,
             ResumeInstrument: self._set_halted,
@@ -152,6 +158,14 @@ class Engine:
     def next_priority(self, value: int) -> None:
         self.state.next_priority = value
 
+    @property
+    def next_round_id(self) -> int:
+        return self.state.next_round_id
+
+    @next_round_id.setter
+    def next_round_id(self, value: int) -> None:
+        self.state.next_round_id = value
+
     def handle(self, command: AnyCommand) -> list[AnyEvent]:
         """Applies one command and returns its events."""
         ts = command.ts
@@ -209,6 +223,9 @@ class Engine:
         if len(account.orders) >= state.max_open_orders:
             self._reject(ctx, cmd, RejectReason.TOO_MANY_OPEN_ORDERS)
             return
+        if (account.opens_at or account.closes_at) and not self._in_round(account, cmd.ts):
+            self._reject(ctx, cmd, RejectReason.ROUND_CLOSED)
+            return
         is_buy = cmd.side == "buy"
         balances = account.balances
         base_bal = balances.get(inst.base) or account.balance(inst.base)
@@ -231,6 +248,10 @@ class Engine:
             flow.activate(ctx, order, inst)
         if (ctx.spawn or inst.buy_stops or inst.sell_stops) and flow.needs_settle(ctx, inst):
             flow.settle(ctx, inst)
+
+    @staticmethod
+    def _in_round(account: Account, ts: int) -> bool:
+        return ts >= account.opens_at and (not account.closes_at or ts < account.closes_at)
 
     def _refusal(self, cmd: PlaceOrder, inst: Instrument | None) -> RejectReason | None:
         if cmd.account_id not in self.state.accounts or cmd.account_id == FEE_ACCOUNT_ID:
@@ -428,6 +449,94 @@ class Engine:
         state.next_account_id = account_id + 1
         state.accounts[account_id] = Account(account_id)
         ctx.events.append(AccountCreated(account_id, cmd.ts))
+
+    def _set_house(self, ctx: Context, cmd: SetHouse) -> None:
+        account = self.state.accounts.get(cmd.account_id)
+        if account is None or cmd.account_id == FEE_ACCOUNT_ID:
+            ctx.events.append(
+                RequestRejected(cmd.account_id, RejectReason.NOT_FOUND, 0, cmd.ts)
+            )
+            return
+        account.house = cmd.house
+        ctx.events.append(AccountUpdated(cmd.account_id, cmd.house, cmd.ts))
+
+    def _start_round(self, ctx: Context, cmd: StartRound) -> None:
+        """Resets the round's accounts; see `StartRound`. Refused whole or done whole."""
+        reason = self._round_refusal(cmd)
+        if reason is not None:
+            ctx.events.append(RequestRejected(FEE_ACCOUNT_ID, reason, 0, cmd.ts))
+            return
+        state = self.state
+        ids = cmd.account_ids or tuple(
+            account_id for account_id, account in state.accounts.items()
+            if account_id != FEE_ACCOUNT_ID and not account.house
+        )
+        ts = cmd.ts
+        events = ctx.events
+        flow = self.flow
+        orders = state.orders
+        for account_id in ids:
+            account = state.accounts[account_id]
+            # A partly filled bracket parent leaves children when it is cancelled: they are
+            # made (and cancelled) in the next pass, so none survives the reset.
+            while account.orders:
+                for order in list(account.orders.values()):
+                    if order.order_id in orders:  # a sibling may have gone with its pair
+                        flow.unlink(ctx, order)
+                        flow.close(ctx, order, CloseReason.USER)
+                while ctx.spawn:
+                    flow.settle(ctx, ctx.spawn[0].instrument)
+            # Every hold went with its order: what is left is the whole total, so a
+            # withdrawal of it cannot fail. Sorted, so replay gives the same events.
+            for asset in sorted(set(account.balances) | set(cmd.balances)):
+                target = cmd.balances.get(asset, 0)
+                bal = account.balances.get(asset)
+                if bal is None:
+                    if not target:
+                        continue
+                    bal = account.balance(asset)
+                change = target - bal.total
+                if change > 0:
+                    events.append(FundsDeposited(account_id, asset, change, None, ts))
+                    state.deposited[asset] = state.deposited.get(asset, 0) + change
+                elif change < 0:
+                    events.append(FundsWithdrawn(account_id, asset, -change, None, ts))
+                    state.withdrawn[asset] = state.withdrawn.get(asset, 0) - change
+                else:
+                    continue
+                bal.total = target
+                ctx.touch(bal)
+            account.opens_at = cmd.start
+            account.closes_at = cmd.end
+        round_id = state.next_round_id
+        state.next_round_id = round_id + 1
+        events.append(RoundStarted(
+            round_id=round_id, name=cmd.name, account_ids=ids, balances=dict(cmd.balances),
+            start=cmd.start, end=cmd.end, first_trade_id=state.next_trade_id, ts=ts,
+        ))
+
+    def _round_refusal(self, cmd: StartRound) -> RejectReason | None:
+        state = self.state
+        for account_id in cmd.account_ids:
+            if account_id == FEE_ACCOUNT_ID or account_id not in state.accounts:
+                return RejectReason.NOT_FOUND
+        if len(set(cmd.account_ids)) != len(cmd.account_ids) or not cmd.name:
+            return RejectReason.INVALID_ORDER
+        if not cmd.account_ids and not any(
+            not account.house for account_id, account in state.accounts.items()
+            if account_id != FEE_ACCOUNT_ID
+        ):
+            return RejectReason.INVALID_ORDER
+        known = set()
+        for inst in state.instruments.values():
+            known.add(inst.base)
+            known.add(inst.quote)
+        for asset, amount in cmd.balances.items():
+            if asset not in known or amount < 0:
+                return RejectReason.INVALID_ORDER
+        if cmd.start < 0 or cmd.end < 0 or (cmd.end and cmd.end <= max(cmd.start, cmd.ts)):
+            return RejectReason.INVALID_ORDER
+        return None
 
     def _transfer(self, ctx: Context, cmd: Deposit | Withdraw) -> None:
         state = self.state

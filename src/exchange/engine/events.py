@@ -46,6 +46,26 @@ class AccountCreated(Event, frozen=True, gc=False):
     ts: int
 
 
+class AccountUpdated(Event, frozen=True, gc=False):
+    account_id: int
+    house: bool
+    ts: int
+
+
+class RoundStarted(Event, frozen=True, gc=False, kw_only=True):
+    """A round's accounts were reset (their cancels and transfers come before this event, in
+    the same command). Trades from `first_trade_id` on count for the round."""
+
+    round_id: int
+    name: str
+    account_ids: tuple[int, ...]
+    balances: dict[str, int]
+    start: int
+    end: int
+    first_trade_id: int
+    ts: int
+
+
 class FundsDeposited(Event, frozen=True, gc=False):
     account_id: int
     asset: str
@@ -180,6 +200,8 @@ AnyEvent = (
     | FundsDeposited
     | FundsWithdrawn
     | AccountCreated
+    | AccountUpdated
+    | RoundStarted
     | InstrumentAdded
     | InstrumentStatusChanged
 )

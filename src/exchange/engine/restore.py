@@ -97,6 +97,15 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ts: int = 0  # when it was placed
 
 
+class RoundRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored round: the latest round of an account decides its trading window."""
+
+    round_id: int
+    account_ids: tuple[int, ...]
+    start: int = 0
+    end: int = 0
+
+
 class Counters(msgspec.Struct, frozen=True, kw_only=True):
     next_order_id: int = 1
     next_trade_id: int = 1
@@ -115,6 +124,8 @@ def restore(
     deposited: Mapping[str, int] | None = None,
     withdrawn: Mapping[str, int] | None = None,
     max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
+    house_accounts: Iterable[int] = (),
+    rounds: Iterable[RoundRecord] = (),
 ) -> Engine:
     """An engine in the state the records describe; raises `RestoreError` if they are
     inconsistent (unknown instrument or account, a hold that does not add up, an asset
@@ -145,6 +156,9 @@ def restore(
     _check_holds(engine, stored_held)
     engine.state.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
+    for account_id in house_accounts:
+        _account(engine, account_id).house = True
+    _set_rounds(engine, rounds)
     if deposited is None:
         deposited = _supply(engine)
     state = engine.state
@@ -163,6 +177,21 @@ def _supply(engine: Engine) -> dict[str, int]:
         for asset, balance in account.balances.items():
             supply[asset] += balance.total
     return supply
+
+
+def _set_rounds(engine: Engine, rounds: Iterable[RoundRecord]) -> None:
+    """Each account's window comes from the latest round it is in; ids resume after them."""
+    state = engine.state
+    for record in sorted(rounds, key=_by_round_id):
+        for account_id in record.account_ids:
+            account = _account(engine, account_id)
+            account.opens_at = record.start
+            account.closes_at = record.end
+        state.next_round_id = max(state.next_round_id, record.round_id + 1)
+
+
+def _by_round_id(record: RoundRecord) -> int:
+    return record.round_id
 
 
 def _by_priority(record: OrderRecord) -> int:

@@ -28,6 +28,7 @@ class EngineState:
         self.next_trade_id = 1
         self.next_account_id = 1
         self.next_priority = 1
+        self.next_round_id = 1
 
     def take_priority(self) -> int:
         priority = self.next_priority

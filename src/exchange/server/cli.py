@@ -25,6 +25,9 @@ def add_server_commands(commands: Any) -> None:
     serve.add_argument("--no-migrate", action="store_true",
                        help="do not apply database migrations at start")
     serve.add_argument("--log-format", choices=["text", "json"], default=None)
+    serve.add_argument("--chaos", default=None, metavar="SPEC",
+                       help="misbehave on purpose, e.g. 'latency=20ms..200ms,reject=0.02,"
+                            "disconnect=0.001,stall=0.001,seed=42' (see README)")
 
     accounts = commands.add_parser("accounts", help="manage accounts")
     actions = accounts.add_subparsers(dest="action", required=True)
@@ -44,6 +47,7 @@ def run_server_command(args: argparse.Namespace) -> int:
                 host=args.host, port=args.port, database_url=args.database_url,
                 admin_token=args.admin_token, demo=args.demo,
                 migrate=False if args.no_migrate else None, log_format=args.log_format,
+                chaos=args.chaos,
             )
             from exchange.server.command import run_serve
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./exchange.db"
@@ -49,10 +49,23 @@ class Settings(BaseSettings):
     # What a WebSocket connection may have queued (JSON characters) before it is closed
     # with 4008 (slow consumer).
     ws_outbox_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    # How long what a WebSocket connection has to send may wait (queued for its writer, or
+    # written but not acknowledged by the peer) before it is closed with 4008: below
+    # send_timeout, so that a peer that stops reading hears 4008 before the kernel resets it.
+    ws_outbox_max_age: float = Field(default=2.0, gt=0)
     # A connection whose peer leaves sent data unacknowledged this long is dropped by the
     # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
     # peer that stops reading could hold its writer, and the shutdown, forever.
     send_timeout: float = Field(default=5.0, gt=0)
+    # Chaos mode (`exchange.server.chaos`): "latency=20ms..200ms,reject=0.02,...,seed=42".
+    chaos: str = ""
+
+    @model_validator(mode="after")
+    def _ages(self) -> Settings:
+        if self.ws_outbox_max_age >= self.send_timeout:
+            raise ValueError(f"ws_outbox_max_age ({self.ws_outbox_max_age:g} s) must be below "
+                             f"send_timeout ({self.send_timeout:g} s)")
+        return self
 
     @field_validator("admin_token")
     @classmethod
@@ -61,6 +74,14 @@ class Settings(BaseSettings):
             return None
         if value is not None and len(value) < 8:
             raise ValueError("must be at least 8 characters")
+        return value
+
+    @field_validator("chaos")
+    @classmethod
+    def _chaos(cls, value: str) -> str:
+        from exchange.server.chaos import parse_spec
+
+        parse_spec(value)  # one line saying what is wrong
         return value
 
     @field_validator("database_url")
@@ -88,7 +109,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        name = ".".join(str(part) for part in first["loc"])
+        if not name:  # a rule between settings: its message names them
+            raise ConfigError(f"invalid settings: {first['msg']}") from None
         raise ConfigError(
             f"invalid setting {name} (EXCHANGE_{name.upper()}): {first['msg']}"
         ) from None

@@ -66,6 +66,10 @@ class Metrics:
             "exchange_ws_slow_consumers", "WebSocket connections closed with 4008 (slow "
             "consumer)", registry=registry,
         )
+        self.chaos_injections = Counter(
+            "exchange_chaos_injections", "Injections of chaos mode, by kind (latency, "
+            "reject, disconnect, stall)", ["kind"], registry=registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

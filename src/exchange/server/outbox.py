@@ -12,18 +12,31 @@ queued together merge into one covering `[first_sequence, sequence]` (on `take`,
 the queue is full). Everything else (trades, private events, replies) is never merged or
 dropped: if the queue is still full after merging, the outbox fails with close code 4008 and
 takes nothing more.
+
+It fails the same way once something has waited longer than `max_age` for a writer that is
+stuck in a send (`sending`): a writer that cannot send (its peer stopped reading, the socket
+buffer is full) takes nothing, so the queue's age grows while its size may stay small. The
+age is that of the items queued since the writer last took any (`_since`: set when the
+queue goes from empty to non-empty, and when a take leaves items behind): one clock reading
+per transition, none per item, and the fan-out passes the one it read for all its outboxes.
+`put` checks it; so does `expire`, for a consumer that nothing is being queued for. A queue
+that grew old while its writer was not sending (waiting for its tick, or for a server too
+busy to run it) is the server's delay, not the peer's, and fails nobody.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 import trio
 
 SLOW_CONSUMER = 4008
 GOING_AWAY = 1001
+DROPPED = 1012  # chaos mode dropped the connection ("service restart": reconnect)
 DEFAULT_LIMIT = 4 * 1024 * 1024  # bytes queued (characters of JSON) before 4008
 FRAME_ITEMS = 1024  # most messages sent in one frame
 
@@ -108,15 +121,21 @@ class Outbox:
     """See the module docstring. Only Trio tasks of the server's thread use it.
 
     `limit` bounds the bytes queued, give or take the last item (shared items count for
-    each outbox they are in)."""
+    each outbox they are in); `max_age` the seconds an item may wait for the writer (of
+    `time.monotonic()`). `on_slow` is called once, when the outbox fails with 4008."""
 
-    __slots__ = ("_items", "_size", "_waiting", "_wakeup", "close_code", "close_reason",
-                 "limit")
+    __slots__ = ("_items", "_since", "_size", "_waiting", "_wakeup", "close_code",
+                 "close_reason", "limit", "max_age", "on_slow", "sending")
 
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, max_age: float = math.inf,
+                 on_slow: Callable[[], object] | None = None) -> None:
         self.limit = limit
+        self.max_age = max_age
+        self.on_slow = on_slow
         self._items: deque[Item] = deque()
         self._size = 0
+        self._since = 0.0  # meaningful iff items are queued: see the module docstring
+        self.sending = False  # True iff the writer is in a send (set by the writer)
         self._wakeup = trio.Event()
         self._waiting = False
         self.close_code: int | None = None
@@ -134,13 +153,23 @@ class Outbox:
     def closed(self) -> bool:
         return self.close_code is not None
 
-    def put(self, item: Item, size: int = -1) -> bool:
-        """Queues `item` at once; False if the outbox is closed or has just overflowed.
-        `size` is `item`'s, if the caller knows it (one item sent to many outboxes)."""
+    def age(self, now: float) -> float:
+        """Seconds the queued items have waited for the writer at `now` (0: none queued)."""
+        return now - self._since if self._items else 0.0
+
+    def put(self, item: Item, size: int = -1, now: float = 0.0) -> bool:
+        """Queues `item` at once; False if the outbox is closed or has just failed (too
+        full, or too old at `now`). `size` is `item`'s, if the caller knows it (one item
+        sent to many outboxes); `now` is `time.monotonic()`, if the caller has read it."""
         if self.close_code is not None:
             return False
         if size < 0:
             size = size_of(item)
+        if not self._items:
+            self._since = now or time.monotonic()
+        elif now and self.sending and now - self._since > self.max_age:
+            self.close(SLOW_CONSUMER, "slow consumer")
+            return False
         # Full once what is already queued reaches the limit: one item, however large (a
         # batch's trades), always fits into an outbox that is keeping up.
         if self._size >= self.limit:
@@ -155,16 +184,28 @@ class Outbox:
             self._wakeup.set()
         return True
 
+    def expire(self, now: float) -> bool:
+        """Fails the outbox with 4008 if what is queued is older than `max_age` at `now`
+        and the writer is in a send; whether it did."""
+        if self.close_code is None and self.sending and self.age(now) > self.max_age:
+            self.close(SLOW_CONSUMER, "slow consumer")
+            return True
+        return False
+
     def close(self, code: int, reason: str = "") -> None:
-        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER`: then
-        the queue is dropped) and closes with `code`. The first close wins."""
+        """No more items; the writer sends what is queued (unless `SLOW_CONSUMER` or
+        `DROPPED`: then the queue is dropped, and for `SLOW_CONSUMER` `on_slow` called) and
+        closes with `code`. The first close
+        wins."""
         if self.close_code is not None:
             return
         self.close_code = code
         self.close_reason = reason
-        if code == SLOW_CONSUMER:
+        if code in (SLOW_CONSUMER, DROPPED):
             self._items.clear()
             self._size = 0
+            if code == SLOW_CONSUMER and self.on_slow is not None:
+                self.on_slow()
         self._wakeup.set()
 
     def discard(self, channel: str) -> None:
@@ -203,6 +244,7 @@ class Outbox:
         else:
             batch = [items.popleft() for _ in range(FRAME_ITEMS)]
             self._size -= sum(size_of(item) for item in batch)
+            self._since = time.monotonic()  # the writer is taking: the rest waits anew
         if len(batch) == 1:
             only = batch[0]
             if type(only) is str:

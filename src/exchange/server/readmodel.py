@@ -21,6 +21,7 @@ from exchange.engine.codes import OrderStatus
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.events import (
     AccountCreated,
+    AccountUpdated,
     AnyEvent,
     BalanceChanged,
     BookLevelChanged,
@@ -33,6 +34,7 @@ from exchange.engine.events import (
     OrderFilled,
     OrderRejected,
     OrderTriggered,
+    RoundStarted,
     TradeExecuted,
 )
 from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
@@ -50,6 +52,23 @@ _CLOSE_EVENTS = {
 _PENDING = OrderStatus.PENDING
 _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
+
+
+def add_to_candle(candle: list[int] | None, seconds: int, trade: TradeExecuted) -> list[int]:
+    """`candle` (of `seconds`) updated in place with `trade`, or a new one if the trade
+    starts the next period: the read model's candles and the fan-out's current ones."""
+    start = trade.ts - trade.ts % (seconds * 1_000_000)
+    price = trade.price
+    if candle is None or candle[0] != start:
+        return [start, price, price, price, price, trade.quantity, 1]
+    if price > candle[2]:
+        candle[2] = price
+    if price < candle[3]:
+        candle[3] = price
+    candle[4] = price
+    candle[5] += trade.quantity
+    candle[6] += 1
+    return candle
 
 
 class InstrumentView:
@@ -125,20 +144,10 @@ class InstrumentView:
             del self.trades[:HISTORY]
             del self.trade_ids[:HISTORY]
         for seconds, candles in self.candles.items():
-            step = seconds * 1_000_000
-            start = trade.ts - trade.ts % step
-            price = trade.price
-            if candles and candles[-1][0] == start:
-                candle = candles[-1]
-                if price > candle[2]:
-                    candle[2] = price
-                if price < candle[3]:
-                    candle[3] = price
-                candle[4] = price
-                candle[5] += trade.quantity
-                candle[6] += 1
-            else:
-                candles.append([start, price, price, price, price, trade.quantity, 1])
+            last = candles[-1] if candles else None
+            candle = add_to_candle(last, seconds, trade)
+            if candle is not last:
+                candles.append(candle)
 
     def trades_before(self, before: int | None, limit: int) -> list[TradeExecuted]:
         """Newest first, trade ids below `before`."""
@@ -280,9 +289,33 @@ def _whole(value: int | Fraction) -> int | Fraction:
     return value.numerator if value.denominator == 1 else value
 
 
+class RoundView:
+    """A round as started (`RoundStarted`); amounts in units, times in microseconds (0:
+    none). `drawdowns` is what the once-a-minute samples found, per reference asset and
+    account: `[peak equity, largest fall from a peak]`, two numbers whatever the length of
+    the round."""
+
+    __slots__ = ("account_ids", "balances", "drawdowns", "end", "first_trade_id", "name",
+                 "round_id", "start", "ts")
+
+    def __init__(self, round_id: int, name: str, account_ids: tuple[int, ...],
+                 balances: dict[str, int], start: int, end: int, first_trade_id: int,
+                 ts: int) -> None:
+        self.round_id = round_id
+        self.name = name
+        self.account_ids = account_ids
+        self.balances = balances
+        self.start = start
+        self.end = end
+        self.first_trade_id = first_trade_id
+        self.ts = ts
+        self.drawdowns: dict[str, dict[int, list[Decimal]]] = {}
+
+
 class AccountView:
     __slots__ = ("account_id", "api_key_hash", "api_key_id", "balances", "client_ids",
-                 "fills", "name", "open_ids", "order_ids", "positions")
+                 "epoch", "fees", "fills", "house", "name", "open_ids", "order_ids",
+                 "positions", "round_id", "trades")
 
     def __init__(self, account_id: int, name: str | None = None) -> None:
         self.account_id = account_id
@@ -294,7 +327,14 @@ class AccountView:
         self.open_ids: set[int] = set()
         self.client_ids: dict[str, int] = {}
         self.fills: list[Fill] = []  # oldest first
+        self.house = False
+        # The PnL epoch: positions, fees paid (asset -> units) and the trade count cover the
+        # trades from `epoch` (a trade id) on; a round starts a new epoch.
         self.positions: dict[str, Position] = {}
+        self.fees: dict[str, int] = {}
+        self.trades = 0
+        self.epoch = 0
+        self.round_id = 0  # the latest round it is in
 
     def fills_before(self, before: int | None) -> Iterator[Fill]:
         """Newest first, trade ids below `before`."""
@@ -319,6 +359,7 @@ class ReadModel:
         self.accounts: dict[int, AccountView] = {}
         self.orders: dict[int, OrderView] = {}
         self.keys: dict[str, AccountView] = {}  # api_key_id -> account
+        self.rounds: dict[int, RoundView] = {}
         self.ready = False
         self.batches = 0  # batches applied so far
         # Private order events, for the accounts in `watched` only (the fan-out's accounts
@@ -424,6 +465,15 @@ class ReadModel:
             elif kind is AccountCreated:
                 assert isinstance(ev, AccountCreated)
                 self._account(ev.account_id)
+            elif kind is RoundStarted:
+                assert isinstance(ev, RoundStarted)
+                self.start_round(RoundView(
+                    ev.round_id, ev.name, ev.account_ids, ev.balances, ev.start, ev.end,
+                    ev.first_trade_id, ev.ts,
+                ))
+            elif kind is AccountUpdated:
+                assert isinstance(ev, AccountUpdated)
+                self._account(ev.account_id).house = ev.house
             elif kind is InstrumentAdded:
                 assert isinstance(ev, InstrumentAdded)
                 self.instruments[ev.symbol] = InstrumentView(
@@ -446,6 +496,18 @@ class ReadModel:
             if record.api_key_id is not None:
                 self.keys[record.api_key_id] = account
 
+    def start_round(self, view: RoundView) -> None:
+        """A new PnL epoch for the round's accounts (from an event, or a stored row at start,
+        before the stored trades are replayed)."""
+        self.rounds[view.round_id] = view
+        for account_id in view.account_ids:
+            account = self._account(account_id)
+            account.round_id = view.round_id
+            account.epoch = view.first_trade_id
+            account.positions = {}
+            account.fees = {}
+            account.trades = 0
+
     def add_order(self, order: OrderView) -> None:
         """Adds an order (from an event, or a stored row at start)."""
         self.orders[order.order_id] = order
@@ -467,6 +529,12 @@ class ReadModel:
             account.fills.append(Fill(trade, maker))
             if len(account.fills) > 2 * HISTORY:
                 del account.fills[:HISTORY]
+            if trade.trade_id < account.epoch:
+                continue  # before its round: only the history keeps it
+            account.trades += 1
+            fee = trade.maker_fee if maker else trade.taker_fee
+            if fee:
+                account.fees[inst.quote] = account.fees.get(inst.quote, 0) + fee
             position = account.positions.get(trade.symbol)
             if position is None:
                 position = account.positions[trade.symbol] = Position()

@@ -27,7 +27,9 @@ in-flight requests finish, WebSocket connections stop reading, answer what is in
 close with 1001; then the inbox is closed, the engine task drains it, the journal flushes,
 the fan-out ends, the engine's state hash is stored (`Storage.seal`: the next start checks
 the rebuilt engine against it), the database is closed. A peer that stops reading cannot hold a
-connection (hypercorn writes inside a shielded scope) for longer than `send_timeout`: the
+connection (hypercorn writes inside a shielded scope): it gets 4008 after
+`ws_outbox_max_age` and a writer still stuck in a send is reset shortly after (`web/ws.py`);
+as a backstop, for longer than `send_timeout` neither it nor any HTTP peer can: the
 listening sockets set TCP_USER_TIMEOUT, which the kernel applies to every connection.
 All of it within `shutdown_timeout`, or the rest is cancelled. If any task fails, the
 nursery cancels the others and `serve_exchange` raises.
@@ -46,6 +48,7 @@ from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
 from exchange.server.config import Settings
+from exchange.server.deadman import DeadMan
 from exchange.server.fanout import Fanout
 from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
@@ -128,12 +131,13 @@ async def serve_exchange(
             storage.journal = journal
         metrics = Metrics()
         services = Services(settings, storage.readmodel, metrics, storage.journal)
-        fanout = Fanout(storage.readmodel, metrics)
+        fanout = Fanout(storage.readmodel, metrics, chaos=services.chaos)
         sequencer = Sequencer(
             storage.engine, storage.journal, storage.readmodel, metrics,
             inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,
         )
         app = KeepAlive(FastPath(create_app(services), services), settings.max_body_bytes)
+        deadman = services.deadman = DeadMan(sequencer, deadline=settings.request_timeout)
         services.websockets = WebSocketHub(services, fanout)
         stop = trio.Event()
         timed_out = False
@@ -151,6 +155,8 @@ async def serve_exchange(
             outer.start_soon(watchdog)
             # 7: the writers' frame ticks, until the pipeline has ended (outer is cancelled)
             await outer.start(services.websockets.serve_pacer)
+            # the dead-man timers and the server's own cancels, for as long as the server runs
+            await outer.start(deadman.serve)
             async with trio.open_nursery() as nursery:
                 await nursery.start(storage.journal.serve)  # 4
                 await nursery.start(fanout.serve_fanout)  # 7

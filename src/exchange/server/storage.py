@@ -9,6 +9,7 @@ line exits 2).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,13 @@ from exchange.engine.commands import PlaceOrder
 from exchange.engine.events import TradeExecuted
 from exchange.server.config import Settings
 from exchange.server.journal import Batch, Journal, JournalStopped, MemoryJournal
-from exchange.server.readmodel import AccountView, InstrumentView, OrderView, ReadModel
+from exchange.server.readmodel import (
+    AccountView,
+    InstrumentView,
+    OrderView,
+    ReadModel,
+    RoundView,
+)
 
 log = logging.getLogger("exchange.server")
 
@@ -170,7 +177,7 @@ def _line(exc: BaseException) -> str:
 
 async def load_readmodel(engine: AsyncEngine) -> ReadModel:
     """The read model from the tables (runs on the store's loop, one transaction)."""
-    from exchange.store.schema import accounts, balances, instruments, orders, trades
+    from exchange.store.schema import accounts, balances, instruments, orders, rounds, trades
 
     model = ReadModel()
     async with engine.connect() as conn, conn.begin():
@@ -182,12 +189,16 @@ async def load_readmodel(engine: AsyncEngine) -> ReadModel:
             )
             account.api_key_id = row["api_key_id"]
             account.api_key_hash = row["api_key_hash"]
+            account.house = bool(row["house"])
             if account.api_key_id is not None:
                 model.keys[account.api_key_id] = account
         for row in (await conn.execute(select(balances))).mappings():
             account = model.accounts.get(row["account_id"]) or AccountView(row["account_id"])
             model.accounts[row["account_id"]] = account
             account.balances[row["asset"]] = [int(row["total"]), int(row["held"])]
+        # Rounds before trades: each trade then counts for its account's epoch or not.
+        for row in (await conn.execute(select(rounds).order_by(rounds.c.round_id))).mappings():
+            model.start_round(round_view(row))
         result = await conn.stream(select(orders).order_by(orders.c.order_id))
         async for row in result.mappings():
             model.add_order(order_view(row))
@@ -195,6 +206,15 @@ async def load_readmodel(engine: AsyncEngine) -> ReadModel:
         async for row in result.mappings():
             model.record_trade(trade_of(row))
     return model
+
+
+def round_view(row: Any) -> RoundView:
+    return RoundView(
+        int(row["round_id"]), row["name"], tuple(json.loads(row["account_ids"])),
+        {asset: int(units) for asset, units in json.loads(row["starting_balances"]).items()},
+        int(row["start_ts"]), int(row["end_ts"]), int(row["first_trade_id"]),
+        int(row["created_at"]),
+    )
 
 
 def instrument_view(row: Any) -> InstrumentView:

@@ -32,6 +32,9 @@ def add_simulate_command(commands: Any) -> None:
     simulate.add_argument("--seed", type=int, default=None)
     simulate.add_argument("--duration", type=float, default=None,
                           help="stop after this many seconds (default: until Ctrl-C)")
+    simulate.add_argument("--round", type=int, default=None, dest="round_id",
+                          help="provide liquidity to this round: the bots' accounts are "
+                               "house accounts, off its leaderboard")
 
 
 def run_simulate_command(args: argparse.Namespace) -> int:
@@ -51,7 +54,7 @@ def run_simulate_command(args: argparse.Namespace) -> int:
     stats = SimStats()
     try:
         elapsed = trio.run(partial(_simulate, url, token, symbols, args.rate, args.seed,
-                                   args.duration, stats))
+                                   args.duration, stats, args.round_id))
     except SimulationError as exc:
         print(f"exchange simulate: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -60,7 +63,8 @@ def run_simulate_command(args: argparse.Namespace) -> int:
 
 
 async def _simulate(url: str, token: str, symbols: list[str], rate: float, seed: int | None,
-                    duration: float | None, stats: SimStats) -> float:
+                    duration: float | None, stats: SimStats, round_id: int | None = None
+                    ) -> float:
     """Runs until SIGINT/SIGTERM or `duration`; returns the seconds simulated."""
     started = trio.current_time()
     try:
@@ -68,7 +72,7 @@ async def _simulate(url: str, token: str, symbols: list[str], rate: float, seed:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_stop_on_signal, signals, nursery.cancel_scope)
                 await nursery.start(partial(run_simulation, url, token, symbols, rate,
-                                            seed=seed, stats=stats))
+                                            seed=seed, stats=stats, round_id=round_id))
                 started = trio.current_time()
                 print(f"simulating {', '.join(symbols)} on {url} at {rate:g} requests/s "
                       f"with {stats.accounts} accounts; Ctrl-C stops", file=sys.stderr)

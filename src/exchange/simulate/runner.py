@@ -74,7 +74,7 @@ class Market:
 
 async def run_simulation(
     url: str, admin_token: str, symbols: Sequence[str], rate: float = 50.0, *,
-    seed: int | None = None, stats: SimStats | None = None,
+    seed: int | None = None, stats: SimStats | None = None, round_id: int | None = None,
     task_status: trio.TaskStatus[SimStats] = trio.TASK_STATUS_IGNORED,
 ) -> SimStats:
     """Runs market makers and takers on `symbols` at about `rate` order-entry requests per
@@ -83,16 +83,20 @@ async def run_simulation(
     bots' open orders (shielded, at most 5 s), then lets the cancellation go on.
 
     Raises `SimulationError` when the exchange cannot be reached, refuses the admin token,
-    or stops answering."""
+    or stops answering. With `round_id`, the round must exist, and the bots' accounts are
+    house accounts: they provide liquidity but stay off its leaderboard (and out of rounds
+    started for "all" accounts)."""
     stats = stats if stats is not None else SimStats()
     symbols = list(dict.fromkeys(symbols))  # each once, in the order given
     rng = random.Random(seed)
     health = Health(url)
     async with ExchangeClient(url, admin_token=admin_token, timeout=10.0) as admin:
         with _setup_errors(url):
+            if round_id is not None:
+                await admin.round(round_id)  # 404: "setting up ... failed: no round N"
             markets = [await _market(admin, symbol, rng) for symbol in symbols]
             bots = await _open_bots(admin, markets, plan(rate, len(symbols)), stats, health,
-                                    rng)
+                                    rng, house=round_id is not None)
         for market in markets:  # the status line lists the symbols in the given order
             stats.last_price.setdefault(market.grid.symbol, "-")
         try:
@@ -185,7 +189,8 @@ async def _market(admin: ExchangeClient, symbol: str, rng: random.Random) -> Mar
 
 
 async def _open_bots(admin: ExchangeClient, markets: list[Market], layout: Plan,
-                     stats: SimStats, health: Health, rng: random.Random) -> list[Bot]:
+                     stats: SimStats, health: Health, rng: random.Random, *,
+                     house: bool = False) -> list[Bot]:
     """A funded account and a bot for each maker and taker of each market."""
     shape = Shape()
     bots = []
@@ -193,21 +198,25 @@ async def _open_bots(admin: ExchangeClient, markets: list[Market], layout: Plan,
         grid = market.grid
         for index in range(layout.makers):
             desk = await _open_desk(admin, market, f"sim-{grid.symbol}-maker-{index}",
-                                    layout.maker_rate, shape, stats, health)
+                                    layout.maker_rate, shape, stats, health, house)
             maker = MarketMaker(grid, random.Random(rng.random()), index=index, shape=shape)
             bots.append(Bot(desk, market, maker))
         for index in range(layout.takers):
             desk = await _open_desk(admin, market, f"sim-{grid.symbol}-taker-{index}",
-                                    layout.taker_rate, shape, stats, health)
+                                    layout.taker_rate, shape, stats, health, house)
             taker = Taker(grid, random.Random(rng.random()), shape=shape)
             bots.append(Bot(desk, market, taker))
     return bots
 
 
 async def _open_desk(admin: ExchangeClient, market: Market, name: str, rate: float,
-                     shape: Shape, stats: SimStats, health: Health) -> Desk:
-    """A new account, funded in both assets of its instrument."""
+                     shape: Shape, stats: SimStats, health: Health, house: bool = False
+                     ) -> Desk:
+    """A new account (a house account if `house`), funded in both assets of its
+    instrument."""
     created = await admin.create_account(name)
+    if house:
+        await admin.set_house(created["account_id"])
     grid = market.grid
     worth = shape.size * FUNDING  # in quote
     base = worth / grid.value(market.fair.ticks)

@@ -18,6 +18,7 @@ write set until it is, and builds the next one only after it, in order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from exchange.engine.contingent import pair_of
 from exchange.engine.events import (
     AccountCreated,
+    AccountUpdated,
     AnyEvent,
     BalanceChanged,
     BookLevelChanged,
@@ -39,6 +41,7 @@ from exchange.engine.events import (
     OrderFilled,
     OrderRejected,
     OrderTriggered,
+    RoundStarted,
     TradeExecuted,
 )
 from exchange.engine.units import rate_to_int
@@ -60,6 +63,11 @@ from exchange.store.rows import (
     WriteSet,
     new_order_row,
 )
+
+
+def round_balances_json(balances: dict[str, int]) -> str:
+    """A round's starting balances as stored: units as strings, which JSON keeps exact."""
+    return json.dumps({asset: str(units) for asset, units in sorted(balances.items())})
 
 
 class Ledger:
@@ -160,6 +168,8 @@ class _Fold:
             FundsDeposited: self.transferred,
             FundsWithdrawn: self.transferred,
             AccountCreated: self.account_created,
+            AccountUpdated: self.account_updated,
+            RoundStarted: self.round_started,
             InstrumentAdded: self.instrument_added,
             InstrumentStatusChanged: self.instrument_status,
             # RequestRejected, and OrderRejected without an order, change nothing.
@@ -287,6 +297,17 @@ class _Fold:
         self.ts = ev.ts
         self.accounts[ev.account_id] = [ev.account_id, None, None, None, ev.ts]
         self.next_account_id = max(self.next_account_id, ev.account_id + 1)
+
+    def account_updated(self, ev: AccountUpdated) -> None:
+        self.ts = ev.ts
+        self.out.house.append((ev.account_id, ev.house))
+
+    def round_started(self, ev: RoundStarted) -> None:
+        self.ts = ev.ts
+        self.out.rounds.append((
+            ev.round_id, ev.name, round_balances_json(ev.balances),
+            json.dumps(list(ev.account_ids)), ev.start, ev.end, ev.first_trade_id, ev.ts,
+        ))
 
     def instrument_added(self, ev: InstrumentAdded) -> None:
         self.ts = ev.ts

@@ -14,6 +14,7 @@ hash the same or recovery refuses it. After a crash there is no such hash to com
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from exchange.engine.restore import (
     InstrumentRecord,
     OrderRecord,
     RestoreError,
+    RoundRecord,
     restore,
 )
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
@@ -61,6 +63,7 @@ from exchange.store.schema import (
     counters,
     instruments,
     orders,
+    rounds,
     transfers,
 )
 
@@ -77,6 +80,8 @@ class Snapshot:
     orders: list[tuple[Any, ...]]  # open or pending, in ORDER_COLUMNS order, by priority
     deposited: dict[str, int] = field(default_factory=dict)  # per asset, every transfer
     withdrawn: dict[str, int] = field(default_factory=dict)
+    house_accounts: list[int] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -137,6 +142,13 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
                 .where(transfers.c.transfer_id.is_not(None))
             )).all()
             counter_rows = (await conn.execute(select(counters.c.name, counters.c.value))).all()
+            house_ids = (await conn.execute(
+                select(accounts.c.account_id).where(accounts.c.house)
+            )).scalars().all()
+            round_rows = (await conn.execute(
+                select(rounds.c.round_id, rounds.c.account_ids, rounds.c.start_ts,
+                       rounds.c.end_ts)
+            )).all()
             # Summed here, not in SQL: SQLite keeps exact amounts as text.
             deposited: dict[str, int] = defaultdict(int)
             withdrawn: dict[str, int] = defaultdict(int)
@@ -159,6 +171,12 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
         transfer_ids=[(row[0], row[1]) for row in transfer_rows],
         counters={name: int(value) for name, value in counter_rows},
         orders=order_rows,
+        house_accounts=[int(account_id) for account_id in house_ids],
+        rounds=[
+            RoundRecord(round_id=int(row[0]), account_ids=tuple(json.loads(row[1])),
+                        start=int(row[2]), end=int(row[3]))
+            for row in round_rows
+        ],
         deposited=dict(deposited),
         withdrawn=dict(withdrawn),
     )
@@ -197,6 +215,8 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
             deposited=snapshot.deposited,
             withdrawn=snapshot.withdrawn,
             max_open_orders=max_open_orders,
+            house_accounts=snapshot.house_accounts,
+            rounds=snapshot.rounds,
         )
     except RestoreError as exc:
         raise RecoveryError(f"the stored state is inconsistent: {exc}") from exc

@@ -33,6 +33,10 @@ TRADE_COLUMNS = (
 TRANSFER_COLUMNS = ("account_id", "asset", "kind", "amount", "transfer_id", "ts")
 BALANCE_COLUMNS = ("account_id", "asset", "total", "held", "updated_at")
 ACCOUNT_COLUMNS = ("account_id", "name", "api_key_id", "api_key_hash", "created_at")
+ROUND_COLUMNS = (
+    "round_id", "name", "starting_balances", "account_ids", "start_ts", "end_ts",
+    "first_trade_id", "created_at",
+)
 INSTRUMENT_COLUMNS = (
     "symbol", "base", "quote", "tick_size", "lot_size", "min_quantity", "maker_fee_rate",
     "taker_fee_rate", "halted", "created_at", "updated_at",
@@ -168,6 +172,8 @@ class WriteSet:
     accounts: list[tuple[object, ...]] = field(default_factory=list)
     account_infos: list[tuple[object, ...]] = field(default_factory=list)
     instruments: list[tuple[object, ...]] = field(default_factory=list)
+    rounds: list[tuple[object, ...]] = field(default_factory=list)
+    house: list[tuple[int, bool]] = field(default_factory=list)  # (account_id, house)
     counters: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -177,6 +183,7 @@ class WriteSet:
             + len(self.transfers) + len(self.new_balances) + len(self.balances)
             + len(self.accounts)
             + len(self.account_infos) + len(self.instruments) + len(self.counters)
+            + len(self.rounds) + len(self.house)
         )
 
 

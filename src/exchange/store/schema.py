@@ -26,7 +26,9 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -115,6 +117,25 @@ accounts = Table(
     # `<key_id>.<secret>` keys: only the id and a hash of the secret are ever stored.
     Column("api_key_id", String(64), nullable=True, unique=True),
     Column("api_key_hash", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # A house account provides liquidity (the simulator's bots): off every leaderboard.
+    Column("house", Boolean, nullable=False, server_default=false()),
+)
+
+# -- COMPETITIONS --
+
+# One row per round; its reset (cancels, transfers) is in the same transaction. Starting
+# balances are JSON `{asset: units}` (units as strings: exact), account ids a JSON list.
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("round_id", Id, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("starting_balances", Text, nullable=False),
+    Column("account_ids", Text, nullable=False),
+    Column("start_ts", BigInteger, nullable=False),  # 0: none
+    Column("end_ts", BigInteger, nullable=False),  # 0: none
+    Column("first_trade_id", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 

@@ -22,6 +22,7 @@ from exchange.store.rows import (
     INSTRUMENT_COLUMNS,
     ORDER_COLUMNS,
     ORDER_UPDATE_COLUMNS,
+    ROUND_COLUMNS,
     STATE_HASH,
     STATE_HASH_WRITES,
     TRADE_COLUMNS,
@@ -36,6 +37,7 @@ from exchange.store.schema import (
     counters,
     instruments,
     orders,
+    rounds,
     trades,
     transfers,
 )
@@ -92,6 +94,13 @@ async def _write_reference(conn: AsyncConnection, ws: WriteSet) -> None:
     await _insert(conn, accounts, ACCOUNT_COLUMNS, ws.accounts)
     await _upsert(conn, accounts, ACCOUNT_COLUMNS, ws.account_infos, ("account_id",),
                   keep=("created_at",))
+    if ws.house:
+        await conn.execute(
+            update(accounts).where(accounts.c.account_id == bindparam("b_account_id"))
+            .values(house=bindparam("b_house")),
+            _dicts(("account_id", "house"), ws.house, prefix="b_"),
+        )
+    await _insert(conn, rounds, ROUND_COLUMNS, ws.rounds)
 
 
 async def _write_bulk(conn: AsyncConnection, ws: WriteSet) -> None:

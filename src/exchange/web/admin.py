@@ -1,4 +1,5 @@
-"""Admin routes (the configured admin token): accounts, deposits, instruments, halts."""
+"""Admin routes (the configured admin token): accounts, deposits, instruments, halts, and
+chaos mode's setting."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from exchange.engine.commands import (
 )
 from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
 from exchange.engine.units import exact_mul, to_steps, to_units
+from exchange.server.chaos import parse_latency
 from exchange.server.journal import AccountRecord
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authorize_admin, new_api_key
 from exchange.web.errors import ApiError, invalid
 from exchange.web.models import (
+    ChaosBody,
     CreateAccountBody,
     CreateInstrumentBody,
     DepositBody,
@@ -138,3 +141,26 @@ def register(app: QuartTrio, services: Services) -> None:
         if reason is not None:
             raise ApiError.rejected(reason)
         return json_response(render.instrument(readmodel.instruments[symbol]))
+
+    @app.get("/v1/admin/chaos")
+    async def get_chaos() -> Response:
+        admin()
+        return json_response(services.chaos.spec.as_json())
+
+    @app.patch("/v1/admin/chaos")
+    async def set_chaos() -> Response:
+        admin()
+        body = parse_body(ChaosBody, await request_body())
+        changes: dict[str, object] = {}
+        given = body.model_fields_set
+        if "latency" in given:
+            low, high = parse_latency(body.latency) if body.latency else (0.0, 0.0)
+            changes.update(latency_min=low, latency_max=high)
+        for name in ("reject", "disconnect", "stall"):
+            value = getattr(body, name)
+            if name in given:
+                changes[name] = float(value or 0)
+        if body.seed is not None:
+            changes["seed"] = body.seed
+        # Any change restarts the generators: a run after it is reproducible on its own.
+        return json_response(services.chaos.update(**changes).as_json())

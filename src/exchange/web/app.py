@@ -21,6 +21,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from exchange.server.chaos import Chaos, parse_spec
 from exchange.server.config import Settings
 from exchange.server.journal import Journal
 from exchange.server.metrics import Metrics
@@ -31,6 +32,7 @@ from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from exchange.server.deadman import DeadMan
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 
@@ -62,14 +64,19 @@ class Services:
     journal: Journal
     sequencer: Sequencer | None = None
     limiter: RateLimiter = field(init=False)
+    chaos: Chaos = field(init=False)  # off unless `settings.chaos` or the admin route says
     # (account_id, client_order_id) of placements in flight: a second request with the same
     # id waits for the first to finish instead of placing a duplicate.
     inflight: dict[tuple[int, str], trio.Event] = field(default_factory=dict)
     order_entry: OrderEntry | None = None  # set by `exchange.web.orders.register`
     websockets: WebSocketHub | None = None  # set by the runtime
+    deadman: DeadMan | None = None  # set by the runtime
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_burst)
+        injections = self.metrics.chaos_injections
+        self.chaos = Chaos(parse_spec(self.settings.chaos),
+                           lambda kind: injections.labels(kind).inc())
 
     def engine(self) -> Sequencer:
         if self.sequencer is None or self.sequencer.closed:
@@ -81,6 +88,13 @@ async def request_body() -> bytes:
     """The current request's body (Quart raises 413 past MAX_CONTENT_LENGTH)."""
     data = await request.get_data()
     return data if isinstance(data, bytes) else data.encode()
+
+
+def answer_headers() -> dict[str, str]:
+    """Headers for the current request's answer, whatever it is (a success or an error):
+    a route fills them (the rate-limit headers) and `after_request` adds them."""
+    headers: dict[str, str] = g.setdefault("exchange_headers", {})
+    return headers
 
 
 def request_authorization() -> str | None:
@@ -98,7 +112,7 @@ def error_response(error: ApiError) -> Response:
 
 
 def create_app(services: Services) -> QuartTrio:
-    from exchange.web import account, admin, market, ops, orders, page
+    from exchange.web import account, admin, batch, competitions, market, ops, orders, page
 
     # No static folder: the page module serves the page's files, and Quart's default
     # `/static/<path:filename>` route would be one more undocumented way in.
@@ -147,6 +161,8 @@ def create_app(services: Services) -> QuartTrio:
 
     @app.after_request
     async def _measure(response: Response) -> Response:
+        for name, value in g.get("exchange_headers", {}).items():
+            response.headers.setdefault(name, value)
         started: float | None = g.get("exchange_start")
         if started is not None:
             rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
@@ -155,6 +171,6 @@ def create_app(services: Services) -> QuartTrio:
             ).observe(time.perf_counter() - started)
         return response
 
-    for module in (market, orders, account, admin, ops, page):
+    for module in (market, orders, batch, account, admin, competitions, ops, page):
         module.register(app, services)
     return app

@@ -29,6 +29,7 @@ STATUS_OF: dict[str, int] = {
     RejectReason.NOT_FOUND: 404,
     RejectReason.FORBIDDEN: 403,
     RejectReason.CONFLICT: 409,
+    RejectReason.ROUND_CLOSED: 422,
 }
 
 MESSAGES: dict[str, str] = {
@@ -45,6 +46,7 @@ MESSAGES: dict[str, str] = {
     "not_found": "not found",
     "forbidden": "not allowed",
     "conflict": "conflict",
+    "round_closed": "the account's round has ended or has not started: no new orders",
 }
 
 
@@ -72,11 +74,14 @@ class ApiError(Exception):
         """The error for an engine rejection reason."""
         return cls(STATUS_OF.get(reason, 422), str(reason))
 
-    def body(self) -> bytes:
+    def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             error["details"] = self.details
-        return msgspec.json.encode({"error": error})
+        return {"error": error}
+
+    def body(self) -> bytes:
+        return msgspec.json.encode(self.envelope())
 
 
 # What the sequencer raises when a request is not answered with its events.
@@ -93,6 +98,12 @@ def pipeline_error(exc: Overloaded | Unavailable | OutcomeUnknown) -> ApiError:
     if isinstance(exc, OutcomeUnknown):
         return ApiError(504, "outcome_unknown", str(exc))
     return ApiError(503, "unavailable", str(exc) or "unavailable", headers={"Retry-After": "1"})
+
+
+def chaos_refusal() -> ApiError:
+    """Chaos mode's refusal of an order-entry request, before it reached the engine."""
+    return ApiError(503, "unavailable", "chaos mode refused the request before the engine: "
+                    "nothing was done; retry", headers={"Retry-After": "1", "X-Chaos": "reject"})
 
 
 def invalid(message: str, path: str | None = None) -> ApiError:

@@ -6,6 +6,10 @@ routing, wrappers, hooks) costs about as much as everything else a request does.
 routes are therefore answered here, at the ASGI level, by the same `OrderEntry` methods the
 Quart routes call, with the same error envelope, limits and metrics; every other request
 (and every other method or path) goes to the Quart-Trio app unchanged.
+
+Chaos mode's latency is added here, for both: the start of an answer to a `/v1/` request
+(admin routes aside, so an operator keeps control) waits `Chaos.latency()` and carries
+`X-Chaos: latency`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from typing import Any
 
 import msgspec
+import trio
 from quart_trio import QuartTrio
 
 from exchange.web.app import JSON, Services
@@ -30,6 +35,7 @@ _ORDER_RULE = "/v1/orders/<int:order_id>"  # as Quart names it (metrics' route l
 # registers the same routes with Quart, and `/openapi.json` documents them.
 ROUTES = (("POST", _ORDERS), ("DELETE", _ORDER_RULE), ("PATCH", _ORDER_RULE))
 _CONTENT_TYPE = (b"content-type", JSON.encode())
+_CHAOS_LATENCY = (b"x-chaos", b"latency")
 _encode = msgspec.json.encode
 
 Scope = Any
@@ -43,11 +49,15 @@ class FastPath:
         self.services = services
         self.max_body = services.settings.max_body_bytes
         self.seconds = services.metrics.request_seconds
+        self.chaos = services.chaos
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             method = scope["method"]
             path = scope["path"]
+            if (self.chaos.spec.latency_max and path.startswith("/v1/")
+                    and not path.startswith("/v1/admin/")):
+                send = self._delayed(send)
             if method == "POST" and path == _ORDERS:
                 await self._handle(scope, receive, send, "place", 0, _ORDERS)
                 return
@@ -65,6 +75,19 @@ class FastPath:
                 return
         await self.app(scope, receive, send)
 
+    def _delayed(self, send: Any) -> Any:
+        """`send`, with the start of the answer held back by chaos mode's latency."""
+        delay = self.chaos.latency()
+
+        async def delayed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                await trio.sleep(delay)
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  _CHAOS_LATENCY]}
+            await send(message)
+
+        return delayed
+
     async def _handle(self, scope: Scope, receive: Any, send: Any, action: str,
                       order_id: int, route: str) -> None:
         started = time.perf_counter()
@@ -79,18 +102,20 @@ class FastPath:
             try:
                 header = authorization(scope["headers"])
                 if action == "cancel":
-                    status, body = await entry.cancel(header, order_id)
+                    status, body = await entry.cancel(header, order_id, headers)
                 else:
                     raw = await self._body(receive, length)
                     if action == "place":
-                        status, body = await entry.place(header, raw)
+                        status, body = await entry.place(header, raw, headers)
                     else:
-                        status, body = await entry.amend(header, order_id, raw)
+                        status, body = await entry.amend(header, order_id, raw,
+                                                         headers)
                 payload = _encode(body)
             except PipelineError as exc:
                 raise pipeline_error(exc) from None
         except ApiError as error:
-            status, payload, headers = error.status, error.body(), error.headers
+            status, payload = error.status, error.body()
+            headers = {**headers, **error.headers}
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             bug = ApiError(500, "internal_error", "internal error")

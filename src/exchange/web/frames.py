@@ -9,6 +9,14 @@ non-blocking `os.write` while holding hypercorn's own send lock, so its frames n
 interleave with the ones hypercorn sends (pongs, the close). What the socket does not take
 at once is sent with `send_all` under the same lock and shield, as hypercorn does.
 
+The writer also watches the peer (`stalled`): data it wrote that the peer's TCP has not
+acknowledged sits in the kernel's send buffer, megabytes of it on loopback, long before the
+writer itself blocks; a peer that stops reading stops acknowledging once its receive buffer
+is full, and the kernel resets the connection `send_timeout` later (TCP_USER_TIMEOUT). So the
+connection asks the kernel (SIOCOUTQ: bytes not yet acknowledged) now and then, and counts
+the time during which that backlog was there and none of it was acknowledged. `abort` resets
+the connection, which also ends a send blocked in hypercorn's shielded scope.
+
 This reaches into hypercorn's connection objects (`WSStream` -> `H11Protocol` ->
 `TCPServer`); `FrameWriter` checks each step and otherwise sends through ASGI as usual, and
 a test fails if the version installed is not taken on the direct path.
@@ -17,7 +25,9 @@ a test fails if the version installed is not taken on the direct path.
 from __future__ import annotations
 
 import os
+import socket
 import struct
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +35,17 @@ import trio
 from wsproto.connection import ConnectionState
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# SIOCOUTQ (Linux: the same number as TIOCOUTQ): bytes in a TCP socket's send queue that the
+# peer has not acknowledged, sent or not. Elsewhere only the kernel's timeout applies.
+if sys.platform == "linux":
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ
+else:
+    _OUTQ = None
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST and drops the queue
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -47,6 +68,10 @@ class FrameWriter:
         self._lock: trio.Lock | None = None
         self._fd = -1
         self._ws: Any = None
+        self._written = 0  # bytes of the frames written to the socket, all told
+        self._acked = -1  # _written minus the send queue at the last `stalled` (-1: none yet)
+        self._since = 0.0  # since when the send queue has been there, none of it acknowledged
+        self._clear = -1  # _written when the send queue was last found empty (-1: it was not)
         wsstream = getattr(send, "__self__", None)
         protocol = getattr(getattr(wsstream, "send", None), "__self__", None)
         tcp = getattr(getattr(protocol, "send", None), "__self__", None)
@@ -66,17 +91,57 @@ class FrameWriter:
         """Whether frames go straight to the socket."""
         return self._lock is not None
 
+    def _socket(self) -> Any:
+        """The connection's socket while it is open, else None. Once hypercorn has closed
+        it, its descriptor is -1, so never another connection's."""
+        if self._lock is None or self._stream.socket.fileno() != self._fd:
+            return None
+        return self._stream.socket
+
+    def stalled(self, now: float) -> float:
+        """Seconds (of `now`, `time.monotonic()`) for which the peer has left what was
+        written unacknowledged without acknowledging any of it; 0 if it has nothing
+        outstanding or the kernel cannot tell. Called now and then, not per frame."""
+        if _OUTQ is None or self._clear == self._written or self._socket() is None:
+            return 0.0  # (nothing written since the queue was empty: no system call)
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(self._fd, _OUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0.0
+        acked = self._written - queued
+        # hypercorn's own frames (pongs, the close) are not counted in _written: they make
+        # `acked` move, which reads as progress, so they can only delay the verdict.
+        if not queued or acked != self._acked:
+            self._acked = acked
+            self._since = now
+            self._clear = -1 if queued else self._written
+            return 0.0
+        return now - self._since
+
+    def abort(self) -> None:
+        """Resets the connection (RST, nothing more is delivered): a send blocked on it,
+        hypercorn's included, fails at once, and hypercorn closes it. Only on the direct
+        path; otherwise the kernel's TCP_USER_TIMEOUT does it, later."""
+        sock = self._socket()
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already gone
+            pass
+
     async def send_text(self, text: str) -> None:
         lock = self._lock
-        # Once hypercorn has closed the stream or the socket (its descriptor -1 then, so
-        # never another connection's), or a close frame went out, ASGI's send does the right
-        # thing: nothing.
-        if (lock is None or self._ws.closed or self._stream.socket.fileno() != self._fd
+        # Once hypercorn has closed the stream or the socket, or a close frame went out,
+        # ASGI's send does the right thing: nothing.
+        if (lock is None or self._ws.closed or self._socket() is None
                 or getattr(getattr(self._ws, "connection", None), "state", None)
                 is not ConnectionState.OPEN):
             await self._send({"type": "websocket.send", "text": text})
             return
         data = text_frame(text.encode())
+        self._written += len(data)
         try:
             lock.acquire_nowait()
         except trio.WouldBlock:  # hypercorn is sending: wait for it, through ASGI

@@ -27,6 +27,14 @@ def register(app: QuartTrio, services: Services) -> None:
             raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
         return inst
 
+    @app.get("/v1/time")
+    async def server_time() -> Response:
+        # The same instant twice: `ts` in the format of every other time of the API, and
+        # `epoch_ms` for clock-offset arithmetic without parsing (and what Binance-style
+        # bots expect).
+        us = now_us()
+        return json_response({"ts": render.time_us(us), "epoch_ms": us // 1000})
+
     @app.get("/v1/instruments")
     async def instruments() -> Response:
         return json_response(
@@ -74,17 +82,7 @@ def register(app: QuartTrio, services: Services) -> None:
         start = START.read()
         end = END.read()
         limit = CANDLE_LIMIT.count()
-        tick, lot = inst.tick_size, inst.lot_size
-        dec = render.dec
         return json_response([
-            {
-                "start": render.time_us(c[0]),
-                "open": dec(tick * c[1]),
-                "high": dec(tick * c[2]),
-                "low": dec(tick * c[3]),
-                "close": dec(tick * c[4]),
-                "volume": dec(lot * c[5]),
-                "trades": c[6],
-            }
+            render.candle(inst, c)
             for c in inst.candles_between(INTERVALS[interval], start, end, limit)
         ])

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from exchange.server.chaos import parse_latency
 from exchange.web.errors import ApiError, invalid
 
 MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21
@@ -88,6 +89,11 @@ def _storable_text(value: str) -> str:
     return value
 
 
+def _latency(value: str) -> str:
+    parse_latency(value)  # its ValueError says what is wrong
+    return value
+
+
 def _timestamp(value: Any) -> datetime:
     """An ISO 8601 time; one without an offset is taken as UTC."""
     if not isinstance(value, str) or len(value) > 40:
@@ -134,6 +140,10 @@ FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Dec
                     _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
                                     r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
                                     "a fee rate from 0 to under 0.1")]
+Probability = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, le=1),
+                        _decimal_schema({"minimum": 0, "maximum": 1},
+                                        r"^(?:0+(?:\.\d*)?|\.\d+|0*1(?:\.0*)?)$",
+                                        "a probability from 0 to 1")]
 GridSize = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0),
                      AfterValidator(_grid_size), _decimal_schema(
     {"exclusiveMinimum": 0, "exclusiveMaximum": 10 ** (GRID_MAX_EXPONENT + 1)},
@@ -254,6 +264,30 @@ class AmendOrderBody(Body):
         return self
 
 
+MAX_BATCH_ORDERS = 20
+
+
+class BatchOrdersBody(Body):
+    """1 to `MAX_BATCH_ORDERS` placements; each is validated on its own (an invalid one is
+    answered in its place and does not stop the others), so they stay JSON here."""
+
+    orders: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BATCH_ORDERS),
+    ]
+
+
+class ChaosBody(Body):
+    """`PATCH /v1/admin/chaos`: the keys of `--chaos`; those left out keep their value.
+    `latency` is `"20ms..200ms"`, `"50ms"` or null (none)."""
+
+    latency: Annotated[str, Field(max_length=40), AfterValidator(_latency)] | None = None
+    reject: Probability | None = None
+    disconnect: Probability | None = None
+    stall: Probability | None = None
+    seed: Annotated[int, Field(ge=0, lt=10**18)] | None = None
+
+
 class CreateAccountBody(Body):
     name: Name
 
@@ -277,6 +311,37 @@ class CreateInstrumentBody(Body):
 
 class InstrumentStatusBody(Body):
     status: Literal["trading", "halted"]
+
+
+AccountId = Annotated[int, Field(ge=0, le=2**53)]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0)]
+
+
+class StartRoundBody(Body):
+    name: Name
+    starting_balances: Annotated[dict[Asset, NonNegativeDecimal], Field(max_length=64)]
+    accounts: Annotated[list[AccountId], Field(min_length=1, max_length=10_000)] | Literal[
+        "all"] = "all"
+    start: Timestamp | None = None
+    end: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> StartRoundBody:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if isinstance(self.accounts, list) and len(set(self.accounts)) != len(self.accounts):
+            raise ValueError("accounts must not repeat an id")
+        return self
+
+
+class AccountFlagsBody(Body):
+    house: bool
+
+
+class CancelAfterBody(Body):
+    """The dead-man switch: seconds until every open order is cancelled; 0 disarms it."""
+
+    timeout_s: int = Field(ge=0, le=86_400)
 
 
 # -- RESPONSES (documentation: the routes render with msgspec) --
@@ -388,6 +453,36 @@ class Order(BaseModel):
     fills: list[Fill] | None = None
 
 
+class CancelAfter(BaseModel):
+    timeout_s: int
+    trigger_time: Time | None
+
+
+class BatchResult(BaseModel):
+    status: int
+    order: Order | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResults(BaseModel):
+    results: list[BatchResult]
+
+
+class ServerTime(BaseModel):
+    ts: Time
+    epoch_ms: int
+
+
+class ChaosSetting(BaseModel):
+    enabled: bool
+    latency: str | None
+    reject: float
+    disconnect: float
+    stall: float
+    seed: int
+    spec: str
+
+
 class Cancelled(BaseModel):
     cancelled: list[int]
 
@@ -418,6 +513,69 @@ class CreatedAccount(BaseModel):
     account_id: int
     name: str
     api_key: str
+
+
+class Round(BaseModel):
+    round_id: int
+    name: str
+    starting_balances: dict[str, DecimalString]
+    accounts: list[int]
+    start: Time | None
+    end: Time | None
+    status: Literal["scheduled", "running", "ended"]
+    first_trade_id: int
+    created_at: Time
+
+
+class AdminAccount(BaseModel):
+    account_id: int
+    name: str | None
+    house: bool
+    round_id: int | None
+    balances: list[Balance]
+    open_orders: int
+
+
+class AdminAccountPage(BaseModel):
+    accounts: list[AdminAccount]
+    next_after: int | None
+
+
+class AdminAccountDetail(BaseModel):
+    account_id: int
+    name: str | None
+    house: bool
+    round_id: int | None
+    balances: list[Balance]
+    positions: list[Position]
+    open_orders: list[Order]
+    recent_fills: list[Fill]
+
+
+class Mark(BaseModel):
+    price: DecimalString | None
+    source: Literal["mid", "last", "none"]
+    symbol: str | None
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    account_id: int
+    name: str | None
+    equity: DecimalString
+    pnl: DecimalString
+    fees_paid: dict[str, DecimalString]
+    trades: int
+    max_drawdown: DecimalString | None
+
+
+class Leaderboard(BaseModel):
+    round_id: int
+    name: str
+    asset: str
+    starting_equity: DecimalString
+    marks: dict[str, Mark]
+    accounts: list[LeaderboardEntry]
 
 
 class Balances(BaseModel):

@@ -41,6 +41,15 @@ HEADERS: dict[int, dict[str, Any]] = {
     429: {"Retry-After": {"schema": {"type": "string"}, "required": True}},
     503: {"Retry-After": {"schema": {"type": "string"}, "required": True}},
 }
+# On every answer of order entry (`limited`) while the rate limit is on (web/ratelimit.py).
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    name: {"schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": description}
+    for name, description in (
+        ("X-RateLimit-Limit", "tokens in a full bucket (the burst)"),
+        ("X-RateLimit-Remaining", "whole tokens left after this request"),
+        ("X-RateLimit-Reset", "whole seconds until the bucket is full again"),
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,7 @@ class Route:
 ORDER = (Ok(200, "Order"),)
 ROUTES: list[Route] = [
     # -- MARKET DATA --
+    Route("get", "/v1/time", "Server time", PUBLIC, (Ok(200, "ServerTime"),)),
     Route("get", "/v1/instruments", "List instruments", PUBLIC, (Ok(200, "[Instrument]"),)),
     Route("get", "/v1/instruments/{symbol}", "One instrument", PUBLIC, (Ok(200, "Instrument"),),
           errors=(404,)),
@@ -108,10 +118,17 @@ ROUTES: list[Route] = [
            Ok(200, "Order", "a repeat of an earlier request with this client_order_id: the "
               "original order")),
           body=m.PlaceOrderBody, errors=(409, 422), writes=True, limited=True),
+    Route("post", "/v1/orders/batch", "Place 1 to 20 orders, each answered on its own (a "
+          "token each; a 503 refuses them all, chaos mode)", KEY,
+          (Ok(200, "BatchResults", "each order's own status and order or error"),),
+          body=m.BatchOrdersBody, errors=(503,)),
     Route("get", "/v1/orders", "Own orders, newest first", KEY, (Ok(200, "[Order]"),),
           query=(q.SYMBOL, q.ORDER_STATUS, q.LIMIT, q.BEFORE_ORDER)),
     Route("delete", "/v1/orders", "Cancel all own open orders", KEY, (Ok(200, "Cancelled"),),
           query=(q.SYMBOL,), errors=(404, 422), writes=True, limited=True),
+    Route("post", "/v1/orders/cancel-after",
+          "Dead-man switch: cancel all own open orders after timeout_s seconds (0 disarms)",
+          KEY, (Ok(200, "CancelAfter"),), body=m.CancelAfterBody, errors=(503,), limited=True),
     Route("get", "/v1/orders/{order_id}", "One own order", KEY, ORDER, errors=(403, 404)),
     Route("delete", "/v1/orders/{order_id}", "Cancel an order", KEY, ORDER,
           errors=(403, 404, 409, 422), writes=True, limited=True),
@@ -138,6 +155,24 @@ ROUTES: list[Route] = [
     Route("patch", "/v1/admin/instruments/{symbol}", "Halt or resume trading", ADMIN,
           (Ok(200, "Instrument"),), body=m.InstrumentStatusBody, errors=(404, 422),
           writes=True),
+    Route("get", "/v1/admin/chaos", "Chaos mode's setting", ADMIN, (Ok(200, "ChaosSetting"),)),
+    Route("patch", "/v1/admin/chaos", "Change chaos mode (keys left out keep their value)",
+          ADMIN, (Ok(200, "ChaosSetting"),), body=m.ChaosBody),
+    # -- COMPETITIONS --
+    Route("post", "/v1/admin/rounds", "Start a round: reset its accounts to the starting balances",
+          ADMIN, (Ok(201, "Round"),), body=m.StartRoundBody, errors=(404, 422), writes=True),
+    Route("get", "/v1/admin/rounds", "Rounds, oldest first", ADMIN, (Ok(200, "[Round]"),)),
+    Route("get", "/v1/admin/rounds/{round_id}", "One round", ADMIN, (Ok(200, "Round"),),
+          errors=(404,)),
+    Route("get", "/v1/admin/accounts", "Accounts by id, paged", ADMIN,
+          (Ok(200, "AdminAccountPage"),), query=(q.ACCOUNT_LIMIT, q.AFTER_ACCOUNT)),
+    Route("get", "/v1/admin/accounts/{account_id}", "One account in full", ADMIN,
+          (Ok(200, "AdminAccountDetail"),), errors=(404,)),
+    Route("patch", "/v1/admin/accounts/{account_id}", "Flag a house account", ADMIN,
+          (Ok(200, "AdminAccount"),), body=m.AccountFlagsBody, errors=(404, 422),
+          writes=True),
+    Route("get", "/v1/leaderboard", "A round's accounts ranked by equity", PUBLIC,
+          (Ok(200, "Leaderboard"),), query=(q.ROUND, q.ASSET), errors=(404,)),
     # -- OPERATIONS --
     Route("get", "/healthz", "Liveness", PUBLIC, (Ok(200, "Status"),)),
     Route("get", "/readyz", "Readiness (engine and database)", PUBLIC, (Ok(200, "Status"),),
@@ -159,7 +194,10 @@ SCHEMAS: list[type[BaseModel]] = [
     m.Instrument, m.Book, m.Trade, m.Ticker, m.Candle, m.Order, m.Fill, m.Cancelled,
     m.Account, m.Balance, m.Balances, m.Position, m.CreatedAccount, m.Status, m.Error,
     m.PlaceOrderBody, m.AmendOrderBody, m.CreateAccountBody, m.DepositBody,
-    m.CreateInstrumentBody, m.InstrumentStatusBody,
+    m.CreateInstrumentBody, m.InstrumentStatusBody, m.CancelAfterBody, m.CancelAfter,
+    m.BatchOrdersBody, m.BatchResults, m.ServerTime, m.ChaosBody, m.ChaosSetting,
+    m.Round, m.AdminAccount, m.AdminAccountPage, m.AdminAccountDetail, m.Leaderboard,
+    m.StartRoundBody, m.AccountFlagsBody,
 ]
 
 # Path parameters: ids are positive integers; examples point at the demo data (`--demo`).
@@ -167,6 +205,7 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "symbol": {"type": "string", "examples": ["BTC-USD"]},
     "order_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX},
     "account_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
+    "round_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
     "client_order_id": {"type": "string"},
     "name": {"type": "string", "examples": ["app.js"]},
 }
@@ -207,16 +246,20 @@ def _operation(route: Route) -> dict[str, Any]:
             "required": True, "content": {JSON: {"schema": _ref(route.body.__name__)}},
         }
     responses = operation["responses"]
+    limits = RATE_LIMIT_HEADERS if route.limited else None
     for ok in route.ok:
         content = {JSON: {"schema": _ref(ok.model)}} if ok.model is not None else {}
         content.update({
             media: {"schema": {"type": "object" if media == JSON else "string"}}
             for media in ok.media
         })
-        responses[str(ok.status)] = _answer(ok.description, content)
+        responses[str(ok.status)] = _answer(ok.description, content, limits)
     for status in route.error_statuses():
+        headers = HEADERS.get(status)
+        if route.limited:
+            headers = {**RATE_LIMIT_HEADERS, **(headers or {})}
         responses[str(status)] = _answer(ERRORS[status], {JSON: {"schema": _ref("Error")}},
-                                         HEADERS.get(status))
+                                         headers)
     if route.auth != PUBLIC:
         operation["security"] = [{route.auth: []}]
     return operation
@@ -228,6 +271,9 @@ def build_openapi() -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    # A batch's orders are validated one by one (each is answered on its own), so its model
+    # keeps them as JSON; the document says what each must be.
+    schemas["BatchOrdersBody"]["properties"]["orders"]["items"] = _ref("PlaceOrderBody")
     paths: dict[str, Any] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method] = _operation(route)

@@ -4,7 +4,8 @@ Placing, amending and cancelling go through the engine (the sequencer) and are a
 durable; reads come from the read model. Idempotency: a placement with a `client_order_id`
 already used by the account answers the original order (200) when the request is the same
 and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
-still in flight waits for it.
+still in flight waits for it. `POST /v1/orders/cancel-after` arms the account's dead-man
+switch (`exchange.server.deadman`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import OutcomeUnknown
+from exchange.server.sequencer import OutcomeUnknown, Request, Unavailable
 from exchange.web import render
-from exchange.web.app import Services, json_response, request_authorization, request_body
+from exchange.web.app import (
+    Services,
+    answer_headers,
+    json_response,
+    request_authorization,
+    request_body,
+)
 from exchange.web.auth import authenticate
-from exchange.web.errors import ApiError
-from exchange.web.models import AmendOrderBody, PlaceOrderBody, parse_body
+from exchange.web.errors import ApiError, chaos_refusal
+from exchange.web.models import AmendOrderBody, CancelAfterBody, PlaceOrderBody, parse_body
 from exchange.web.params import BEFORE_ORDER, BEFORE_TRADE, LIMIT, ORDER_ID, ORDER_STATUS, SYMBOL
 
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
@@ -172,11 +179,26 @@ class OrderEntry:
                 raise OutcomeUnknown("an earlier request with this client_order_id executed "
                                      "but is not durable yet; retry to get it")
 
+    # -- ADMISSION --
+
+    def admit(self, account: AccountView, headers: dict[str, str], tokens: int = 1) -> None:
+        """Before an order-entry request goes anywhere near the engine: takes its token
+        (429 when there is none) and, in chaos mode, may refuse it (503, `X-Chaos: reject`).
+        Puts the rate-limit headers into `headers`, which the edge sends with the answer,
+        whatever it is (a 429 carries them itself). A batch takes its `tokens` (0) per
+        order, later."""
+        limiter = self.limiter
+        headers.update(limiter.check(account.account_id) if tokens
+                       else limiter.headers(account.account_id))
+        if self.services.chaos.reject():
+            raise chaos_refusal()
+
     # -- PLACING --
 
-    async def place(self, authorization: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
+    async def place(self, authorization: str | None, raw: bytes, headers: dict[str, str]
+                    ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         body = parse_body(PlaceOrderBody, raw)
         return await self.place_as(account, self.place_command(account, body))
 
@@ -189,26 +211,40 @@ class OrderEntry:
     async def place_as(self, account: AccountView, command: PlaceOrder
                        ) -> tuple[int, dict[str, Any]]:
         """Places `command` (idempotent by its client_order_id) once durable."""
-        services = self.services
-        sequencer = services.engine()
-        coid = command.client_order_id
-        if coid is None:
-            events = await sequencer.execute(command, deadline=self.timeout)
-        else:
+        if command.client_order_id is not None:
             existing = await self.original(account, command)
             if existing is not None:
-                fills = [f for f in account.fills if f.order_id == existing.order_id]
-                return 200, self.render(existing, fills)
+                return self.replayed(account, existing)
+        return await self.placed(account, command, self.submit_placement(account, command))
+
+    def replayed(self, account: AccountView, order: OrderView) -> tuple[int, dict[str, Any]]:
+        """The answer to a placement already made with the same client_order_id."""
+        fills = [f for f in account.fills if f.order_id == order.order_id]
+        return 200, self.render(order, fills)
+
+    def submit_placement(self, account: AccountView, command: PlaceOrder) -> Request:
+        """Queues the placement without waiting (`placed` waits for it). One with a
+        client_order_id is marked in flight from here on: a retry arriving meanwhile waits
+        for it instead of placing a second order."""
+        services = self.services
+        request = services.engine().submit(command, deadline=self.timeout)
+        if command.client_order_id is not None:
             # The marker lives as long as the command, not the HTTP request: a retry after a
             # 503 timeout must wait for the first attempt instead of placing a second order.
-            key = (account.account_id, coid)
-            request = sequencer.submit(command, deadline=self.timeout)
-            services.inflight[key] = request.done
-            try:
-                events = await sequencer.wait(request)
-            finally:
-                if request.done.is_set() and services.inflight.get(key) is request.done:
-                    del services.inflight[key]
+            services.inflight[(account.account_id, command.client_order_id)] = request.done
+        return request
+
+    async def placed(self, account: AccountView, command: PlaceOrder, request: Request
+                     ) -> tuple[int, dict[str, Any]]:
+        """The answer to a submitted placement once durable."""
+        services = self.services
+        key = (account.account_id, command.client_order_id or "")
+        try:
+            events = await services.engine().wait(request)
+        finally:
+            if (command.client_order_id is not None and request.done.is_set()
+                    and services.inflight.get(key) is request.done):
+                del services.inflight[key]
         return self.place_result(account, events)
 
     def place_result(self, account: AccountView, events: list[AnyEvent]
@@ -221,10 +257,10 @@ class OrderEntry:
 
     # -- CANCELLING AND AMENDING --
 
-    async def cancel(self, authorization: str | None, order_id: int
+    async def cancel(self, authorization: str | None, order_id: int, headers: dict[str, str]
                      ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         command, order = self.cancel_command(account, order_id)
         events = await self.services.engine().execute(command, deadline=self.timeout)
         return self.changed_result(order, events)
@@ -234,10 +270,10 @@ class OrderEntry:
         order = self.open_order(account, order_id)
         return CancelOrder(account_id=account.account_id, order_id=order_id), order
 
-    async def amend(self, authorization: str | None, order_id: int, raw: bytes
-                    ) -> tuple[int, dict[str, Any]]:
+    async def amend(self, authorization: str | None, order_id: int, raw: bytes,
+                    headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
-        self.limiter.check(account.account_id)
+        self.admit(account, headers)
         body = parse_body(AmendOrderBody, raw)
         command, order = self.amend_command(account, order_id, body)
         events = await self.services.engine().execute(command, deadline=self.timeout)
@@ -269,23 +305,26 @@ class OrderEntry:
 
 def register(app: QuartTrio, services: Services) -> None:
     readmodel = services.readmodel
-    limiter = services.limiter
     timeout = services.settings.request_timeout
     entry = services.order_entry = OrderEntry(services)
 
+    # The fast path (`exchange.web.fastpath`) answers these three first; the routes stay
+    # for the app on its own (tests, and an ASGI server without the fast path).
     @app.post("/v1/orders")
     async def place_order() -> Response:
-        status, body = await entry.place(request_authorization(), await request_body())
+        status, body = await entry.place(request_authorization(), await request_body(),
+                                         answer_headers())
         return json_response(body, status)
 
     @app.delete("/v1/orders/<int:order_id>")
     async def cancel_order(order_id: int) -> Response:
-        status, body = await entry.cancel(request_authorization(), order_id)
+        status, body = await entry.cancel(request_authorization(), order_id, answer_headers())
         return json_response(body, status)
 
     @app.patch("/v1/orders/<int:order_id>")
     async def amend_order(order_id: int) -> Response:
-        status, body = await entry.amend(request_authorization(), order_id, await request_body())
+        status, body = await entry.amend(request_authorization(), order_id, await request_body(),
+                                         answer_headers())
         return json_response(body, status)
 
     @app.get("/v1/orders")
@@ -316,7 +355,7 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.delete("/v1/orders")
     async def cancel_all() -> Response:
         account = authenticate(readmodel, request_authorization())
-        limiter.check(account.account_id)
+        entry.admit(account, answer_headers())
         symbol = SYMBOL.read()
         if symbol is not None and symbol not in readmodel.instruments:
             raise ApiError(404, "not_found", f"no instrument {symbol[:40]!r}")
@@ -331,6 +370,20 @@ def register(app: QuartTrio, services: Services) -> None:
             if type(event) is OrderCancelled and event.account_id == account.account_id
         ]
         return json_response({"cancelled": cancelled})
+
+    @app.post("/v1/orders/cancel-after")
+    async def cancel_after() -> Response:
+        account = authenticate(readmodel, request_authorization())
+        entry.admit(account, answer_headers())
+        body = parse_body(CancelAfterBody, await request_body())
+        deadman = services.deadman
+        if deadman is None:
+            raise Unavailable("the exchange is starting or stopping")
+        trigger = deadman.arm(account.account_id, body.timeout_s)
+        return json_response({
+            "timeout_s": body.timeout_s,
+            "trigger_time": None if trigger is None else render.time_us(trigger),
+        })
 
     @app.get("/v1/fills")
     async def fills() -> Response:

@@ -139,3 +139,8 @@ ORDER_STATUS = ChoiceParam("status", "all", ("open", "closed", "all"), "open or 
 INTERVAL = ChoiceParam("interval", "1m", tuple(INTERVALS), "candle width")
 START = TimeParam("start", "candles covering this time or later")
 END = TimeParam("end", "candles starting before this time")
+ACCOUNT_LIMIT = IntParam("limit", 100, 1, 1000, "at most this many accounts")
+AFTER_ACCOUNT = IntParam("after", None, 0, ID_MAX,
+                         "only accounts with a larger account_id (the previous next_after)")
+ROUND = IntParam("round", None, 1, ID_MAX, "the round (default: the latest)")
+ASSET = StrParam("asset", 16, "the reference asset equity is marked in (default USD)")

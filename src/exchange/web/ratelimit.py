@@ -1,4 +1,12 @@
-"""A token bucket per account for order entry (place, amend, cancel)."""
+"""A token bucket per account for order entry (place, amend, cancel), and the headers that
+tell a client where its bucket stands.
+
+    X-RateLimit-Limit      the burst: tokens in a full bucket
+    X-RateLimit-Remaining  whole tokens left after this request
+    X-RateLimit-Reset      whole seconds until the bucket is full again (0: it is full)
+
+`headers` is the one place they are computed; with the limit off (`rate` 0) there are none.
+"""
 
 from __future__ import annotations
 
@@ -16,19 +24,47 @@ class RateLimiter:
         self.burst = burst
         self._buckets: dict[int, list[float]] = {}  # account -> [tokens, last refill]
 
-    def check(self, account_id: int, now: float | None = None) -> None:
-        """Takes one token, or raises 429 with `Retry-After`."""
-        if self.rate <= 0:
-            return
+    def _bucket(self, account_id: int, now: float | None) -> list[float]:
+        """The account's bucket, refilled up to `now`."""
         now = time.monotonic() if now is None else now
         bucket = self._buckets.get(account_id)
         if bucket is None:
             bucket = self._buckets[account_id] = [float(self.burst), now]
-        tokens = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[0] = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
-        if tokens < 1.0:
-            bucket[0] = tokens
-            wait = math.ceil((1.0 - tokens) / self.rate)
-            raise ApiError(429, "rate_limited", "too many order requests",
-                           headers={"Retry-After": str(max(1, wait))})
-        bucket[0] = tokens - 1.0
+        return bucket
+
+    def take(self, account_id: int, count: int, now: float | None = None) -> int:
+        """Takes up to `count` tokens and returns how many it took (all when off)."""
+        if self.rate <= 0:
+            return count
+        bucket = self._bucket(account_id, now)
+        taken = min(count, int(bucket[0]))
+        bucket[0] -= taken
+        return taken
+
+    def check(self, account_id: int, now: float | None = None) -> dict[str, str]:
+        """Takes one token and returns the headers, or raises 429 with them and
+        `Retry-After`."""
+        if self.take(account_id, 1, now) == 0:
+            raise self.refusal(account_id, now)
+        return self.headers(account_id, now)
+
+    def refusal(self, account_id: int, now: float | None = None) -> ApiError:
+        """The 429 for a request that found no token."""
+        tokens = self._bucket(account_id, now)[0]
+        wait = math.ceil((1.0 - tokens) / self.rate)
+        return ApiError(429, "rate_limited", "too many order requests",
+                        headers={**self.headers(account_id, now),
+                                 "Retry-After": str(max(1, wait))})
+
+    def headers(self, account_id: int, now: float | None = None) -> dict[str, str]:
+        """The `X-RateLimit-*` headers of the account's bucket now (none when off)."""
+        if self.rate <= 0:
+            return {}
+        tokens = self._bucket(account_id, now)[0]
+        return {
+            "X-RateLimit-Limit": str(self.burst),
+            "X-RateLimit-Remaining": str(int(tokens)),
+            "X-RateLimit-Reset": str(math.ceil((self.burst - tokens) / self.rate)),
+        }

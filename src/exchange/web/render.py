@@ -185,16 +185,32 @@ def ticker(inst: InstrumentView, now: int, best_bid: int | None, best_ask: int |
     }
 
 
+def balance(asset: str, total: int, held: int) -> dict[str, str]:
+    return {
+        "asset": asset,
+        "total": units(total),
+        "available": units(total - held),
+        "held": units(held),
+    }
+
+
 def balances(account: AccountView) -> list[dict[str, str]]:
-    return [
-        {
-            "asset": asset,
-            "total": units(total),
-            "available": units(total - held),
-            "held": units(held),
-        }
-        for asset, (total, held) in sorted(account.balances.items())
-    ]
+    return [balance(asset, total, held)
+            for asset, (total, held) in sorted(account.balances.items())]
+
+
+def candle(inst: InstrumentView, item: list[int]) -> dict[str, Any]:
+    """A candle `[start_us, open, high, low, close, volume_lots, trades]` (the read model's)."""
+    tick, lot = inst.tick_size, inst.lot_size
+    return {
+        "start": time_us(item[0]),
+        "open": dec(tick * item[1]),
+        "high": dec(tick * item[2]),
+        "low": dec(tick * item[3]),
+        "close": dec(tick * item[4]),
+        "volume": dec(lot * item[5]),
+        "trades": item[6],
+    }
 
 
 def position(inst: InstrumentView, symbol: str, item: Position) -> dict[str, Any]:

@@ -12,6 +12,24 @@ it can do is fill its own outbox, which closes it with 4008. A client that sends
 than its requests are answered waits once `MAX_INFLIGHT` are in flight (its frames stay
 unread: TCP backpressure on it alone).
 
+A client that stops reading is closed with 4008 within about `ws_outbox_max_age`, before
+the kernel's `send_timeout` would reset it: its outbox fails once an item has waited that
+long for the writer (checked on `put` and by the pacer's sweep), and the sweep also asks
+each writer how long the peer has acknowledged nothing of what was written (which the
+kernel's send buffer holds, megabytes, before the writer blocks). The close frame goes out
+if the socket takes it; if the writer is stuck in a send, the connection is reset
+`CLOSE_GRACE` later, so that the task ends. Either way the metric counts it once.
+
+`cancel_on_disconnect` (an option of `auth`): the connection remembers the orders placed
+over it, and when it ends, for whatever reason, cancels those still open through the
+server's `DeadMan.submit` at once (FIFO inbox: before anything the account sends after);
+one still in flight then is cancelled as soon as it is answered.
+
+Chaos mode: answers to order entry wait `Chaos.latency()`; a refused one is an `error`
+reply with code `unavailable` and `"chaos": "reject"`; after each frame the writer may drop
+the connection (close code 1012, nothing queued is sent); the fan-out's stalls hold a
+connection's channel messages (`Subscriber.held`), not its replies.
+
 Shutdown: `WebSocketHub.shutdown()` stops every reader, waits (bounded) for the requests in
 flight to be answered, and closes with 1001.
 """
@@ -26,10 +44,10 @@ from typing import Any
 import msgspec
 import trio
 
-from exchange.engine.commands import AnyCommand, PlaceOrder
+from exchange.engine.commands import AnyCommand, CancelOrder, PlaceOrder
 from exchange.engine.events import AnyEvent
 from exchange.server.fanout import ChannelError, Fanout, Subscriber
-from exchange.server.outbox import GOING_AWAY, Outbox
+from exchange.server.outbox import DROPPED, GOING_AWAY, SLOW_CONSUMER, Outbox
 from exchange.server.readmodel import AccountView
 from exchange.server.sequencer import Request
 from exchange.web.app import Services
@@ -60,8 +78,11 @@ SLOTS = 20
 MAX_INFLIGHT = 256  # order-entry requests in flight per connection before reading pauses
 MAX_OPS_PER_FRAME = 1000
 MAX_CHANNELS = 100
+PRUNE_PLACED = 1024  # orders remembered for cancel_on_disconnect before closed ones go
 DRAIN_TIMEOUT = 2.0  # at shutdown: how long in-flight requests may take to be answered
 DISCARD_TIMEOUT = 10.0  # after the close: how long to read what the client still sends
+SWEEP_INTERVAL = 0.25  # how often the pacer checks every connection's age (4008)
+CLOSE_GRACE = 1.0  # after a 4008, how long a writer stuck in a send has before the reset
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -82,7 +103,11 @@ def _error(op_id: Any, error: ApiError) -> str:
     retry_after = error.headers.get("Retry-After")
     if retry_after is not None:
         body["retry_after"] = float(retry_after)
-    return _reply(op_id, {"type": "error", "error": body})
+    message: dict[str, Any] = {"type": "error", "error": body}
+    chaos = error.headers.get("X-Chaos")
+    if chaos is not None:
+        message["chaos"] = chaos
+    return _reply(op_id, message)
 
 
 def _reply(op_id: Any, message: dict[str, Any]) -> str:
@@ -101,6 +126,11 @@ class WebSocketHub:
         self.stopping = False
         self._slots = [trio.Event() for _ in range(SLOTS)]
         self._joined = 0
+        settings = services.settings
+        # The reset must come before the kernel's (send_timeout), which the settings keep
+        # above ws_outbox_max_age.
+        self.close_grace = min(CLOSE_GRACE,
+                               (settings.send_timeout - settings.ws_outbox_max_age) / 2)
 
     def pace(self) -> float:
         """Seconds between the pacer's ticks (see FRAME_BUDGET); 0: writers do not wait."""
@@ -121,11 +151,17 @@ class WebSocketHub:
         task_status.started()
         slots = self._slots
         index = 0
+        sweep = time.monotonic() + SWEEP_INTERVAL
         while True:
             await trio.sleep((self.pace() or IDLE_TICK) / SLOTS)
             tick, slots[index] = slots[index], trio.Event()
             tick.set()
             index = (index + 1) % SLOTS
+            now = time.monotonic()
+            if now >= sweep:
+                sweep = now + SWEEP_INTERVAL
+                for connection in list(self.connections):
+                    connection.check_age(now)
 
     def shutdown(self) -> None:
         """Stops reading on every connection; each closes with 1001 once its in-flight
@@ -167,6 +203,7 @@ class WebSocketHub:
         finally:
             self.fanout.detach(connection.subscriber)
             self.connections.discard(connection)
+            connection.ended()
 
 
 async def _reject(send: Send, error: ApiError) -> None:
@@ -187,13 +224,21 @@ class Connection:
         entry = self.services.order_entry
         assert entry is not None
         self.entry: OrderEntry = entry
-        self.outbox = Outbox(self.services.settings.ws_outbox_bytes)
+        settings = self.services.settings
+        self.outbox = Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age,
+                             on_slow=self._slow)
         self.subscriber = Subscriber(self.outbox, account.account_id if account else None)
         self.account = account
         self.inflight = 0
         self.gone = False
+        self.cancel_on_disconnect = False
+        self.done = False  # the connection has ended (see `ended`)
+        self.placed: set[int] = set()  # order ids placed over this connection (maybe closed)
+        self._prune_at = PRUNE_PLACED
         self.direct = False  # whether frames bypass ASGI (exchange.web.frames)
         self.slot = hub.slot()
+        self.writer: FrameWriter | None = None  # once `run` has begun
+        self._written_out = trio.Event()  # set when the writer has returned
         self._room = trio.Event()
         self._reading = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
@@ -201,27 +246,98 @@ class Connection:
     def stop_reading(self) -> None:
         self._reading.cancel()
 
+    def check_age(self, now: float) -> None:
+        """Fails the outbox with 4008 if what it holds, or what the peer has not
+        acknowledged of what was written, is older than `ws_outbox_max_age`."""
+        outbox = self.outbox
+        if outbox.expire(now) or outbox.closed or self.writer is None:
+            return
+        if self.writer.stalled(now) > outbox.max_age:
+            outbox.close(SLOW_CONSUMER, "slow consumer")
+
+    def _slow(self) -> None:
+        """The outbox failed with 4008 (`Outbox.on_slow`)."""
+        log.info("closing a slow WebSocket consumer (account %s)",
+                 self.account.account_id if self.account else None)
+        self.services.metrics.ws_slow_consumers.inc()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._reset_if_stuck)
+
+    async def _reset_if_stuck(self) -> None:
+        """Resets the connection if the writer has not sent the close within the grace
+        (it is blocked in a shielded send: the peer's buffer and ours are full)."""
+        with trio.move_on_after(self.hub.close_grace):
+            await self._written_out.wait()
+            return
+        if self.writer is not None:
+            self.writer.abort()
+
+    def ended(self) -> None:
+        """The connection is over: with `cancel_on_disconnect`, its open orders go."""
+        if self.done:
+            return
+        self.done = True
+        account = self.account
+        if self.cancel_on_disconnect and account is not None:
+            self._cancel_placed(sorted(self.placed & account.open_ids))
+
+    def _cancel_placed(self, order_ids: list[int]) -> None:
+        deadman = self.services.deadman
+        assert deadman is not None
+        assert self.account is not None
+        account_id = self.account.account_id
+        if order_ids:
+            log.info("cancel_on_disconnect: cancelling %d orders of account %s",
+                     len(order_ids), account_id)
+        deadman.submit([CancelOrder(account_id=account_id, order_id=order_id)
+                        for order_id in order_ids])
+
+    def _record(self, order: dict[str, Any]) -> None:
+        """Notes an order placed over this connection (once durable)."""
+        order_id: int = order["order_id"]
+        if self.done:  # answered after the connection ended
+            if self.cancel_on_disconnect and order_id in self._own_open():
+                self._cancel_placed([order_id])
+            return
+        placed = self.placed
+        placed.add(order_id)
+        if len(placed) >= self._prune_at:  # a long-lived connection: forget the closed
+            placed &= self._own_open()
+            self._prune_at = max(PRUNE_PLACED, 2 * len(placed))
+
+    def _own_open(self) -> set[int]:
+        return self.account.open_ids if self.account is not None else set()
+
     async def run(self, receive: Receive, send: Send) -> None:
         outbox = self.outbox
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._write, send)
-            with self._reading:
-                await self._read(receive)
-            if self.gone:  # nothing can be sent any more
-                nursery.cancel_scope.cancel()
-                return
-            # Whatever the client still sends is read and dropped until it goes: hypercorn's
-            # queue into the app is small, and once full it would stop hypercorn's reader,
-            # which then could not even tell the app that the client left.
-            nursery.start_soon(self._discard, receive)
-            if not outbox.closed:  # shutting down: answer what is in flight first
-                with trio.move_on_after(DRAIN_TIMEOUT):
-                    while self.inflight:
-                        self._room = trio.Event()
-                        await self._room.wait()
-                outbox.close(GOING_AWAY, "server shutting down")
-            # The writer sends what is queued and the close frame, then returns.
+        self.writer = FrameWriter(send)
+        self.direct = self.writer.direct
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._write, send)
+                with self._reading:
+                    await self._read(receive)
+                if self.gone:  # nothing can be sent any more
+                    self.ended()  # now, not after the tasks below have wound down
+                    nursery.cancel_scope.cancel()
+                    return
+                # Whatever the client still sends is read and dropped until it goes:
+                # hypercorn's queue into the app is small, and once full it would stop
+                # hypercorn's reader, which then could not even tell the app that the client
+                # left.
+                nursery.start_soon(self._discard, receive)
+                if not outbox.closed:  # shutting down: answer what is in flight first
+                    with trio.move_on_after(DRAIN_TIMEOUT):
+                        while self.inflight:
+                            self._room = trio.Event()
+                            await self._room.wait()
+                    outbox.close(GOING_AWAY, "server shutting down")
+                # The writer sends what is queued and the close frame, then returns.
+        finally:
+            # Closed to new tasks: a 4008 that comes later (an answer that overflows the
+            # outbox of a connection that is gone) has nothing to reset.
+            self._nursery = None
 
     async def _discard(self, receive: Receive) -> None:
         with trio.move_on_after(DISCARD_TIMEOUT):
@@ -231,10 +347,17 @@ class Connection:
     # -- WRITING --
 
     async def _write(self, send: Send) -> None:
+        try:
+            await self._write_frames(send)
+        finally:
+            self._written_out.set()
+
+    async def _write_frames(self, send: Send) -> None:
         outbox = self.outbox
         frames = self.services.metrics.ws_frames
-        writer = FrameWriter(send)
-        self.direct = writer.direct
+        writer = self.writer
+        assert writer is not None
+        chaos = self.services.chaos
         while True:
             if not len(outbox) and not outbox.closed:  # a deadline only when idle
                 with trio.move_on_after(HEARTBEAT):
@@ -247,8 +370,14 @@ class Connection:
                     self._reading.cancel()
                     return
                 frame = _heartbeat()
-            await writer.send_text(frame)
+            outbox.sending = True  # from here on, an old queue is the peer's doing
+            try:
+                await writer.send_text(frame)
+            finally:
+                outbox.sending = False
             frames.inc()
+            if chaos.spec.disconnect and chaos.disconnect():
+                outbox.close(DROPPED, "chaos mode dropped the connection")
             if self.hub.pace():
                 await self.hub.next_tick(self.slot)
 
@@ -316,18 +445,29 @@ class Connection:
     # -- OPS --
 
     def _auth(self, op_id: Any, message: dict[str, Any]) -> None:
-        _fields(message, {"api_key"})
-        key = message.get("api_key")
-        account = account_for(self.services.readmodel, key if isinstance(key, str) else None)
-        if account is None:
-            raise ApiError(401, "unauthorized", "missing or wrong API key")
-        if self.account is not None and self.account is not account:
-            raise ApiError(409, "conflict", "this connection is authenticated as another "
-                                            "account")
-        self.account = account
-        self.subscriber.account_id = account.account_id
+        """Authenticates by `api_key` (optional when the upgrade's Authorization header did)
+        and sets `cancel_on_disconnect` when given."""
+        _fields(message, {"api_key", "cancel_on_disconnect"})
+        option = message.get("cancel_on_disconnect")
+        if option is not None and not isinstance(option, bool):
+            raise invalid("cancel_on_disconnect must be true or false",
+                          "$.cancel_on_disconnect")
+        if "api_key" in message or self.account is None:
+            key = message.get("api_key")
+            account = account_for(self.services.readmodel,
+                                  key if isinstance(key, str) else None)
+            if account is None:
+                raise ApiError(401, "unauthorized", "missing or wrong API key")
+            if self.account is not None and self.account is not account:
+                raise ApiError(409, "conflict", "this connection is authenticated as another "
+                                                "account")
+            self.account = account
+            self.subscriber.account_id = account.account_id
+        if option is not None:
+            self.cancel_on_disconnect = option
         self.outbox.put(_reply(op_id, {"type": "authenticated",
-                                       "account_id": account.account_id}))
+                                       "account_id": self.account.account_id,
+                                       "cancel_on_disconnect": self.cancel_on_disconnect}))
 
     def _channels(self, message: dict[str, Any]) -> list[str]:
         _fields(message, {"channels"})
@@ -372,8 +512,7 @@ class Connection:
             self._started()
             self._nursery.start_soon(self._place_idempotent, op_id, account, command)
             return
-        self._submit(op_id, command,
-                     lambda events: self.entry.place_result(account, events))
+        self._submit(op_id, command, lambda events: self._placed(account, events))
 
     def _cancel(self, op_id: Any, message: dict[str, Any]) -> None:
         _fields(message, {"order_id"})
@@ -392,12 +531,30 @@ class Connection:
 
     # -- ORDER ENTRY --
 
+    def _placed(self, account: AccountView, events: list[AnyEvent]
+                ) -> tuple[int, dict[str, Any]]:
+        status, order = self.entry.place_result(account, events)
+        self._record(order)
+        return status, order
+
     def _trader(self) -> AccountView:
         account = self.account
         if account is None:
             raise ApiError(401, "unauthorized", "authenticate first (op auth)")
-        self.entry.limiter.check(account.account_id)
+        self.entry.admit(account, {})
         return account
+
+    def _answer(self, text: str) -> None:
+        """Queues the answer to an order-entry op, after chaos mode's latency if any."""
+        delay = self.services.chaos.latency()
+        if delay and self._nursery is not None:
+            self._nursery.start_soon(self._answer_later, delay, text)
+        else:
+            self.outbox.put(text)
+
+    async def _answer_later(self, delay: float, text: str) -> None:
+        await trio.sleep(delay)
+        self.outbox.put(text)
 
     def _started(self) -> None:
         self.inflight += 1
@@ -412,31 +569,36 @@ class Connection:
         def answer(request: Request) -> None:
             self._finished()
             if request.error is not None:  # its deadline passed: withdrawn, or not durable
-                self.outbox.put(_error(op_id, pipeline_error(request.error)))
+                self._answer(_error(op_id, pipeline_error(request.error)))
                 return
             assert request.events is not None
             try:
                 _, order = result(request.events)
             except ApiError as error:
-                self.outbox.put(_error(op_id, error))
+                self._answer(_error(op_id, error))
             else:
-                self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
+                self._answer(_reply(op_id, {"type": "result", "order": order}))
 
         sequencer.submit(command, callback=answer, deadline=self.entry.timeout)
         self._started()
 
     async def _place_idempotent(self, op_id: Any, account: AccountView, command: PlaceOrder
                                 ) -> None:
-        try:
-            _, order = await self.entry.place_as(account, command)
-        except ApiError as error:
-            self.outbox.put(_error(op_id, error))
-        except PipelineError as exc:
-            self.outbox.put(_error(op_id, pipeline_error(exc)))
-        else:
-            self.outbox.put(_reply(op_id, {"type": "result", "order": order}))
-        finally:
-            self._finished()
+        # With cancel_on_disconnect, a client that leaves must not keep an order it placed:
+        # the wait for the answer (bounded by the request deadline) outlives the connection.
+        with trio.CancelScope(shield=self.cancel_on_disconnect):
+            try:
+                status, order = await self.entry.place_as(account, command)
+            except ApiError as error:
+                self._answer(_error(op_id, error))
+            except PipelineError as exc:
+                self._answer(_error(op_id, pipeline_error(exc)))
+            else:
+                if status == 201:  # placed now, not an earlier order answered again
+                    self._record(order)
+                self._answer(_reply(op_id, {"type": "result", "order": order}))
+            finally:
+                self._finished()
 
 
 def _heartbeat() -> str:

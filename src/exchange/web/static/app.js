@@ -3,6 +3,7 @@
 // callback then renders each dirty part once, so a busy market costs one render per frame.
 
 import { Account, notify } from "./account.js";
+import { leaderboardView } from "./leaderboard.js";
 import { Feed, Rest } from "./api.js";
 import { OrderBook } from "./book.js";
 import { candleOf, foldTrades, INTERVALS } from "./candles.js";
@@ -13,6 +14,7 @@ import { Ladder, Tape, TickerView } from "./views.js";
 
 const POLL_MS = 2000;          // REST polling of market data while the feed is down
 const ACCOUNT_POLL_MS = 16000; // the balances' safety refresh while the feed is live
+const LEADERBOARD_POLL_MS = 30000; // looks for a new round (the shown one is live)
 const KEY_STORAGE = "exchange.apiKey";
 
 const rest = new Rest();
@@ -214,7 +216,24 @@ async function loadBook() {
   }
 }
 
-function channelsOf(symbol) { return [`book.${symbol}`, `trades.${symbol}`, `ticker.${symbol}`]; }
+function channelsOf(symbol) {
+  const channels = [`book.${symbol}`, `trades.${symbol}`, `ticker.${symbol}`];
+  if (leaderboard.round !== null) channels.push(`leaderboard.${leaderboard.round}`);
+  return channels;
+}
+
+// -- LEADERBOARD --
+
+async function loadLeaderboard() {
+  const shown = leaderboard.round;
+  try {
+    leaderboard.render(await rest.get("/v1/leaderboard"));
+  } catch (exc) {
+    if (exc.status === 404) leaderboard.clear();
+    else console.warn("leaderboard", exc.message);
+  }
+  if (leaderboard.round !== shown && state.symbol) feed.setChannels(channelsOf(state.symbol));
+}
 
 function selectSymbol(symbol) {
   if (!state.instruments.has(symbol)) return;
@@ -284,6 +303,9 @@ function onMessage(message) {
     case "trade":
       if (channel === `trades.${state.symbol}`) onTrades([message]);
       return;
+    case "leaderboard":
+      if (channel === `leaderboard.${leaderboard.round}`) leaderboard.render(message);
+      return;
     case "ticker":
       if (channel !== `ticker.${state.symbol}`) return;
       state.ticker = message;
@@ -313,6 +335,7 @@ function onState(connection) {
 function onOpen() {
   // Whatever happened while the connection was down: trades and candles from REST (the
   // book comes as a snapshot with the subscription), and the account's state.
+  loadLeaderboard();
   if (!state.symbol) return;
   loadTrades();
   loadCandles();
@@ -330,6 +353,7 @@ const feed = new Feed({
 
 const ladder = new Ladder((p) => form.pickPrice(p), () => mark("book"));
 const tape = new Tape();
+const leaderboard = leaderboardView();
 const tickerView = new TickerView();
 const price = new PriceChart($("#price-chart"), () => mark("candles"));
 const depth = new DepthChart($("#depth-chart"), () => mark("depth"));
@@ -457,12 +481,16 @@ setInterval(() => {
   else if (accountTicks % (ACCOUNT_POLL_MS / POLL_MS) === 0) account.refreshBalances();
 }, POLL_MS);
 
+// A new round shows up within the slow poll (the channel covers the round already shown).
+setInterval(loadLeaderboard, LEADERBOARD_POLL_MS);
+
 // A handle for debugging from the console (and for the browser tests).
-window.exchangePage = { state, book, feed, account, rest, mark, renderStats };
+window.exchangePage = { state, book, feed, account, rest, mark, renderStats, leaderboard };
 
 async function main() {
   feed.start();
   const list = await loadInstruments();
+  loadLeaderboard();
   const wanted = decodeURIComponent(location.hash.slice(1)) || localStorage.getItem("exchange.symbol");
   const symbol = state.instruments.has(wanted) ? wanted : list.length ? list[0].symbol : null;
   if (symbol) selectSymbol(symbol);
