@@ -185,38 +185,28 @@ class Settlement:
         cost = (notional + buyer_fee) * qm
         if taker.quote_left is not None:
             taker.quote_left -= cost if taker.is_buy else notional * qm
-        # `ctx.touch` inlined: four or five balances change on every fill, the hot path.
-        touched = ctx.touched
+        # ctx.touch called directly: mypyc makes it a native call (a bound method in a
+        # local would be a generic one).
         bal = buyer.quote_balance
         bal.total -= cost
         bal.held -= cost
         buyer.hold -= cost
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
+        ctx.touch(bal)
         bal = buyer.base_balance
         bal.total += base
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
+        ctx.touch(bal)
         bal = seller.base_balance
         bal.total -= base
         bal.held -= base
         seller.hold -= base
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
+        ctx.touch(bal)
         bal = seller.quote_balance
         bal.total += (notional - seller_fee) * qm
-        if not bal.dirty:
-            bal.dirty = True
-            touched.append(bal)
+        ctx.touch(bal)
         if maker_fee or taker_fee:
             bal = self.accounts[FEE_ACCOUNT_ID].balance(inst.quote)
             bal.total += (maker_fee + taker_fee) * qm
-            if not bal.dirty:
-                bal.dirty = True
-                touched.append(bal)
+            ctx.touch(bal)
         if buyer is maker and maker.filled < maker.quantity:
             self.trim_buy(ctx, maker)
         return maker_fee, taker_fee
