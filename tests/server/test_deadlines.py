@@ -11,37 +11,11 @@ import httpx
 import trio
 
 from exchange.engine.events import OrderAccepted, OrderCancelled
-from exchange.server.journal import MemoryJournal
+from server.journals import GatedJournal
 from web.support import Exchange, Trader, start_exchange
 from web.wsclient import connect
 
 TIMEOUT = 0.5
-
-
-class GatedJournal(MemoryJournal):
-    """A memory journal that makes nothing durable until `open()`; with a queue of one
-    batch, the engine task blocks behind the second batch it submits."""
-
-    def __init__(self) -> None:
-        super().__init__(queue_size=1)
-        self.gate = trio.Event()
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-                    ) -> None:
-        task_status.started()
-        async with self._receive:
-            async for batch in self._receive:
-                await self.gate.wait()
-                self.batches.append(batch)
-                for record in batch.accounts:
-                    self.accounts[record.account_id] = record
-                batch.durable.set()
-
-    def open(self) -> None:
-        self.gate.set()
-
-    def close_gate(self) -> None:
-        self.gate = trio.Event()
 
 
 ORDER = {"symbol": "BTC-USD", "side": "buy", "type": "limit", "quantity": "0.001"}
@@ -58,7 +32,7 @@ async def _started(nursery: trio.Nursery) -> tuple[Exchange, GatedJournal, Trade
     return running, journal, trader
 
 
-def _placed_prices(journal: MemoryJournal) -> list[str]:
+def _placed_prices(journal: GatedJournal) -> list[str]:
     return sorted(str(event.order.price) for event in journal.events()
                   if isinstance(event, OrderAccepted))
 

@@ -16,14 +16,19 @@ from exchange.client import ExchangeError
 from exchange.engine.events import OrderAccepted
 from exchange.server.journal import MemoryJournal
 from exchange.server.runtime import serve_exchange
+from server.journals import GatedJournal
 from web.support import ADMIN_TOKEN, make_settings, start_exchange
 
 
 async def test_in_flight_requests_finish(nursery: trio.Nursery) -> None:
-    journal = MemoryJournal(commit_delay=0.2)
+    # durability held shut until shutdown has begun, so all 20 are in flight at once however
+    # slowly the machine lets them arrive (a timed commit let early ones finish first)
+    journal = GatedJournal()
+    journal.open()
     running = await start_exchange(nursery, journal=journal)
     await running.instrument()
     trader = await running.trader("t", USD="1000000")
+    journal.close_gate()
     acknowledged: list[int] = []
     failed: list[BaseException] = []
 
@@ -39,16 +44,18 @@ async def test_in_flight_requests_finish(nursery: trio.Nursery) -> None:
     # an idle keep-alive connection must not hold the shutdown up
     idle = httpx.AsyncClient(base_url=running.url)
     await idle.get("/healthz")
-    started = trio.current_time()
     async with trio.open_nursery() as clients:
         for index in range(20):
             clients.start_soon(place, index)
         # wait until every request is in the pipeline (waiting for the slow journal)
         inflight = running.server.services.inflight
-        with trio.fail_after(10):
+        with trio.fail_after(30):
             while len(inflight) < 20:  # noqa: ASYNC110 - polling a plain dict
                 await trio.sleep(0.01)
+        started = trio.current_time()
         running.server.shutdown()
+        await trio.sleep(0.2)
+        journal.open()
     assert len(acknowledged) == 20, failed
     written = {e.order_id for e in journal.events() if isinstance(e, OrderAccepted)}
     assert set(acknowledged) <= written
