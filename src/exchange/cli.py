@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     export.add_argument("--output", default=None, help="a file (default: standard output)")
 
+    from exchange.app.cli import add_server_commands  # serve, accounts
     from exchange.bench.cli import add_network_bench_commands  # bench http, ws, fanout
-    from exchange.server.cli import add_server_commands  # serve, accounts
 
     add_network_bench_commands(benches)
     add_server_commands(commands)
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_network_bench_command(args)
     if args.command in ("serve", "accounts"):
-        from exchange.server.cli import run_server_command
+        from exchange.app.cli import run_server_command
 
         return run_server_command(args)
     if args.command == "simulate":

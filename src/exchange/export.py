@@ -20,8 +20,8 @@ from typing import IO, Any
 import msgspec
 import trio
 
-from exchange.server.readmodel import Fill, InstrumentView
-from exchange.server.storage import instrument_view, order_view, trade_of
+from exchange.pipeline.readmodel import Fill, InstrumentView
+from exchange.pipeline.storage import instrument_view, order_view, trade_of
 from exchange.store.history import Filters, count, instrument_rows, page
 from exchange.web import render
 

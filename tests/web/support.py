@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import trio
 
+from exchange.app.runtime import Server, serve_exchange
 from exchange.client import ExchangeClient
-from exchange.server.config import Settings
-from exchange.server.journal import Journal
-from exchange.server.runtime import Server, serve_exchange
+from exchange.pipeline.config import Settings
+from exchange.pipeline.journal import Journal
 
 ADMIN_TOKEN = "test-admin-token"
 PG_ADMIN_URL = os.environ.get(

@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from exchange.engine.events import OrderAccepted
-from exchange.server.journal import MemoryJournal
+from exchange.pipeline.journal import MemoryJournal
 
 from .support import Exchange, start_exchange
 

@@ -14,7 +14,7 @@ import trio
 
 from exchange.client import levels_of, open_exchange_socket, watch_book
 from exchange.engine.events import OrderAccepted
-from exchange.server.journal import MemoryJournal
+from exchange.pipeline.journal import MemoryJournal
 
 from .support import Exchange, Trader, start_exchange
 

@@ -11,8 +11,8 @@ import httpx
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from exchange.server.metrics import Metrics
-from exchange.server.readmodel import ReadModel
+from exchange.pipeline.metrics import Metrics
+from exchange.pipeline.readmodel import ReadModel
 from exchange.web import fastpath
 from exchange.web.app import Services, create_app
 from exchange.web.errors import ApiError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import trio
 
-from exchange.server.journal import MemoryJournal
+from exchange.pipeline.journal import MemoryJournal
 
 from .support import Exchange, start_exchange
 

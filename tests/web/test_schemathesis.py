@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trio
 
-from exchange.server.demo import ACCOUNTS
+from exchange.app.demo import ACCOUNTS
 
 from .support import ADMIN_TOKEN, Templates, database_url_for, drop_database, start_exchange
 

@@ -383,7 +383,7 @@ async def test_connection_closes_when_the_server_stops(nursery: trio.Nursery) ->
 
 async def test_a_full_inbox_refuses_over_the_socket_and_loses_nothing(
         nursery: trio.Nursery) -> None:
-    from exchange.server.journal import MemoryJournal
+    from exchange.pipeline.journal import MemoryJournal
 
     from .support import start_exchange
 

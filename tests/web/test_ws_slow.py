@@ -10,8 +10,8 @@ import msgspec
 import pytest
 import trio
 
+from exchange.app.runtime import Server, ShutdownTimeout, serve_exchange
 from exchange.bench.rawws import RawClosed, RawWebSocket
-from exchange.server.runtime import Server, ShutdownTimeout, serve_exchange
 
 from .support import ADMIN_TOKEN, Exchange, make_settings, start_exchange
 from .wsclient import connect

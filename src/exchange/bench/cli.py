@@ -38,7 +38,7 @@ def add_network_bench_commands(benches: Any) -> None:
 
 
 def run_network_bench_command(args: argparse.Namespace) -> int:
-    from exchange.server.config import ConfigError, load_settings
+    from exchange.pipeline.config import ConfigError, load_settings
 
     try:
         admin_token = load_settings(admin_token=args.admin_token).admin_token

@@ -43,6 +43,18 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def check_url(value: str) -> None:
+    """Raises ValueError (one line) unless `value` names a database the store speaks."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"cannot parse database URL {value!r}") from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError("use postgresql://... or sqlite://...")
+
+
 def dialect_name(url: str) -> str:
     """`"postgresql"` or `"sqlite"` for a URL."""
     return make_url(normalize_url(url)).get_backend_name()

@@ -18,8 +18,8 @@ from exchange.engine.commands import (
 )
 from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
 from exchange.engine.units import exact_mul, to_steps, to_units
-from exchange.server.chaos import parse_latency
-from exchange.server.journal import AccountRecord
+from exchange.pipeline.chaos import parse_latency
+from exchange.pipeline.journal import AccountRecord
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authorize_admin, new_api_key

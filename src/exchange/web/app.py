@@ -21,18 +21,18 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from exchange.server.chaos import Chaos, parse_spec
-from exchange.server.config import Settings
-from exchange.server.journal import Journal
-from exchange.server.metrics import Metrics
-from exchange.server.readmodel import ReadModel
-from exchange.server.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
+from exchange.pipeline.chaos import Chaos, parse_spec
+from exchange.pipeline.config import Settings
+from exchange.pipeline.journal import Journal
+from exchange.pipeline.metrics import Metrics
+from exchange.pipeline.readmodel import ReadModel
+from exchange.pipeline.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
 from exchange.web.auth import authorization
 from exchange.web.errors import ApiError, pipeline_error
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from exchange.server.deadman import DeadMan
+    from exchange.pipeline.deadman import DeadMan
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 

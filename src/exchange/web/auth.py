@@ -13,7 +13,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from exchange.server.readmodel import AccountView, ReadModel
+from exchange.pipeline.readmodel import AccountView, ReadModel
 from exchange.web.errors import ApiError
 
 

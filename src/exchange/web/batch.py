@@ -16,8 +16,8 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from exchange.engine.commands import PlaceOrder
-from exchange.server.readmodel import AccountView
-from exchange.server.sequencer import Request
+from exchange.pipeline.readmodel import AccountView
+from exchange.pipeline.sequencer import Request
 from exchange.web.app import (
     Services,
     answer_headers,

@@ -2,7 +2,7 @@
 
 A round is one engine command (`StartRound`): its cancels, transfers and row are one batch
 and one transaction, so a crash leaves it done or not done. The leaderboard is computed from
-the read model by `exchange.server.leaderboard`, as the `leaderboard.<round>` channel is.
+the read model by `exchange.web.leaderboard`, as the `leaderboard.<round>` channel is.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from quart_trio import QuartTrio
 from exchange.engine.commands import SetHouse, StartRound
 from exchange.engine.events import RoundStarted
 from exchange.engine.units import to_units
-from exchange.server import leaderboard
-from exchange.server.readmodel import AccountView, RoundView
-from exchange.web import render
+from exchange.pipeline.readmodel import AccountView, RoundView
+from exchange.web import leaderboard, render
 from exchange.web.admin import MAX_DEPOSIT_UNITS, _refusal
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.auth import authorize_admin

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from exchange.engine.codes import RejectReason
-from exchange.server.sequencer import OutcomeUnknown, Overloaded, Unavailable
+from exchange.pipeline.sequencer import OutcomeUnknown, Overloaded, Unavailable
 
 STATUS_OF: dict[str, int] = {
     RejectReason.INSUFFICIENT_FUNDS: 422,

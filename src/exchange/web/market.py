@@ -7,7 +7,7 @@ import time
 from quart import Response
 from quart_trio import QuartTrio
 
-from exchange.server.readmodel import INTERVALS, InstrumentView
+from exchange.pipeline.readmodel import INTERVALS, InstrumentView
 from exchange.web import render
 from exchange.web.app import Services, json_response
 from exchange.web.errors import ApiError

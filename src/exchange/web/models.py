@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from exchange.server.chaos import parse_latency
+from exchange.pipeline.chaos import parse_latency
 from exchange.web.errors import ApiError, invalid
 
 MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21

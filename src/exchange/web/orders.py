@@ -5,7 +5,7 @@ durable; reads come from the read model. Idempotency: a placement with a `client
 already used by the account answers the original order (200) when the request is the same
 and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
 still in flight waits for it. `POST /v1/orders/cancel-after` arms the account's dead-man
-switch (`exchange.server.deadman`).
+switch (`exchange.pipeline.deadman`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.engine.units import to_units
-from exchange.server.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.server.sequencer import OutcomeUnknown, Request, Unavailable
+from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
+from exchange.pipeline.sequencer import OutcomeUnknown, Request, Unavailable
 from exchange.web import render
 from exchange.web.app import (
     Services,

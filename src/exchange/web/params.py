@@ -11,7 +11,7 @@ from typing import Any
 
 from quart import request
 
-from exchange.server.readmodel import INTERVALS
+from exchange.pipeline.readmodel import INTERVALS
 from exchange.web.errors import invalid
 from exchange.web.models import _timestamp
 from exchange.web.render import us_of

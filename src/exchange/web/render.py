@@ -9,7 +9,7 @@ from typing import Any
 
 from exchange.engine.events import TradeExecuted
 from exchange.engine.units import ASSET_UNIT
-from exchange.server.readmodel import (
+from exchange.pipeline.readmodel import (
     AccountView,
     Fill,
     InstrumentView,

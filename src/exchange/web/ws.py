@@ -5,7 +5,7 @@ object, or an array of them), answers `auth`/`subscribe`/`unsubscribe`/`ping` at
 submits `place`/`cancel`/`amend` to the sequencer with a callback, so many requests are in
 flight without a task each; the replies task calls back once the command is durable and the
 answer goes into the connection's outbox. The writer drains the outbox into frames (see
-`exchange.server.outbox`) and sends a heartbeat after `HEARTBEAT` seconds of silence.
+`exchange.web.outbox`) and sends a heartbeat after `HEARTBEAT` seconds of silence.
 
 Nothing here is awaited by the fan-out or by the engine: whatever the client does, the worst
 it can do is fill its own outbox, which closes it with 4008. A client that sends faster
@@ -46,16 +46,16 @@ import trio
 
 from exchange.engine.commands import AnyCommand, CancelOrder, PlaceOrder
 from exchange.engine.events import AnyEvent
-from exchange.server.fanout import ChannelError, Fanout, Subscriber
-from exchange.server.outbox import DROPPED, GOING_AWAY, SLOW_CONSUMER, Outbox
-from exchange.server.readmodel import AccountView
-from exchange.server.sequencer import Request
+from exchange.pipeline.readmodel import AccountView
+from exchange.pipeline.sequencer import Request
 from exchange.web.app import Services
 from exchange.web.auth import account_for, authorization, bearer
 from exchange.web.errors import ApiError, PipelineError, invalid, pipeline_error
+from exchange.web.fanout import ChannelError, Fanout, Subscriber
 from exchange.web.frames import FrameWriter
 from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
 from exchange.web.orders import OrderEntry
+from exchange.web.outbox import DROPPED, GOING_AWAY, SLOW_CONSUMER, Outbox
 from exchange.web.render import time_us
 
 log = logging.getLogger("exchange.web")
@@ -97,9 +97,7 @@ def _text(message: dict[str, Any]) -> str:
 
 
 def _error(op_id: Any, error: ApiError) -> str:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.details:
-        body["details"] = error.details
+    body: dict[str, Any] = error.envelope()["error"]  # the one envelope, REST's too
     retry_after = error.headers.get("Retry-After")
     if retry_after is not None:
         body["retry_after"] = float(retry_after)

@@ -1,0 +1,590 @@
+"""The read model: what the API reads, kept up to date from the durable event stream.
+
+Only the replies task writes it (`apply`, in batch order, after each batch is durable), and
+only Trio tasks read it, so reads never wait for the engine and never see an event that is
+not yet committed. On start it is rebuilt from the store's tables (`exchange.pipeline.storage`).
+
+Everything stays in the engine's integers (ticks, lots, asset units); `exchange.web.render`
+turns them into the contract's decimal strings. Orders are kept for the life of the process;
+public trades and fills keep the newest `HISTORY` per symbol and per account.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Container, Iterable, Iterator
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from exchange.engine.codes import OrderStatus
+from exchange.engine.commands import PlaceOrder
+from exchange.engine.events import (
+    AccountCreated,
+    AccountUpdated,
+    AnyEvent,
+    BalanceChanged,
+    BookLevelChanged,
+    InstrumentAdded,
+    InstrumentStatusChanged,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderTriggered,
+    RoundStarted,
+    TradeExecuted,
+)
+from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
+from exchange.pipeline.journal import AccountRecord
+
+HISTORY = 100_000
+INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
+DAY_US = 86_400_000_000
+OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+_CLOSE_EVENTS = {
+    OrderStatus.CANCELLED: "cancelled", OrderStatus.EXPIRED: "expired",
+    OrderStatus.REJECTED: "rejected",
+}
+_PENDING = OrderStatus.PENDING
+_NEW = OrderStatus.NEW
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+
+
+def add_to_candle(candle: list[int] | None, seconds: int, trade: TradeExecuted) -> list[int]:
+    """`candle` (of `seconds`) updated in place with `trade`, or a new one if the trade
+    starts the next period: the read model's candles and the fan-out's current ones."""
+    start = trade.ts - trade.ts % (seconds * 1_000_000)
+    price = trade.price
+    if candle is None or candle[0] != start:
+        return [start, price, price, price, price, trade.quantity, 1]
+    if price > candle[2]:
+        candle[2] = price
+    if price < candle[3]:
+        candle[3] = price
+    candle[4] = price
+    candle[5] += trade.quantity
+    candle[6] += 1
+    return candle
+
+
+class InstrumentView:
+    """An instrument's definition, its book (price -> [quantity, order_count] per side),
+    its public trades (oldest first) and its candles."""
+
+    __slots__ = (
+        "asks", "base", "base_mult", "bids", "candles", "halted", "last_price", "lot_size",
+        "maker_fee_rate", "min_quantity", "quote", "quote_mult", "sequence", "symbol",
+        "taker_fee_rate", "tick_size", "trade_ids", "trades",
+    )
+
+    def __init__(self, symbol: str, base: str, quote: str, tick_size: Decimal,
+                 lot_size: Decimal, min_quantity: int, maker_fee_rate: Decimal,
+                 taker_fee_rate: Decimal, halted: bool = False) -> None:
+        self.symbol = symbol
+        self.base = base
+        self.quote = quote
+        self.tick_size = tick_size
+        self.lot_size = lot_size
+        self.min_quantity = min_quantity
+        self.maker_fee_rate = maker_fee_rate
+        self.taker_fee_rate = taker_fee_rate
+        self.halted = halted
+        self.quote_mult = to_steps(exact_mul(tick_size, lot_size), ASSET_UNIT) or 1
+        self.base_mult = to_steps(lot_size, ASSET_UNIT) or 1
+        self.bids: dict[int, list[int]] = {}
+        self.asks: dict[int, list[int]] = {}
+        self.sequence = 0
+        self.last_price: int | None = None
+        self.trades: list[TradeExecuted] = []
+        self.trade_ids: list[int] = []
+        # interval seconds -> [[start_us, open, high, low, close, volume_lots, trades], ...]
+        self.candles: dict[int, list[list[int]]] = {seconds: [] for seconds in INTERVALS.values()}
+
+    # -- CONVERSIONS --
+
+    def ticks(self, price: Decimal) -> int | None:
+        return to_steps(price, self.tick_size)
+
+    def lots(self, quantity: Decimal) -> int | None:
+        return to_steps(quantity, self.lot_size)
+
+    def price(self, ticks: int) -> Decimal:
+        return from_steps(ticks, self.tick_size)
+
+    def quantity(self, lots: int) -> Decimal:
+        return from_steps(lots, self.lot_size)
+
+    # -- BOOK --
+
+    def depth(self, limit: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        bids = sorted(self.bids.items(), reverse=True)[:limit]
+        asks = sorted(self.asks.items())[:limit]
+        return (
+            [(price, level[0], level[1]) for price, level in bids],
+            [(price, level[0], level[1]) for price, level in asks],
+        )
+
+    def best_bid(self) -> int | None:
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self) -> int | None:
+        return min(self.asks) if self.asks else None
+
+    # -- TRADES AND CANDLES --
+
+    def record_trade(self, trade: TradeExecuted) -> None:
+        self.last_price = trade.price
+        self.trades.append(trade)
+        self.trade_ids.append(trade.trade_id)
+        if len(self.trades) > 2 * HISTORY:
+            del self.trades[:HISTORY]
+            del self.trade_ids[:HISTORY]
+        for seconds, candles in self.candles.items():
+            last = candles[-1] if candles else None
+            candle = add_to_candle(last, seconds, trade)
+            if candle is not last:
+                candles.append(candle)
+
+    def trades_before(self, before: int | None, limit: int) -> list[TradeExecuted]:
+        """Newest first, trade ids below `before`."""
+        end = len(self.trades) if before is None else bisect.bisect_left(self.trade_ids, before)
+        return self.trades[max(0, end - limit):end][::-1]
+
+    def candles_between(self, seconds: int, start: int | None, end: int | None,
+                        limit: int) -> list[list[int]]:
+        """Oldest first: the newest `limit` candles starting in [start, end)."""
+        candles = self.candles[seconds]
+        starts = [candle[0] for candle in candles]
+        lo = 0 if start is None else bisect.bisect_left(starts, start - start % (seconds * 10**6))
+        hi = len(candles) if end is None else bisect.bisect_left(starts, end)
+        return candles[max(lo, hi - limit):hi]
+
+    def day_stats(self, now: int) -> tuple[int | None, int | None, int | None, int]:
+        """(open, high, low, volume) over the minute candles of the last 24 hours."""
+        minutes = self.candles[60]
+        since = now - DAY_US
+        starts = [candle[0] for candle in minutes[-1441:]]
+        recent = minutes[-1441:][bisect.bisect_left(starts, since - since % 60_000_000):]
+        if not recent:
+            return None, None, None, 0
+        return (
+            recent[0][1],
+            max(candle[2] for candle in recent),
+            min(candle[3] for candle in recent),
+            sum(candle[5] for candle in recent),
+        )
+
+
+class OrderView:
+    """An order as the API shows it; `command` is the request as placed (idempotency)."""
+
+    __slots__ = (
+        "account_id", "client_order_id", "command", "created_at", "fee", "filled", "notional",
+        "order_id", "parent_order_id", "post_only", "price", "quantity", "quote_quantity",
+        "self_trade_prevention", "side", "status", "stop_price", "symbol", "time_in_force",
+        "type", "updated_at",
+    )
+
+    def __init__(self, order_id: int, command: PlaceOrder, *, status: str,
+                 parent_order_id: int | None, ts: int) -> None:
+        self.order_id = order_id
+        self.command = command
+        self.account_id = command.account_id
+        self.client_order_id = command.client_order_id
+        self.symbol = command.symbol
+        self.side = str(command.side)
+        self.type = str(command.type)
+        self.time_in_force = str(command.time_in_force)
+        self.post_only = command.post_only
+        self.self_trade_prevention = str(command.self_trade_prevention)
+        self.price = command.price
+        self.stop_price = command.stop_price
+        self.quantity = command.quantity
+        self.quote_quantity = command.quote_quantity
+        self.parent_order_id = parent_order_id
+        self.status = status
+        self.filled = 0
+        self.notional = 0  # sum of fill price x quantity (ticks x lots)
+        self.fee = 0  # quote units
+        self.created_at = ts
+        self.updated_at = ts
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class Fill:
+    __slots__ = ("fee", "liquidity", "order_id", "price", "quantity", "side", "symbol",
+                 "trade_id", "ts")
+
+    def __init__(self, trade: TradeExecuted, maker: bool) -> None:
+        self.trade_id = trade.trade_id
+        self.symbol = trade.symbol
+        self.price = trade.price
+        self.quantity = trade.quantity
+        self.ts = trade.ts
+        taker_buys = trade.taker_side == "buy"
+        if maker:
+            self.order_id = trade.maker_order_id
+            self.side = "sell" if taker_buys else "buy"
+            self.fee = trade.maker_fee
+            self.liquidity = "maker"
+        else:
+            self.order_id = trade.taker_order_id
+            self.side = "buy" if taker_buys else "sell"
+            self.fee = trade.taker_fee
+            self.liquidity = "taker"
+
+
+class Position:
+    """Average-cost position in one symbol: `quantity` signed lots, `cost` the open quantity's
+    cost (ticks x lots, same sign), `realized` PnL in ticks x lots. Fees are not included.
+
+    `cost` and `realized` stay ints while they are whole (opening never makes a fraction;
+    closing part of a position at an uneven average does) and are Fractions only then:
+    Fraction arithmetic costs microseconds on every trade."""
+
+    __slots__ = ("cost", "quantity", "realized")
+
+    def __init__(self) -> None:
+        self.quantity = 0
+        self.cost: int | Fraction = 0
+        self.realized: int | Fraction = 0
+
+    def trade(self, signed_lots: int, price: int) -> None:
+        qty = self.quantity
+        if qty == 0 or (qty > 0) == (signed_lots > 0):
+            self.cost += signed_lots * price
+            self.quantity = qty + signed_lots
+            return
+        closing = min(abs(signed_lots), abs(qty))
+        # Selling a long (or buying back a short) realizes (price - average) per lot.
+        sign = 1 if qty > 0 else -1
+        remaining = qty + signed_lots
+        if remaining == 0 or (remaining > 0) != (qty > 0):  # closed, or flipped
+            self.realized = _whole(self.realized + price * closing * sign - self.cost)
+            self.cost = remaining * price  # the rest (if any) opens at `price`
+        else:
+            cost = self.cost
+            closed_cost = Fraction(cost * closing, abs(qty))
+            self.realized = _whole(self.realized + price * closing * sign - closed_cost)
+            self.cost = _whole(cost - closed_cost)
+        self.quantity = remaining
+
+    def average_price(self) -> Fraction | int | None:
+        if not self.quantity:
+            return None
+        return _whole(Fraction(self.cost) / self.quantity)
+
+
+def _whole(value: int | Fraction) -> int | Fraction:
+    if type(value) is int:
+        return value
+    assert isinstance(value, Fraction)
+    return value.numerator if value.denominator == 1 else value
+
+
+class RoundView:
+    """A round as started (`RoundStarted`); amounts in units, times in microseconds (0:
+    none). `drawdowns` is what the once-a-minute samples found, per reference asset and
+    account: `[peak equity, largest fall from a peak]`, two numbers whatever the length of
+    the round."""
+
+    __slots__ = ("account_ids", "balances", "drawdowns", "end", "first_trade_id", "name",
+                 "round_id", "start", "ts")
+
+    def __init__(self, round_id: int, name: str, account_ids: tuple[int, ...],
+                 balances: dict[str, int], start: int, end: int, first_trade_id: int,
+                 ts: int) -> None:
+        self.round_id = round_id
+        self.name = name
+        self.account_ids = account_ids
+        self.balances = balances
+        self.start = start
+        self.end = end
+        self.first_trade_id = first_trade_id
+        self.ts = ts
+        self.drawdowns: dict[str, dict[int, list[Decimal]]] = {}
+
+
+class AccountView:
+    __slots__ = ("account_id", "api_key_hash", "api_key_id", "balances", "client_ids",
+                 "epoch", "fees", "fills", "house", "name", "open_ids", "order_ids",
+                 "positions", "round_id", "trades")
+
+    def __init__(self, account_id: int, name: str | None = None) -> None:
+        self.account_id = account_id
+        self.name = name
+        self.api_key_id: str | None = None
+        self.api_key_hash: str | None = None
+        self.balances: dict[str, list[int]] = {}  # asset -> [total, held]
+        self.order_ids: list[int] = []  # ascending
+        self.open_ids: set[int] = set()
+        self.client_ids: dict[str, int] = {}
+        self.fills: list[Fill] = []  # oldest first
+        self.house = False
+        # The PnL epoch: positions, fees paid (asset -> units) and the trade count cover the
+        # trades from `epoch` (a trade id) on; a round starts a new epoch.
+        self.positions: dict[str, Position] = {}
+        self.fees: dict[str, int] = {}
+        self.trades = 0
+        self.epoch = 0
+        self.round_id = 0  # the latest round it is in
+
+    def fills_before(self, before: int | None) -> Iterator[Fill]:
+        """Newest first, trade ids below `before`."""
+        fills = self.fills
+        end = len(fills)
+        if before is not None:
+            lo, hi = 0, end
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fills[mid].trade_id < before:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            end = lo
+        for index in range(end - 1, -1, -1):
+            yield fills[index]
+
+
+class ReadModel:
+    def __init__(self) -> None:
+        self.instruments: dict[str, InstrumentView] = {}
+        self.accounts: dict[int, AccountView] = {}
+        self.orders: dict[int, OrderView] = {}
+        self.keys: dict[str, AccountView] = {}  # api_key_id -> account
+        self.rounds: dict[int, RoundView] = {}
+        self.ready = False
+        self.batches = 0  # batches applied so far
+        # Private order events, for the accounts in `watched` only (the fan-out's accounts
+        # with an `orders` subscriber):
+        # each is rendered by `render_order` right after its event is applied, so it shows
+        # the order as of that event. An order's last fill is rendered again when the order
+        # completes, so the fill that completes it says `filled`.
+        self.watched: Container[int] = frozenset()
+        self.render_order: Callable[[OrderView], dict[str, Any]] | None = None
+        self.notices: list[tuple[int, str, dict[str, Any]]] = []
+        self._last_fill: dict[int, int] = {}  # order_id -> index of its fill in `notices`
+
+    def take_notices(self) -> list[tuple[int, str, dict[str, Any]]]:
+        notices = self.notices
+        if notices:
+            self.notices = []
+            self._last_fill.clear()
+        return notices
+
+    def _notice(self, name: str, order: OrderView) -> None:
+        render_order = self.render_order
+        if render_order is None:
+            return
+        if name == "fill":
+            self._last_fill[order.order_id] = len(self.notices)
+        else:
+            self._last_fill.pop(order.order_id, None)
+        self.notices.append((order.account_id, name, render_order(order)))
+
+    # -- APPLYING EVENTS (the replies task only) --
+
+    def apply(self, events: Iterable[AnyEvent]) -> None:
+        """Applies one batch's events."""
+        self.batches += 1
+        orders = self.orders
+        watched = self.watched
+        for ev in events:
+            kind = type(ev)
+            if kind is BookLevelChanged:
+                assert isinstance(ev, BookLevelChanged)
+                inst = self.instruments[ev.symbol]
+                side = inst.bids if ev.side == "buy" else inst.asks
+                if ev.quantity:
+                    side[ev.price] = [ev.quantity, ev.order_count]
+                else:
+                    side.pop(ev.price, None)
+                inst.sequence = ev.sequence
+            elif kind is BalanceChanged:
+                assert isinstance(ev, BalanceChanged)
+                account = self._account(ev.account_id)
+                account.balances[ev.asset] = [ev.total, ev.held]
+            elif kind is OrderAccepted:
+                assert isinstance(ev, OrderAccepted)
+                order = OrderView(
+                    ev.order_id, ev.order, status=_PENDING if ev.pending else _NEW,
+                    parent_order_id=ev.parent_order_id or None, ts=ev.ts,
+                )
+                self.add_order(order)
+                if order.account_id in watched:
+                    self._notice("new", order)
+            elif kind is TradeExecuted:
+                assert isinstance(ev, TradeExecuted)
+                for order_id, fee in ((ev.maker_order_id, ev.maker_fee),
+                                      (ev.taker_order_id, ev.taker_fee)):
+                    order = orders[order_id]
+                    order.filled += ev.quantity
+                    order.notional += ev.price * ev.quantity
+                    order.fee += fee
+                    order.updated_at = ev.ts
+                    if order.status == _NEW:
+                        order.status = _PARTIAL
+                    if order.account_id in watched:
+                        self._notice("fill", order)
+                self.record_trade(ev)
+            elif kind is OrderFilled:
+                assert isinstance(ev, OrderFilled)
+                self._close(ev.order_id, OrderStatus.FILLED, ev.ts)
+            elif kind is OrderCancelled:
+                assert isinstance(ev, OrderCancelled)
+                self._close(ev.order_id, OrderStatus.CANCELLED, ev.ts)
+            elif kind is OrderExpired:
+                assert isinstance(ev, OrderExpired)
+                self._close(ev.order_id, OrderStatus.EXPIRED, ev.ts)
+            elif kind is OrderRejected:
+                assert isinstance(ev, OrderRejected)
+                if ev.order_id:
+                    self._close(ev.order_id, OrderStatus.REJECTED, ev.ts)
+            elif kind is OrderAmended:
+                assert isinstance(ev, OrderAmended)
+                order = orders[ev.order_id]
+                order.quantity = ev.quantity
+                order.price = ev.price
+                order.updated_at = ev.ts
+                if order.account_id in watched:
+                    self._notice("amended", order)
+            elif kind is OrderTriggered:
+                assert isinstance(ev, OrderTriggered)
+                order = orders[ev.order_id]
+                order.status = _PARTIAL if order.filled else _NEW
+                order.updated_at = ev.ts
+                if order.account_id in watched:
+                    self._notice("triggered", order)
+            elif kind is AccountCreated:
+                assert isinstance(ev, AccountCreated)
+                self._account(ev.account_id)
+            elif kind is RoundStarted:
+                assert isinstance(ev, RoundStarted)
+                self.start_round(RoundView(
+                    ev.round_id, ev.name, ev.account_ids, ev.balances, ev.start, ev.end,
+                    ev.first_trade_id, ev.ts,
+                ))
+            elif kind is AccountUpdated:
+                assert isinstance(ev, AccountUpdated)
+                self._account(ev.account_id).house = ev.house
+            elif kind is InstrumentAdded:
+                assert isinstance(ev, InstrumentAdded)
+                self.instruments[ev.symbol] = InstrumentView(
+                    ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
+                    ev.maker_fee_rate, ev.taker_fee_rate,
+                )
+            elif kind is InstrumentStatusChanged:
+                assert isinstance(ev, InstrumentStatusChanged)
+                self.instruments[ev.symbol].halted = ev.halted
+            # RequestRejected, FundsDeposited and FundsWithdrawn: balances say it all.
+
+    def apply_accounts(self, records: Iterable[AccountRecord]) -> None:
+        for record in records:
+            account = self._account(record.account_id)
+            account.name = record.name
+            if account.api_key_id is not None:
+                self.keys.pop(account.api_key_id, None)
+            account.api_key_id = record.api_key_id
+            account.api_key_hash = record.api_key_hash
+            if record.api_key_id is not None:
+                self.keys[record.api_key_id] = account
+
+    def start_round(self, view: RoundView) -> None:
+        """A new PnL epoch for the round's accounts (from an event, or a stored row at start,
+        before the stored trades are replayed)."""
+        self.rounds[view.round_id] = view
+        for account_id in view.account_ids:
+            account = self._account(account_id)
+            account.round_id = view.round_id
+            account.epoch = view.first_trade_id
+            account.positions = {}
+            account.fees = {}
+            account.trades = 0
+
+    def add_order(self, order: OrderView) -> None:
+        """Adds an order (from an event, or a stored row at start)."""
+        self.orders[order.order_id] = order
+        account = self._account(order.account_id)
+        account.order_ids.append(order.order_id)
+        if order.is_open:
+            account.open_ids.add(order.order_id)
+        if order.client_order_id is not None and order.parent_order_id is None:
+            account.client_ids.setdefault(order.client_order_id, order.order_id)
+
+    def record_trade(self, trade: TradeExecuted) -> None:
+        """Market data, fills and positions of a trade (orders are updated separately)."""
+        inst = self.instruments[trade.symbol]
+        inst.record_trade(trade)
+        buy = trade.taker_side == "buy"
+        for account_id, maker in ((trade.maker_account_id, True),
+                                  (trade.taker_account_id, False)):
+            account = self._account(account_id)
+            account.fills.append(Fill(trade, maker))
+            if len(account.fills) > 2 * HISTORY:
+                del account.fills[:HISTORY]
+            if trade.trade_id < account.epoch:
+                continue  # before its round: only the history keeps it
+            account.trades += 1
+            fee = trade.maker_fee if maker else trade.taker_fee
+            if fee:
+                account.fees[inst.quote] = account.fees.get(inst.quote, 0) + fee
+            position = account.positions.get(trade.symbol)
+            if position is None:
+                position = account.positions[trade.symbol] = Position()
+            buying = buy != maker
+            position.trade(trade.quantity if buying else -trade.quantity, trade.price)
+
+    def _close(self, order_id: int, status: OrderStatus, ts: int) -> None:
+        order = self.orders[order_id]
+        order.status = status
+        order.updated_at = ts
+        self.accounts[order.account_id].open_ids.discard(order_id)
+        if order.account_id in self.watched:
+            if status == OrderStatus.FILLED:
+                index = self._last_fill.pop(order_id, None)
+                if index is not None and self.render_order is not None:
+                    self.notices[index] = (order.account_id, "fill", self.render_order(order))
+            else:
+                self._notice(_CLOSE_EVENTS[status], order)
+
+    def _account(self, account_id: int) -> AccountView:
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = self.accounts[account_id] = AccountView(account_id)
+        return account
+
+    # -- QUERIES --
+
+    def account_for_key(self, key_id: str) -> AccountView | None:
+        return self.keys.get(key_id)
+
+    def orders_of(self, account: AccountView, *, symbol: str | None, status: str,
+                  before: int | None, limit: int) -> list[OrderView]:
+        """Newest first. `status` is `open`, `closed` or `all`."""
+        out: list[OrderView] = []
+        if status == "open":
+            ids: Iterable[int] = sorted(
+                (i for i in account.open_ids if before is None or i < before), reverse=True
+            )
+        else:
+            order_ids = account.order_ids  # ascending
+            end = len(order_ids) if before is None else bisect.bisect_left(order_ids, before)
+            ids = (order_ids[index] for index in range(end - 1, -1, -1))
+        orders = self.orders
+        for order_id in ids:
+            order = orders[order_id]
+            if symbol is not None and order.symbol != symbol:
+                continue
+            if status == "closed" and order.is_open:
+                continue
+            out.append(order)
+            if len(out) >= limit:
+                break
+        return out

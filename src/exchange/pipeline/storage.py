@@ -1,0 +1,281 @@
+"""Where the server's state lives: the database (`exchange.store`) or, for tests and
+throw-away runs (`--database-url memory://`), memory.
+
+`open_storage` applies migrations (unless told not to), recovers the engine from the
+database, rebuilds the read model from the same database, and yields them with a `Journal`
+that feeds the store's writer. Startup failures become `StartupError` (one line; the command
+line exits 2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from exchange.engine import Engine
+from exchange.engine.commands import PlaceOrder
+from exchange.engine.events import TradeExecuted
+from exchange.pipeline.config import Settings
+from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
+from exchange.pipeline.readmodel import (
+    AccountView,
+    InstrumentView,
+    OrderView,
+    ReadModel,
+    RoundView,
+)
+
+log = logging.getLogger("exchange.server")
+
+MEMORY_URL = "memory://"
+WRITER_QUEUE = 8  # batches between the engine task and the writer
+PING_TIMEOUT = 2.0
+
+
+class StartupError(Exception):
+    """The server cannot start (database unreachable, inconsistent state, ...)."""
+
+
+@dataclass(eq=False)
+class Storage:
+    engine: Engine
+    readmodel: ReadModel
+    journal: Journal
+    description: str
+
+    async def seal(self) -> None:
+        """After a clean shutdown (the engine drained, every batch durable): stores the
+        engine's state hash, which the next start verifies the rebuilt engine against."""
+        if isinstance(self.journal, StoreJournal):
+            await self.journal.seal(self.engine)
+
+
+class StoreJournal:
+    """The `Journal` seam over the store's writer (`exchange.store.writer.serve_writer`)."""
+
+    def __init__(self, bridge: Any, ledger: Any, *, queue_size: int = WRITER_QUEUE) -> None:
+        from exchange.store.writer import Batch as StoreBatch
+        from exchange.store.writer import WriterStatus
+
+        self._store_batch = StoreBatch
+        self.bridge = bridge
+        self.ledger = ledger
+        self.status = WriterStatus()
+        self._send, self._receive = trio.open_memory_channel[Any](queue_size)
+
+    @property
+    def stopped(self) -> bool:
+        return self.status.stopped
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        from exchange.store.errors import PermanentWriteError
+        from exchange.store.writer import serve_writer
+
+        try:
+            await serve_writer(self.bridge, self._receive, self.ledger, status=self.status,
+                               task_status=task_status)
+        except PermanentWriteError as exc:  # the writer logged it; the runtime exits
+            raise JournalStopped(str(exc)) from exc
+
+    async def submit(self, batch: Batch) -> None:
+        from exchange.store.rows import AccountInfo
+
+        await self._send.send(self._store_batch(
+            events=batch.events,
+            accounts=[
+                AccountInfo(r.account_id, r.name, r.api_key_id, r.api_key_hash)
+                for r in batch.accounts
+            ],
+            commands=1,
+            durable=batch.durable,
+        ))
+
+    def close(self) -> None:
+        self._send.close()
+
+    async def seal(self, engine: Engine) -> None:
+        from exchange.store.writes import write_state_hash
+
+        digest = await trio.to_thread.run_sync(engine.state_hash)
+        await self.bridge.run(write_state_hash, digest)
+        log.info("stored the engine's state hash %s for the next start", digest[:15])
+
+    async def ready(self) -> bool:
+        from exchange.store.snapshot import ping
+
+        if not self.status.ready:
+            return False
+        with trio.move_on_after(PING_TIMEOUT):
+            try:
+                await self.bridge.run(ping)
+            except Exception:  # any failure means "not ready"; /readyz says so
+                return False
+            return True
+        return False
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    """The engine, read model and journal for `settings.database_url`."""
+    if settings.database_url.startswith(MEMORY_URL):
+        readmodel = ReadModel()
+        readmodel.ready = True
+        yield Storage(Engine(max_open_orders=settings.max_open_orders), readmodel,
+                      MemoryJournal(), "memory (nothing is kept)")
+        return
+
+    from exchange.store.bridge import open_bridge
+    from exchange.store.database import dialect_name, normalize_url
+    from exchange.store.errors import StoreError
+    from exchange.store.migrate import upgrade_engine
+    from exchange.store.recovery import recover
+
+    try:
+        url = normalize_url(settings.database_url)
+    except Exception as exc:
+        raise StartupError(f"bad database URL: {exc}") from None
+    try:
+        async with open_bridge(url) as bridge:
+            try:
+                if settings.migrate:
+                    await bridge.run(upgrade_engine)
+                recovered = await recover(bridge, max_open_orders=settings.max_open_orders)
+                readmodel = await bridge.run(load_readmodel)
+                await trio.to_thread.run_sync(attach_books, readmodel, recovered.engine)
+            except (StoreError, OSError) as exc:
+                raise StartupError(f"cannot start on the database: {_line(exc)}") from None
+            readmodel.ready = True
+            journal = StoreJournal(bridge, recovered.ledger)
+            description = (f"{dialect_name(url)}, recovered {recovered.open_orders} open "
+                           f"orders in {recovered.seconds:.2f} s")
+            if recovered.verified:
+                description += ", state hash of the clean shutdown verified"
+            yield Storage(recovered.engine, readmodel, journal, description)
+    except StoreError as exc:
+        raise StartupError(f"database: {_line(exc)}") from None
+
+
+def _line(exc: BaseException) -> str:
+    text_ = str(exc).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__
+
+
+# -- REBUILDING THE READ MODEL --
+
+
+async def load_readmodel(engine: Any) -> ReadModel:
+    """The read model from the tables (runs on the store's loop, one transaction)."""
+    from exchange.store.snapshot import read_snapshot
+
+    builder = _Builder()
+    await read_snapshot(engine, builder)
+    return builder.model
+
+
+class _Builder:
+    """Turns the store's rows into the read model (`exchange.store.snapshot.Visitor`)."""
+
+    def __init__(self) -> None:
+        self.model = ReadModel()
+
+    def instrument(self, row: Any) -> None:
+        self.model.instruments[row["symbol"]] = instrument_view(row)
+
+    def account(self, row: Any) -> None:
+        account = self.model.accounts[row["account_id"]] = AccountView(
+            row["account_id"], row["name"]
+        )
+        account.api_key_id = row["api_key_id"]
+        account.api_key_hash = row["api_key_hash"]
+        account.house = bool(row["house"])
+        if account.api_key_id is not None:
+            self.model.keys[account.api_key_id] = account
+
+    def balance(self, row: Any) -> None:
+        accounts = self.model.accounts
+        account = accounts.get(row["account_id"]) or AccountView(row["account_id"])
+        accounts[row["account_id"]] = account
+        account.balances[row["asset"]] = [int(row["total"]), int(row["held"])]
+
+    def round(self, row: Any) -> None:
+        self.model.start_round(round_view(row))
+
+    def order(self, row: Any) -> None:
+        self.model.add_order(order_view(row))
+
+    def trade(self, row: Any) -> None:
+        self.model.record_trade(trade_of(row))
+
+
+def round_view(row: Any) -> RoundView:
+    return RoundView(
+        int(row["round_id"]), row["name"], tuple(json.loads(row["account_ids"])),
+        {asset: int(units) for asset, units in json.loads(row["starting_balances"]).items()},
+        int(row["start_ts"]), int(row["end_ts"]), int(row["first_trade_id"]),
+        int(row["created_at"]),
+    )
+
+
+def instrument_view(row: Any) -> InstrumentView:
+    return InstrumentView(
+        row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
+        int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
+        bool(row["halted"]),
+    )
+
+
+def trade_of(row: Any) -> TradeExecuted:
+    return TradeExecuted(
+        trade_id=row["trade_id"], symbol=row["symbol"], price=row["price"],
+        quantity=row["quantity"], taker_side=row["taker_side"],
+        maker_order_id=row["maker_order_id"], taker_order_id=row["taker_order_id"],
+        maker_account_id=row["maker_account_id"], taker_account_id=row["taker_account_id"],
+        maker_fee=int(row["maker_fee"]), taker_fee=int(row["taker_fee"]), ts=row["ts"],
+    )
+
+
+def order_view(row: Any) -> OrderView:
+    # The command is the request as placed (idempotency compares with it); the view's price
+    # and quantity are the current, possibly amended, ones.
+    placed_quantity = row["placed_quantity"]
+    placed_price = row["placed_price"]
+    command = PlaceOrder(
+        account_id=row["account_id"], symbol=row["symbol"], side=row["side"],
+        type=row["type"],
+        quantity=row["quantity"] if placed_quantity is None else placed_quantity,
+        price=row["price"] if placed_price is None else placed_price,
+        stop_price=row["stop_price"],
+        quote_quantity=None if row["quote_quantity"] is None else int(row["quote_quantity"]),
+        time_in_force=row["time_in_force"], expire_time=row["expire_time"],
+        post_only=bool(row["post_only"]), self_trade_prevention=row["self_trade_prevention"],
+        client_order_id=row["client_order_id"], take_profit_price=row["take_profit_price"],
+        stop_loss_price=row["stop_loss_price"],
+    )
+    view = OrderView(row["order_id"], command, status=row["status"],
+                     parent_order_id=row["parent_order_id"] or None, ts=row["created_at"])
+    view.price = row["price"]
+    view.quantity = row["quantity"]
+    view.filled = row["filled_quantity"]
+    view.notional = int(row["notional"])
+    view.fee = int(row["fee"])
+    view.updated_at = row["updated_at"]
+    return view
+
+
+def attach_books(model: ReadModel, engine: Engine) -> None:
+    """Copies the recovered books (levels and sequences) into the read model; runs before
+    the engine task owns the engine."""
+    for symbol, inst in model.instruments.items():
+        bids, asks = engine.depth(symbol)
+        inst.bids = {price: [quantity, count] for price, quantity, count in bids}
+        inst.asks = {price: [quantity, count] for price, quantity, count in asks}
+        inst.sequence = engine.instruments[symbol].sequence
+        if inst.last_price is None:
+            inst.last_price = engine.instruments[symbol].last_price
