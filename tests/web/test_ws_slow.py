@@ -159,7 +159,7 @@ async def test_a_peer_that_stops_reading_gets_4008_even_when_nothing_more_is_sen
     await stalled.send_text(msgspec.json.encode(
         {"op": "subscribe", "id": 1, "channels": [f"trades.{SYMBOL}"]}))
     assert b"subscribed" in (await stalled.receive())[0]
-    (connection,) = running.server.services.websockets.connections  # type: ignore[union-attr]
+    (connection,) = running.server.services.websockets.connections
     async with connect(running.url, api_key=taker_key, queue=4096) as trading:
         await trading.send([{"op": "place", "id": i, "order": {
             "symbol": SYMBOL, "side": "buy", "type": "market", "quantity": "0.01"}}
@@ -217,7 +217,6 @@ async def _stalled_server(nursery: trio.Nursery, send_timeout: float,
     server: Server = await nursery.start(_serve, settings, finished)
     running = Exchange(server, ExchangeClient(server.url, admin_token=ADMIN_TOKEN))
     if close_grace is not None:
-        assert server.services.websockets is not None
         server.services.websockets.close_grace = close_grace
     taker_key, _ = await market(running)
     stuck = await RawWebSocket.open(running.url, rcvbuf=4096)

@@ -47,6 +47,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
+from exchange.pipeline.chaos import chaos_for
 from exchange.pipeline.config import Settings
 from exchange.pipeline.deadman import DeadMan
 from exchange.pipeline.journal import Journal
@@ -130,15 +131,16 @@ async def serve_exchange(
         if journal is not None:
             storage.journal = journal
         metrics = Metrics()
-        services = Services(settings, storage.readmodel, metrics, storage.journal)
-        fanout = Fanout(storage.readmodel, metrics, chaos=services.chaos)
+        chaos = chaos_for(settings.chaos, metrics)
+        fanout = Fanout(storage.readmodel, metrics, chaos=chaos)
         sequencer = Sequencer(
             storage.engine, storage.journal, storage.readmodel, metrics,
             inbox_size=settings.inbox_size, batch_limit=settings.batch_limit, fanout=fanout,
         )
+        deadman = DeadMan(sequencer, deadline=settings.request_timeout)
+        services = Services(settings, storage.readmodel, metrics, storage.journal, sequencer,
+                            chaos, deadman, fanout)
         app = KeepAlive(FastPath(create_app(services), services), settings.max_body_bytes)
-        deadman = services.deadman = DeadMan(sequencer, deadline=settings.request_timeout)
-        services.websockets = WebSocketHub(services, fanout)
         stop = trio.Event()
         timed_out = False
 
@@ -162,7 +164,6 @@ async def serve_exchange(
                 await nursery.start(fanout.serve_fanout)  # 7
                 await nursery.start(sequencer.serve_replies)  # 5
                 await nursery.start(sequencer.serve_engine)  # 3
-                services.sequencer = sequencer
                 binds = await nursery.start(
                     partial(_serve_http, app, hypercorn_config(settings), stop, sequencer,
                             services.websockets)

@@ -19,7 +19,10 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exchange.pipeline.metrics import Metrics
 
 KINDS = ("latency", "reject", "disconnect", "stall")
 STALL_SECONDS = (1.0, 3.0)
@@ -173,3 +176,9 @@ class Chaos:
         if not self._draw("stall", self.spec.stall):
             return 0.0
         return self._random["stall"].uniform(*STALL_SECONDS)
+
+
+def chaos_for(spec: str, metrics: Metrics) -> Chaos:
+    """The server's chaos from its `--chaos` spec, counting each injection in `metrics`."""
+    injections = metrics.chaos_injections
+    return Chaos(parse_spec(spec), lambda kind: injections.labels(kind).inc())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -21,7 +22,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from exchange.pipeline.chaos import Chaos, parse_spec
+from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.config import Settings
 from exchange.pipeline.journal import Journal
 from exchange.pipeline.metrics import Metrics
@@ -33,6 +34,7 @@ from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from exchange.pipeline.deadman import DeadMan
+    from exchange.web.fanout import Fanout
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 
@@ -56,30 +58,40 @@ HTTP_CODES = {
 
 @dataclass(eq=False)
 class Services:
-    """What the routes use. `sequencer` is None until recovery has finished."""
+    """What the routes use: the pipeline's parts, every one given at construction (the
+    runtime builds them first), and the two edge objects made from them on first use."""
 
     settings: Settings
     readmodel: ReadModel
     metrics: Metrics
     journal: Journal
-    sequencer: Sequencer | None = None
+    sequencer: Sequencer
+    chaos: Chaos  # off unless `settings.chaos` or the admin route says
+    deadman: DeadMan
+    fanout: Fanout
     limiter: RateLimiter = field(init=False)
-    chaos: Chaos = field(init=False)  # off unless `settings.chaos` or the admin route says
     # (account_id, client_order_id) of placements in flight: a second request with the same
     # id waits for the first to finish instead of placing a duplicate.
     inflight: dict[tuple[int, str], trio.Event] = field(default_factory=dict)
-    order_entry: OrderEntry | None = None  # set by `exchange.web.orders.register`
-    websockets: WebSocketHub | None = None  # set by the runtime
-    deadman: DeadMan | None = None  # set by the runtime
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.settings.rate_limit, self.settings.rate_burst)
-        injections = self.metrics.chaos_injections
-        self.chaos = Chaos(parse_spec(self.settings.chaos),
-                           lambda kind: injections.labels(kind).inc())
+
+    @cached_property
+    def order_entry(self) -> OrderEntry:
+        """Order entry for the routes, the fast path and the WebSocket (one of each)."""
+        from exchange.web.orders import OrderEntry
+
+        return OrderEntry(self)
+
+    @cached_property
+    def websockets(self) -> WebSocketHub:
+        from exchange.web.ws import WebSocketHub
+
+        return WebSocketHub(self, self.fanout)
 
     def engine(self) -> Sequencer:
-        if self.sequencer is None or self.sequencer.closed:
+        if self.sequencer.closed:
             raise Unavailable("the exchange is starting or stopping")
         return self.sequencer
 

@@ -69,10 +69,8 @@ class FastPath:
                                        _ORDER_RULE)
                     return
         elif scope["type"] == "websocket":
-            hub = self.services.websockets
-            if hub is not None:
-                await hub(scope, receive, send)
-                return
+            await self.services.websockets(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     def _delayed(self, send: Any) -> Any:
@@ -92,7 +90,6 @@ class FastPath:
                       order_id: int, route: str) -> None:
         started = time.perf_counter()
         entry = self.services.order_entry
-        assert entry is not None
         length = None
         for name, value in scope["headers"]:
             if name == b"content-length":

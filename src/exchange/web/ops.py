@@ -25,7 +25,7 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/readyz")
     async def readyz() -> Response:
         sequencer = services.sequencer
-        if sequencer is None or sequencer.closed or not services.readmodel.ready:
+        if sequencer.closed or not services.readmodel.ready:
             raise ApiError(503, "unavailable", "the engine is recovering or stopping",
                            headers={"Retry-After": "1"})
         if services.journal.stopped:
@@ -43,9 +43,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        services.metrics.inbox_depth.set(
-            services.sequencer.depth() if services.sequencer is not None else 0
-        )
+        services.metrics.inbox_depth.set(services.sequencer.depth())
         return Response(services.metrics.render(), content_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json")

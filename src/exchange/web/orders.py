@@ -30,7 +30,7 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
-from exchange.pipeline.sequencer import OutcomeUnknown, Request, Unavailable
+from exchange.pipeline.sequencer import OutcomeUnknown, Request
 from exchange.web import render
 from exchange.web.app import (
     Services,
@@ -306,7 +306,7 @@ class OrderEntry:
 def register(app: QuartTrio, services: Services) -> None:
     readmodel = services.readmodel
     timeout = services.settings.request_timeout
-    entry = services.order_entry = OrderEntry(services)
+    entry = services.order_entry
 
     # The fast path (`exchange.web.fastpath`) answers these three first; the routes stay
     # for the app on its own (tests, and an ASGI server without the fast path).
@@ -376,10 +376,7 @@ def register(app: QuartTrio, services: Services) -> None:
         account = authenticate(readmodel, request_authorization())
         entry.admit(account, answer_headers())
         body = parse_body(CancelAfterBody, await request_body())
-        deadman = services.deadman
-        if deadman is None:
-            raise Unavailable("the exchange is starting or stopping")
-        trigger = deadman.arm(account.account_id, body.timeout_s)
+        trigger = services.deadman.arm(account.account_id, body.timeout_s)
         return json_response({
             "timeout_s": body.timeout_s,
             "trigger_time": None if trigger is None else render.time_us(trigger),

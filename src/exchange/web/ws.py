@@ -219,9 +219,7 @@ class Connection:
         self.hub = hub
         self.services = hub.services
         self.fanout = hub.fanout
-        entry = self.services.order_entry
-        assert entry is not None
-        self.entry: OrderEntry = entry
+        self.entry: OrderEntry = self.services.order_entry
         settings = self.services.settings
         self.outbox = Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age,
                              on_slow=self._slow)
@@ -281,7 +279,6 @@ class Connection:
 
     def _cancel_placed(self, order_ids: list[int]) -> None:
         deadman = self.services.deadman
-        assert deadman is not None
         assert self.account is not None
         account_id = self.account.account_id
         if order_ids:
