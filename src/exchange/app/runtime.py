@@ -55,10 +55,11 @@ from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.sequencer import Sequencer
 from exchange.pipeline.storage import Storage, open_storage
 from exchange.web.app import Services, create_app
+from exchange.web.edge import Edge, RouteTable
 from exchange.web.fanout import Fanout
 from exchange.web.fastpath import FastPath
 from exchange.web.keepalive import KeepAlive
-from exchange.web.ws import WebSocketHub
+from exchange.web.ws import WebSocketHub, refuse_unknown
 
 log = logging.getLogger("exchange.server")
 
@@ -140,7 +141,10 @@ async def serve_exchange(
         deadman = DeadMan(sequencer, deadline=settings.request_timeout)
         services = Services(settings, storage.readmodel, metrics, storage.journal, sequencer,
                             chaos, deadman, fanout)
-        app = KeepAlive(FastPath(create_app(services), services), settings.max_body_bytes)
+        # One ASGI edge: the route table's hot handlers first, the Quart-Trio app for the rest.
+        table = RouteTable(FastPath(services).routes())
+        edge = Edge(table, create_app(services), chaos, refuse_unknown)
+        app = KeepAlive(edge, settings.max_body_bytes)
         stop = trio.Event()
         timed_out = False
 

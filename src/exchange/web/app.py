@@ -29,7 +29,7 @@ from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.readmodel import ReadModel
 from exchange.pipeline.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
 from exchange.web.auth import authorization
-from exchange.web.errors import ApiError, pipeline_error
+from exchange.web.errors import ApiError, internal_error, pipeline_error, too_large
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -153,10 +153,11 @@ def create_app(services: Services) -> QuartTrio:
             name: value for name, value in error.get_headers()
             if name.lower() not in ("content-type", "content-length")
         }
+        if status == 413:
+            return error_response(too_large(services.settings.max_body_bytes))
         message = {
             404: "no such route",
             405: f"method {request.method} not allowed here",
-            413: f"request body over {services.settings.max_body_bytes} bytes",
         }.get(status, error.description or code)
         return error_response(ApiError(status, code, message, headers=headers))
 
@@ -164,7 +165,7 @@ def create_app(services: Services) -> QuartTrio:
     async def _bug(error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path,
                       exc_info=error)
-        return error_response(ApiError(500, "internal_error", "internal error"))
+        return error_response(internal_error())
 
     @app.before_request
     async def _start() -> None:

@@ -106,6 +106,15 @@ def chaos_refusal() -> ApiError:
                     "nothing was done; retry", headers={"Retry-After": "1", "X-Chaos": "reject"})
 
 
+def internal_error() -> ApiError:
+    """The answer to a bug (logged where it was caught): the same on every surface."""
+    return ApiError(500, "internal_error", "internal error")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body over {limit} bytes")
+
+
 def invalid(message: str, path: str | None = None) -> ApiError:
     details = [{"path": path, "message": message}] if path else None
     return ApiError(400, "invalid_request", message, details=details)

@@ -50,7 +50,7 @@ from exchange.pipeline.readmodel import AccountView
 from exchange.pipeline.sequencer import Request
 from exchange.web.app import Services
 from exchange.web.auth import account_for, authorization, bearer
-from exchange.web.errors import ApiError, PipelineError, invalid, pipeline_error
+from exchange.web.errors import ApiError, PipelineError, internal_error, invalid, pipeline_error
 from exchange.web.fanout import ChannelError, Fanout, Subscriber
 from exchange.web.frames import FrameWriter
 from exchange.web.models import AmendOrderBody, PlaceOrderBody, decode_json, validate
@@ -202,6 +202,13 @@ class WebSocketHub:
             self.fanout.detach(connection.subscriber)
             self.connections.discard(connection)
             connection.ended()
+
+
+async def refuse_unknown(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """A WebSocket on a path no route serves: 404 in the envelope, before the handshake."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await _reject(send, ApiError(404, "not_found", "no such WebSocket endpoint"))
 
 
 async def _reject(send: Send, error: ApiError) -> None:
@@ -435,7 +442,7 @@ class Connection:
             self.outbox.put(_error(op_id, pipeline_error(exc)))
         except Exception:  # a bug: this op fails, the connection and its other ops go on
             log.exception("unhandled error in WebSocket op %r", message.get("op"))
-            self.outbox.put(_error(op_id, ApiError(500, "internal_error", "internal error")))
+            self.outbox.put(_error(op_id, internal_error()))
 
     # -- OPS --
 
