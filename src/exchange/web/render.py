@@ -21,11 +21,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = "0"
 
 
+# normalize() rounds to its context's precision: the default 28 digits would cut the last
+# places of a large average price (17 integer digits and 12 decimals are 29).
+_WIDE = Context(prec=200)
+
+
 def dec(value: Decimal) -> str:
-    """Plain notation, no exponent, no trailing zeros: `"100.25"`, `"0"`."""
+    """Plain notation, no exponent, no trailing zeros: `"100.25"`, `"0"`; every digit kept."""
     if not value:
         return _ZERO
-    text = format(value.normalize(), "f")
+    text = format(value.normalize(_WIDE), "f")
     return text
 
 
