@@ -392,98 +392,99 @@ class ReadModel:
     # -- APPLYING EVENTS (the replies task only) --
 
     def apply(self, events: Iterable[AnyEvent]) -> None:
-        """Applies one batch's events."""
+        """Applies one batch's events, each by the method its type names (`_APPLY`).
+        RequestRejected, FundsDeposited and FundsWithdrawn have none: balances say it all."""
         self.batches += 1
-        orders = self.orders
-        watched = self.watched
+        table = _APPLY
         for ev in events:
-            kind = type(ev)
-            if kind is BookLevelChanged:
-                assert isinstance(ev, BookLevelChanged)
-                inst = self.instruments[ev.symbol]
-                side = inst.bids if ev.side == "buy" else inst.asks
-                if ev.quantity:
-                    side[ev.price] = [ev.quantity, ev.order_count]
-                else:
-                    side.pop(ev.price, None)
-                inst.sequence = ev.sequence
-            elif kind is BalanceChanged:
-                assert isinstance(ev, BalanceChanged)
-                account = self._account(ev.account_id)
-                account.balances[ev.asset] = [ev.total, ev.held]
-            elif kind is OrderAccepted:
-                assert isinstance(ev, OrderAccepted)
-                order = OrderView(
-                    ev.order_id, ev.order, status=_PENDING if ev.pending else _NEW,
-                    parent_order_id=ev.parent_order_id or None, ts=ev.ts,
-                )
-                self.add_order(order)
-                if order.account_id in watched:
-                    self._notice("new", order)
-            elif kind is TradeExecuted:
-                assert isinstance(ev, TradeExecuted)
-                for order_id, fee in ((ev.maker_order_id, ev.maker_fee),
-                                      (ev.taker_order_id, ev.taker_fee)):
-                    order = orders[order_id]
-                    order.filled += ev.quantity
-                    order.notional += ev.price * ev.quantity
-                    order.fee += fee
-                    order.updated_at = ev.ts
-                    if order.status == _NEW:
-                        order.status = _PARTIAL
-                    if order.account_id in watched:
-                        self._notice("fill", order)
-                self.record_trade(ev)
-            elif kind is OrderFilled:
-                assert isinstance(ev, OrderFilled)
-                self._close(ev.order_id, OrderStatus.FILLED, ev.ts)
-            elif kind is OrderCancelled:
-                assert isinstance(ev, OrderCancelled)
-                self._close(ev.order_id, OrderStatus.CANCELLED, ev.ts)
-            elif kind is OrderExpired:
-                assert isinstance(ev, OrderExpired)
-                self._close(ev.order_id, OrderStatus.EXPIRED, ev.ts)
-            elif kind is OrderRejected:
-                assert isinstance(ev, OrderRejected)
-                if ev.order_id:
-                    self._close(ev.order_id, OrderStatus.REJECTED, ev.ts)
-            elif kind is OrderAmended:
-                assert isinstance(ev, OrderAmended)
-                order = orders[ev.order_id]
-                order.quantity = ev.quantity
-                order.price = ev.price
-                order.updated_at = ev.ts
-                if order.account_id in watched:
-                    self._notice("amended", order)
-            elif kind is OrderTriggered:
-                assert isinstance(ev, OrderTriggered)
-                order = orders[ev.order_id]
-                order.status = _PARTIAL if order.filled else _NEW
-                order.updated_at = ev.ts
-                if order.account_id in watched:
-                    self._notice("triggered", order)
-            elif kind is AccountCreated:
-                assert isinstance(ev, AccountCreated)
-                self._account(ev.account_id)
-            elif kind is RoundStarted:
-                assert isinstance(ev, RoundStarted)
-                self.start_round(RoundView(
-                    ev.round_id, ev.name, ev.account_ids, ev.balances, ev.start, ev.end,
-                    ev.first_trade_id, ev.ts,
-                ))
-            elif kind is AccountUpdated:
-                assert isinstance(ev, AccountUpdated)
-                self._account(ev.account_id).house = ev.house
-            elif kind is InstrumentAdded:
-                assert isinstance(ev, InstrumentAdded)
-                self.instruments[ev.symbol] = InstrumentView(
-                    ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
-                    ev.maker_fee_rate, ev.taker_fee_rate,
-                )
-            elif kind is InstrumentStatusChanged:
-                assert isinstance(ev, InstrumentStatusChanged)
-                self.instruments[ev.symbol].halted = ev.halted
-            # RequestRejected, FundsDeposited and FundsWithdrawn: balances say it all.
+            method = table.get(type(ev))
+            if method is not None:
+                method(self, ev)
+
+    def _book_level(self, ev: BookLevelChanged) -> None:
+        inst = self.instruments[ev.symbol]
+        side = inst.bids if ev.side == "buy" else inst.asks
+        if ev.quantity:
+            side[ev.price] = [ev.quantity, ev.order_count]
+        else:
+            side.pop(ev.price, None)
+        inst.sequence = ev.sequence
+
+    def _balance(self, ev: BalanceChanged) -> None:
+        self._account(ev.account_id).balances[ev.asset] = [ev.total, ev.held]
+
+    def _accepted(self, ev: OrderAccepted) -> None:
+        order = OrderView(
+            ev.order_id, ev.order, status=_PENDING if ev.pending else _NEW,
+            parent_order_id=ev.parent_order_id or None, ts=ev.ts,
+        )
+        self.add_order(order)
+        if order.account_id in self.watched:
+            self._notice("new", order)
+
+    def _trade(self, ev: TradeExecuted) -> None:
+        orders, watched = self.orders, self.watched
+        for order_id, fee in ((ev.maker_order_id, ev.maker_fee),
+                              (ev.taker_order_id, ev.taker_fee)):
+            order = orders[order_id]
+            order.filled += ev.quantity
+            order.notional += ev.price * ev.quantity
+            order.fee += fee
+            order.updated_at = ev.ts
+            if order.status == _NEW:
+                order.status = _PARTIAL
+            if order.account_id in watched:
+                self._notice("fill", order)
+        self.record_trade(ev)
+
+    def _filled(self, ev: OrderFilled) -> None:
+        self._close(ev.order_id, OrderStatus.FILLED, ev.ts)
+
+    def _cancelled(self, ev: OrderCancelled) -> None:
+        self._close(ev.order_id, OrderStatus.CANCELLED, ev.ts)
+
+    def _expired(self, ev: OrderExpired) -> None:
+        self._close(ev.order_id, OrderStatus.EXPIRED, ev.ts)
+
+    def _rejected(self, ev: OrderRejected) -> None:
+        if ev.order_id:
+            self._close(ev.order_id, OrderStatus.REJECTED, ev.ts)
+
+    def _amended(self, ev: OrderAmended) -> None:
+        order = self.orders[ev.order_id]
+        order.quantity = ev.quantity
+        order.price = ev.price
+        order.updated_at = ev.ts
+        if order.account_id in self.watched:
+            self._notice("amended", order)
+
+    def _triggered(self, ev: OrderTriggered) -> None:
+        order = self.orders[ev.order_id]
+        order.status = _PARTIAL if order.filled else _NEW
+        order.updated_at = ev.ts
+        if order.account_id in self.watched:
+            self._notice("triggered", order)
+
+    def _account_created(self, ev: AccountCreated) -> None:
+        self._account(ev.account_id)
+
+    def _round_started(self, ev: RoundStarted) -> None:
+        self.start_round(RoundView(
+            ev.round_id, ev.name, ev.account_ids, ev.balances, ev.start, ev.end,
+            ev.first_trade_id, ev.ts,
+        ))
+
+    def _account_updated(self, ev: AccountUpdated) -> None:
+        self._account(ev.account_id).house = ev.house
+
+    def _instrument_added(self, ev: InstrumentAdded) -> None:
+        self.instruments[ev.symbol] = InstrumentView(
+            ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
+            ev.maker_fee_rate, ev.taker_fee_rate,
+        )
+
+    def _instrument_status(self, ev: InstrumentStatusChanged) -> None:
+        self.instruments[ev.symbol].halted = ev.halted
 
     def apply_accounts(self, records: Iterable[AccountRecord]) -> None:
         for record in records:
@@ -588,3 +589,23 @@ class ReadModel:
             if len(out) >= limit:
                 break
         return out
+
+
+# The read model's method for each event type it keeps something of (`ReadModel.apply`).
+_APPLY: dict[type, Callable[[ReadModel, Any], None]] = {
+    BookLevelChanged: ReadModel._book_level,
+    BalanceChanged: ReadModel._balance,
+    OrderAccepted: ReadModel._accepted,
+    TradeExecuted: ReadModel._trade,
+    OrderFilled: ReadModel._filled,
+    OrderCancelled: ReadModel._cancelled,
+    OrderExpired: ReadModel._expired,
+    OrderRejected: ReadModel._rejected,
+    OrderAmended: ReadModel._amended,
+    OrderTriggered: ReadModel._triggered,
+    AccountCreated: ReadModel._account_created,
+    RoundStarted: ReadModel._round_started,
+    AccountUpdated: ReadModel._account_updated,
+    InstrumentAdded: ReadModel._instrument_added,
+    InstrumentStatusChanged: ReadModel._instrument_status,
+}
