@@ -40,7 +40,6 @@ class Route:
     method: str  # "" for a WebSocket
     rule: str  # Quart's spelling; `<int:name>` is 1 to 18 ASCII digits
     handler: Handler
-    label: str = ""  # the metrics' route label; the rule when empty
 
 
 class RouteTable:
