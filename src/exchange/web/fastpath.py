@@ -115,10 +115,3 @@ class FastPath:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-
-# What the table answers instead of the app, as (method, Quart rule); `exchange.web.orders`
-# registers the same routes with Quart, and `/openapi.json` documents them.
-ROUTES = (("POST", _ORDERS), ("DELETE", _ORDER_RULE), ("PATCH", _ORDER_RULE))
-
-
