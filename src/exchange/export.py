@@ -21,7 +21,7 @@ import msgspec
 import trio
 
 from exchange.pipeline.readmodel import Fill, InstrumentView
-from exchange.pipeline.storage import instrument_view, order_view, trade_of
+from exchange.pipeline.rows import instrument_view, order_view, trade_of
 from exchange.store.history import Filters, count, instrument_rows, page
 from exchange.web import render
 

@@ -14,6 +14,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from exchange.engine import Engine
 from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.deadman import DeadMan
+from exchange.pipeline.history import History
 from exchange.pipeline.journal import MemoryJournal
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.readmodel import ReadModel
@@ -48,7 +49,8 @@ def _services() -> Services:
     sequencer = Sequencer(Engine(), journal, readmodel, metrics)
     chaos = Chaos()
     return Services(make_settings(), readmodel, metrics, journal, sequencer, chaos,
-                    DeadMan(sequencer, deadline=1.0), Fanout(readmodel, metrics, chaos=chaos))
+                    DeadMan(sequencer, deadline=1.0), Fanout(readmodel, metrics, chaos=chaos),
+                    History(readmodel, None))
 
 
 def test_every_route_the_server_has_is_documented_with_its_methods() -> None:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=50.0, ge=0)  # order-entry requests per second; 0: off
     rate_burst: int = Field(default=100, ge=1)
     max_open_orders: int = Field(default=10_000, ge=1)
+    # History memory holds (on a database; the rest is read from it when asked for): closed
+    # orders and fills per account, public trades per symbol.
+    keep_closed_orders: int = Field(default=200, ge=0)
+    keep_fills: int = Field(default=1000, ge=0)
+    keep_trades: int = Field(default=1000, ge=0)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     # What a WebSocket connection may have queued (JSON characters) before it is closed
     # with 4008 (slow consumer).

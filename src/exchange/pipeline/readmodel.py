@@ -5,17 +5,27 @@ only Trio tasks read it, so reads never wait for the engine and never see an eve
 not yet committed. On start it is rebuilt from the store's tables (`exchange.pipeline.storage`).
 
 Everything stays in the engine's integers (ticks, lots, asset units); `exchange.web.render`
-turns them into the contract's decimal strings. Orders are kept for the life of the process;
-public trades and fills keep the newest `HISTORY` per symbol and per account.
+turns them into the contract's decimal strings.
+
+Memory holds what is hot (`Keep`): every open and pending order, the newest closed orders of
+each account, the newest fills of each account and the newest public trades of each symbol.
+What falls out moves a *seam* up (`AccountView.order_seam`, `fill_seam`,
+`InstrumentView.trade_seam`): everything above a seam is in memory, everything at or below it
+is read from the database (`exchange.pipeline.history`). A seam only rises, and nothing
+above it ever leaves memory, so a page that takes the ids above the seam from here and the
+rest from the database has no gap and no duplicate. At start the seams are the newest ids in
+the database and memory holds the open orders only: start-up is proportional to open state.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Container, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from exchange.engine.codes import OrderStatus
 from exchange.engine.commands import PlaceOrder
@@ -39,8 +49,21 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
 from exchange.pipeline.journal import AccountRecord
+from exchange.store.span import Span
 
-HISTORY = 100_000
+T = TypeVar("T")
+
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """How much history memory holds (None: all of it): closed orders and fills per
+    account, public trades per symbol (the tape)."""
+
+    closed_orders: int | None = None
+    fills: int | None = 100_000
+    trades: int | None = 100_000
+
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 DAY_US = 86_400_000_000
 OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
@@ -78,12 +101,13 @@ class InstrumentView:
     __slots__ = (
         "asks", "base", "base_mult", "bids", "candles", "halted", "last_price", "lot_size",
         "maker_fee_rate", "min_quantity", "quote", "quote_mult", "sequence", "symbol",
-        "taker_fee_rate", "tick_size", "trade_ids", "trades",
+        "taker_fee_rate", "tick_size", "trade_seam", "trades",
     )
 
     def __init__(self, symbol: str, base: str, quote: str, tick_size: Decimal,
                  lot_size: Decimal, min_quantity: int, maker_fee_rate: Decimal,
-                 taker_fee_rate: Decimal, halted: bool = False) -> None:
+                 taker_fee_rate: Decimal, halted: bool = False, keep: int | None = None
+                 ) -> None:
         self.symbol = symbol
         self.base = base
         self.quote = quote
@@ -99,8 +123,10 @@ class InstrumentView:
         self.asks: dict[int, list[int]] = {}
         self.sequence = 0
         self.last_price: int | None = None
-        self.trades: list[TradeExecuted] = []
-        self.trade_ids: list[int] = []
+        # The newest public trades (oldest first); those at or below `trade_seam` are read
+        # from the database.
+        self.trades: deque[TradeExecuted] = deque(maxlen=keep)
+        self.trade_seam = 0
         # interval seconds -> [[start_us, open, high, low, close, volume_lots, trades], ...]
         self.candles: dict[int, list[list[int]]] = {seconds: [] for seconds in INTERVALS.values()}
 
@@ -137,22 +163,28 @@ class InstrumentView:
     # -- TRADES AND CANDLES --
 
     def record_trade(self, trade: TradeExecuted) -> None:
+        trades = self.trades
+        if len(trades) == trades.maxlen:
+            if trades:
+                self.trade_seam = trades[0].trade_id  # about to fall out
+            else:  # keeping none
+                self.trade_seam = trade.trade_id
+        trades.append(trade)
+        self.replay_trade(trade)
+
+    def replay_trade(self, trade: TradeExecuted) -> None:
+        """The last price and candles of a trade (the tape aside): start-up replays the
+        stored trades through this."""
         self.last_price = trade.price
-        self.trades.append(trade)
-        self.trade_ids.append(trade.trade_id)
-        if len(self.trades) > 2 * HISTORY:
-            del self.trades[:HISTORY]
-            del self.trade_ids[:HISTORY]
         for seconds, candles in self.candles.items():
             last = candles[-1] if candles else None
             candle = add_to_candle(last, seconds, trade)
             if candle is not last:
                 candles.append(candle)
 
-    def trades_before(self, before: int | None, limit: int) -> list[TradeExecuted]:
-        """Newest first, trade ids below `before`."""
-        end = len(self.trades) if before is None else bisect.bisect_left(self.trade_ids, before)
-        return self.trades[max(0, end - limit):end][::-1]
+    def recent_trades(self, span: Span) -> list[TradeExecuted]:
+        """The trades in memory within `span`, newest or oldest first (`span.newest`)."""
+        return _spanned(self.trades, span, _trade_id, _trade_ts)
 
     def candles_between(self, seconds: int, start: int | None, end: int | None,
                         limit: int) -> list[list[int]]:
@@ -314,19 +346,28 @@ class RoundView:
 
 class AccountView:
     __slots__ = ("account_id", "api_key_hash", "api_key_id", "balances", "client_ids",
-                 "epoch", "fees", "fills", "house", "name", "open_ids", "order_ids",
-                 "positions", "round_id", "trades")
+                 "closed_ids", "epoch", "fees", "fill_seam", "fills", "house", "name",
+                 "open_ids", "order_ids", "order_seam", "positions", "round_id", "trades")
 
-    def __init__(self, account_id: int, name: str | None = None) -> None:
+    def __init__(self, account_id: int, name: str | None = None,
+                 keep_fills: int | None = None) -> None:
         self.account_id = account_id
         self.name = name
         self.api_key_id: str | None = None
         self.api_key_hash: str | None = None
         self.balances: dict[str, list[int]] = {}  # asset -> [total, held]
-        self.order_ids: list[int] = []  # ascending
+        # The ids of its orders in memory, ascending (an evicted one may linger until the
+        # list is compacted: look it up in `ReadModel.orders`); the open ones; the closed
+        # ones in the order they closed (the first to go when there are too many); and the
+        # client_order_ids of those in memory. Orders at or below `order_seam` are read
+        # from the database, fills at or below `fill_seam` too.
+        self.order_ids: list[int] = []
         self.open_ids: set[int] = set()
+        self.closed_ids: deque[int] = deque()
         self.client_ids: dict[str, int] = {}
-        self.fills: list[Fill] = []  # oldest first
+        self.order_seam = 0
+        self.fills: deque[Fill] = deque(maxlen=keep_fills)  # oldest first
+        self.fill_seam = 0
         self.house = False
         # The PnL epoch: positions, fees paid (asset -> units) and the trade count cover the
         # trades from `epoch` (a trade id) on; a round starts a new epoch.
@@ -336,25 +377,25 @@ class AccountView:
         self.epoch = 0
         self.round_id = 0  # the latest round it is in
 
-    def fills_before(self, before: int | None) -> Iterator[Fill]:
-        """Newest first, trade ids below `before`."""
+    def add_fill(self, fill: Fill) -> None:
         fills = self.fills
-        end = len(fills)
-        if before is not None:
-            lo, hi = 0, end
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if fills[mid].trade_id < before:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            end = lo
-        for index in range(end - 1, -1, -1):
-            yield fills[index]
+        if len(fills) == fills.maxlen:
+            self.fill_seam = fills[0].trade_id if fills else fill.trade_id
+        fills.append(fill)
+
+    def recent_fills(self, span: Span, symbol: str | None, order_id: int | None
+                     ) -> list[Fill]:
+        """The fills in memory within `span` (and of `symbol`, of `order_id`), newest or
+        oldest first (`span.newest`)."""
+        def wanted(fill: Fill) -> bool:
+            return ((symbol is None or fill.symbol == symbol)
+                    and (order_id is None or fill.order_id == order_id))
+        return _spanned(self.fills, span, _trade_id, _trade_ts, wanted)
 
 
 class ReadModel:
-    def __init__(self) -> None:
+    def __init__(self, keep: Keep = Keep()) -> None:
+        self.keep = keep
         self.instruments: dict[str, InstrumentView] = {}
         self.accounts: dict[int, AccountView] = {}
         self.orders: dict[int, OrderView] = {}
@@ -371,6 +412,7 @@ class ReadModel:
         self.render_order: Callable[[OrderView], dict[str, Any]] | None = None
         self.notices: list[tuple[int, str, dict[str, Any]]] = []
         self._last_fill: dict[int, int] = {}  # order_id -> index of its fill in `notices`
+        self._crowded: set[int] = set()  # accounts with more closed orders than they keep
 
     def take_notices(self) -> list[tuple[int, str, dict[str, Any]]]:
         notices = self.notices
@@ -480,7 +522,7 @@ class ReadModel:
     def _instrument_added(self, ev: InstrumentAdded) -> None:
         self.instruments[ev.symbol] = InstrumentView(
             ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
-            ev.maker_fee_rate, ev.taker_fee_rate,
+            ev.maker_fee_rate, ev.taker_fee_rate, keep=self.keep.trades,
         )
 
     def _instrument_status(self, ev: InstrumentStatusChanged) -> None:
@@ -510,43 +552,117 @@ class ReadModel:
             account.trades = 0
 
     def add_order(self, order: OrderView) -> None:
-        """Adds an order (from an event, or a stored row at start)."""
+        """Adds an order (from an event, or an open one's stored row at start: ids rise)."""
         self.orders[order.order_id] = order
         account = self._account(order.account_id)
         account.order_ids.append(order.order_id)
         if order.is_open:
             account.open_ids.add(order.order_id)
+        else:
+            self._closed(account, order.order_id)
         if order.client_order_id is not None and order.parent_order_id is None:
             account.client_ids.setdefault(order.client_order_id, order.order_id)
+
+    def _closed(self, account: AccountView, order_id: int) -> None:
+        """Keeps `order_id` among the account's recently closed orders (`trim` lets the
+        oldest go)."""
+        account.closed_ids.append(order_id)
+        keep = self.keep.closed_orders
+        if keep is not None and len(account.closed_ids) > keep:
+            self._crowded.add(account.account_id)
+
+    def trim(self) -> None:
+        """Lets the closed orders beyond `Keep.closed_orders` go, those closed longest ago
+        first, raising each account's seam. The replies task calls it after a batch's
+        requests are answered, so that every order a batch touched is in memory for them."""
+        keep = self.keep.closed_orders
+        if keep is None or not self._crowded:
+            return
+        orders = self.orders
+        for account_id in self._crowded:
+            account = self.accounts[account_id]
+            closed = account.closed_ids
+            seam = account.order_seam
+            while len(closed) > keep:
+                gone = closed.popleft()
+                order = orders.pop(gone)
+                seam = max(seam, gone)
+                coid = order.client_order_id
+                if coid is not None and account.client_ids.get(coid) == gone:
+                    del account.client_ids[coid]
+            account.order_seam = seam
+            ids = account.order_ids
+            if len(ids) > 2 * (len(account.open_ids) + len(closed)) + 16:
+                account.order_ids = [i for i in ids if i in orders]
+        self._crowded.clear()
+
+    def set_seams(self, order_id: int, trade_id: int) -> None:
+        """At start: the newest order and trade ids in the database, which memory does not
+        hold (beyond the open orders); they are read from the database from now on."""
+        for account in self.accounts.values():
+            account.order_seam = order_id
+            account.fill_seam = trade_id
+        for inst in self.instruments.values():
+            inst.trade_seam = trade_id
+
+    def recent_orders(self, account: AccountView, span: Span, symbol: str | None,
+                      status: str) -> list[OrderView]:
+        """The account's orders in memory within `span` (by order id and `created_at`), of
+        `symbol` and `status` (`open`, `closed` or `all`), newest or oldest first."""
+        orders = self.orders
+        if status == "open":
+            candidates: list[OrderView] = [orders[i] for i in sorted(account.open_ids)]
+        else:
+            ids = account.order_ids
+            lo = 0 if span.above is None else bisect.bisect_right(ids, span.above)
+            hi = len(ids) if span.below is None else bisect.bisect_left(ids, span.below)
+            candidates = [order for order in map(orders.get, ids[lo:hi]) if order is not None]
+
+        def wanted(order: OrderView) -> bool:
+            if symbol is not None and order.symbol != symbol:
+                return False
+            return status == "all" or (status == "closed") != order.is_open
+        return _spanned(candidates, span, _order_id, _created_at, wanted)
 
     def record_trade(self, trade: TradeExecuted) -> None:
         """Market data, fills and positions of a trade (orders are updated separately)."""
         inst = self.instruments[trade.symbol]
         inst.record_trade(trade)
-        buy = trade.taker_side == "buy"
         for account_id, maker in ((trade.maker_account_id, True),
                                   (trade.taker_account_id, False)):
             account = self._account(account_id)
-            account.fills.append(Fill(trade, maker))
-            if len(account.fills) > 2 * HISTORY:
-                del account.fills[:HISTORY]
-            if trade.trade_id < account.epoch:
-                continue  # before its round: only the history keeps it
-            account.trades += 1
-            fee = trade.maker_fee if maker else trade.taker_fee
-            if fee:
-                account.fees[inst.quote] = account.fees.get(inst.quote, 0) + fee
-            position = account.positions.get(trade.symbol)
-            if position is None:
-                position = account.positions[trade.symbol] = Position()
-            buying = buy != maker
-            position.trade(trade.quantity if buying else -trade.quantity, trade.price)
+            account.add_fill(Fill(trade, maker))
+            self.count_trade(account, trade, maker)
+
+    def replay_trade(self, trade: TradeExecuted) -> None:
+        """A stored trade at start: candles, the last price and positions; the trade and
+        its fills stay in the database."""
+        self.instruments[trade.symbol].replay_trade(trade)
+        for account_id, maker in ((trade.maker_account_id, True),
+                                  (trade.taker_account_id, False)):
+            self.count_trade(self._account(account_id), trade, maker)
+
+    def count_trade(self, account: AccountView, trade: TradeExecuted, maker: bool) -> None:
+        """The account's position, fees and trade count of the round it is in."""
+        if trade.trade_id < account.epoch:
+            return  # before its round: only the history keeps it
+        account.trades += 1
+        fee = trade.maker_fee if maker else trade.taker_fee
+        if fee:
+            quote = self.instruments[trade.symbol].quote
+            account.fees[quote] = account.fees.get(quote, 0) + fee
+        position = account.positions.get(trade.symbol)
+        if position is None:
+            position = account.positions[trade.symbol] = Position()
+        buying = (trade.taker_side == "buy") != maker
+        position.trade(trade.quantity if buying else -trade.quantity, trade.price)
 
     def _close(self, order_id: int, status: OrderStatus, ts: int) -> None:
         order = self.orders[order_id]
         order.status = status
         order.updated_at = ts
-        self.accounts[order.account_id].open_ids.discard(order_id)
+        account = self.accounts[order.account_id]
+        account.open_ids.discard(order_id)
         if order.account_id in self.watched:
             if status == OrderStatus.FILLED:
                 index = self._last_fill.pop(order_id, None)
@@ -554,11 +670,20 @@ class ReadModel:
                     self.notices[index] = (order.account_id, "fill", self.render_order(order))
             else:
                 self._notice(_CLOSE_EVENTS[status], order)
+        self._closed(account, order_id)
 
     def _account(self, account_id: int) -> AccountView:
         account = self.accounts.get(account_id)
         if account is None:
-            account = self.accounts[account_id] = AccountView(account_id)
+            account = self.accounts[account_id] = AccountView(account_id,
+                                                              keep_fills=self.keep.fills)
+        return account
+
+    def account(self, account_id: int, name: str | None = None) -> AccountView:
+        """The account's view, made (named `name`) if there is none yet."""
+        account = self._account(account_id)
+        if name is not None:
+            account.name = name
         return account
 
     # -- QUERIES --
@@ -566,29 +691,51 @@ class ReadModel:
     def account_for_key(self, key_id: str) -> AccountView | None:
         return self.keys.get(key_id)
 
-    def orders_of(self, account: AccountView, *, symbol: str | None, status: str,
-                  before: int | None, limit: int) -> list[OrderView]:
-        """Newest first. `status` is `open`, `closed` or `all`."""
-        out: list[OrderView] = []
-        if status == "open":
-            ids: Iterable[int] = sorted(
-                (i for i in account.open_ids if before is None or i < before), reverse=True
-            )
-        else:
-            order_ids = account.order_ids  # ascending
-            end = len(order_ids) if before is None else bisect.bisect_left(order_ids, before)
-            ids = (order_ids[index] for index in range(end - 1, -1, -1))
-        orders = self.orders
-        for order_id in ids:
-            order = orders[order_id]
-            if symbol is not None and order.symbol != symbol:
-                continue
-            if status == "closed" and order.is_open:
-                continue
-            out.append(order)
-            if len(out) >= limit:
-                break
+
+def _trade_id(item: TradeExecuted | Fill) -> int:
+    return item.trade_id
+
+
+def _trade_ts(item: TradeExecuted | Fill) -> int:
+    return item.ts
+
+
+def _order_id(order: OrderView) -> int:
+    return order.order_id
+
+
+def _created_at(order: OrderView) -> int:
+    return order.created_at
+
+
+def _spanned(items: Sequence[T], span: Span, key: Callable[[T], int],
+             time: Callable[[T], int], wanted: Callable[[T], bool] | None = None) -> list[T]:
+    """Up to `span.limit` of `items` (ascending by `key`) with keys in the span's range and
+    times in its `[start, end)`, newest first or oldest first (`span.newest`)."""
+    above, below, start, end = span.above, span.below, span.start, span.end
+    out: list[T] = []
+    if span.limit <= 0:
         return out
+    ordered: Iterable[T] = reversed(items) if span.newest else items
+    for item in ordered:
+        item_key = key(item)
+        if below is not None and item_key >= below:
+            if span.newest:
+                continue
+            break
+        if above is not None and item_key <= above:
+            if span.newest:
+                break
+            continue
+        moment = time(item)
+        if (start is not None and moment < start) or (end is not None and moment >= end):
+            continue
+        if wanted is not None and not wanted(item):
+            continue
+        out.append(item)
+        if len(out) >= span.limit:
+            break
+    return out
 
 
 # The read model's method for each event type it keeps something of (`ReadModel.apply`).

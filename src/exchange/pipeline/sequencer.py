@@ -368,6 +368,7 @@ class Sequencer:
                                     _call_back(request)
                             # else: a callback answered `OutcomeUnknown` at its deadline
                             request.done.set()  # wakes a waiter, or a retry of its coid
+                        readmodel.trim()
                         if fanout is not None:
                             await fanout.publish(Published(batch.events, notices,
                                                            readmodel.batches))

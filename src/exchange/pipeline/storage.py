@@ -9,7 +9,6 @@ line exits 2).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,17 +18,11 @@ from typing import Any
 import trio
 
 from exchange.engine import Engine
-from exchange.engine.commands import PlaceOrder
-from exchange.engine.events import TradeExecuted
 from exchange.pipeline.config import Settings
+from exchange.pipeline.history import History, StorePast
 from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
-from exchange.pipeline.readmodel import (
-    AccountView,
-    InstrumentView,
-    OrderView,
-    ReadModel,
-    RoundView,
-)
+from exchange.pipeline.readmodel import Keep, ReadModel
+from exchange.pipeline.rows import instrument_view, order_view, round_view, trade_of
 
 log = logging.getLogger("exchange.server")
 
@@ -47,6 +40,7 @@ class Storage:
     engine: Engine
     readmodel: ReadModel
     journal: Journal
+    history: History
     description: str
 
     async def seal(self) -> None:
@@ -125,10 +119,11 @@ class StoreJournal:
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     """The engine, read model and journal for `settings.database_url`."""
     if settings.database_url.startswith(MEMORY_URL):
+        # Nothing to read the past from: every order stays, and the newest fills and trades.
         readmodel = ReadModel()
         readmodel.ready = True
         yield Storage(Engine(max_open_orders=settings.max_open_orders), readmodel,
-                      MemoryJournal(), "memory (nothing is kept)")
+                      MemoryJournal(), History(readmodel, None), "memory (nothing is kept)")
         return
 
     from exchange.store.bridge import open_bridge
@@ -147,7 +142,7 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
                 if settings.migrate:
                     await bridge.run(upgrade_engine)
                 recovered = await recover(bridge, max_open_orders=settings.max_open_orders)
-                readmodel = await bridge.run(load_readmodel)
+                readmodel = await bridge.run(load_readmodel, keep_of(settings))
                 await trio.to_thread.run_sync(attach_books, readmodel, recovered.engine)
             except (StoreError, OSError) as exc:
                 raise StartupError(f"cannot start on the database: {_line(exc)}") from None
@@ -157,9 +152,14 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
                            f"orders in {recovered.seconds:.2f} s")
             if recovered.verified:
                 description += ", state hash of the clean shutdown verified"
-            yield Storage(recovered.engine, readmodel, journal, description)
+            yield Storage(recovered.engine, readmodel, journal,
+                          History(readmodel, StorePast(bridge)), description)
     except StoreError as exc:
         raise StartupError(f"database: {_line(exc)}") from None
+
+
+def keep_of(settings: Settings) -> Keep:
+    return Keep(settings.keep_closed_orders, settings.keep_fills, settings.keep_trades)
 
 
 def _line(exc: BaseException) -> str:
@@ -170,11 +170,11 @@ def _line(exc: BaseException) -> str:
 # -- REBUILDING THE READ MODEL --
 
 
-async def load_readmodel(engine: Any) -> ReadModel:
+async def load_readmodel(engine: Any, keep: Keep) -> ReadModel:
     """The read model from the tables (runs on the store's loop, one transaction)."""
     from exchange.store.snapshot import read_snapshot
 
-    builder = _Builder()
+    builder = _Builder(keep)
     await read_snapshot(engine, builder)
     return builder.model
 
@@ -182,16 +182,14 @@ async def load_readmodel(engine: Any) -> ReadModel:
 class _Builder:
     """Turns the store's rows into the read model (`exchange.store.snapshot.Visitor`)."""
 
-    def __init__(self) -> None:
-        self.model = ReadModel()
+    def __init__(self, keep: Keep) -> None:
+        self.model = ReadModel(keep)
 
     def instrument(self, row: Any) -> None:
-        self.model.instruments[row["symbol"]] = instrument_view(row)
+        self.model.instruments[row["symbol"]] = instrument_view(row, self.model.keep.trades)
 
     def account(self, row: Any) -> None:
-        account = self.model.accounts[row["account_id"]] = AccountView(
-            row["account_id"], row["name"]
-        )
+        account = self.model.account(row["account_id"], row["name"])
         account.api_key_id = row["api_key_id"]
         account.api_key_hash = row["api_key_hash"]
         account.house = bool(row["house"])
@@ -199,9 +197,7 @@ class _Builder:
             self.model.keys[account.api_key_id] = account
 
     def balance(self, row: Any) -> None:
-        accounts = self.model.accounts
-        account = accounts.get(row["account_id"]) or AccountView(row["account_id"])
-        accounts[row["account_id"]] = account
+        account = self.model.account(row["account_id"])
         account.balances[row["asset"]] = [int(row["total"]), int(row["held"])]
 
     def round(self, row: Any) -> None:
@@ -211,62 +207,10 @@ class _Builder:
         self.model.add_order(order_view(row))
 
     def trade(self, row: Any) -> None:
-        self.model.record_trade(trade_of(row))
+        self.model.replay_trade(trade_of(row))
 
-
-def round_view(row: Any) -> RoundView:
-    return RoundView(
-        int(row["round_id"]), row["name"], tuple(json.loads(row["account_ids"])),
-        {asset: int(units) for asset, units in json.loads(row["starting_balances"]).items()},
-        int(row["start_ts"]), int(row["end_ts"]), int(row["first_trade_id"]),
-        int(row["created_at"]),
-    )
-
-
-def instrument_view(row: Any) -> InstrumentView:
-    return InstrumentView(
-        row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
-        int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
-        bool(row["halted"]),
-    )
-
-
-def trade_of(row: Any) -> TradeExecuted:
-    return TradeExecuted(
-        trade_id=row["trade_id"], symbol=row["symbol"], price=row["price"],
-        quantity=row["quantity"], taker_side=row["taker_side"],
-        maker_order_id=row["maker_order_id"], taker_order_id=row["taker_order_id"],
-        maker_account_id=row["maker_account_id"], taker_account_id=row["taker_account_id"],
-        maker_fee=int(row["maker_fee"]), taker_fee=int(row["taker_fee"]), ts=row["ts"],
-    )
-
-
-def order_view(row: Any) -> OrderView:
-    # The command is the request as placed (idempotency compares with it); the view's price
-    # and quantity are the current, possibly amended, ones.
-    placed_quantity = row["placed_quantity"]
-    placed_price = row["placed_price"]
-    command = PlaceOrder(
-        account_id=row["account_id"], symbol=row["symbol"], side=row["side"],
-        type=row["type"],
-        quantity=row["quantity"] if placed_quantity is None else placed_quantity,
-        price=row["price"] if placed_price is None else placed_price,
-        stop_price=row["stop_price"],
-        quote_quantity=None if row["quote_quantity"] is None else int(row["quote_quantity"]),
-        time_in_force=row["time_in_force"], expire_time=row["expire_time"],
-        post_only=bool(row["post_only"]), self_trade_prevention=row["self_trade_prevention"],
-        client_order_id=row["client_order_id"], take_profit_price=row["take_profit_price"],
-        stop_loss_price=row["stop_loss_price"],
-    )
-    view = OrderView(row["order_id"], command, status=row["status"],
-                     parent_order_id=row["parent_order_id"] or None, ts=row["created_at"])
-    view.price = row["price"]
-    view.quantity = row["quantity"]
-    view.filled = row["filled_quantity"]
-    view.notional = int(row["notional"])
-    view.fee = int(row["fee"])
-    view.updated_at = row["updated_at"]
-    return view
+    def seams(self, order_id: int, trade_id: int) -> None:
+        self.model.set_seams(order_id, trade_id)
 
 
 def attach_books(model: ReadModel, engine: Engine) -> None:

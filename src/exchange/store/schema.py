@@ -89,7 +89,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 OPEN_STATUSES = ("pending", "new", "partially_filled")
-_OPEN = text("status IN ('pending', 'new', 'partially_filled')")
+OPEN_ORDER = text("status IN ('pending', 'new', 'partially_filled')")
 
 # -- REFERENCE DATA --
 
@@ -214,8 +214,8 @@ orders = Table(
         "ix_orders_open",
         "account_id",
         "order_id",
-        postgresql_where=_OPEN,
-        sqlite_where=_OPEN,
+        postgresql_where=OPEN_ORDER,
+        sqlite_where=OPEN_ORDER,
     ),
     Index(
         "ix_orders_client_order_id",
@@ -242,11 +242,14 @@ trades = Table(
     Column("taker_fee", ExactInt(), nullable=False),
     Column("ts", BigInteger, nullable=False),
     # Trade ids rise with time, so (symbol, trade_id) serves "a symbol's trades by time" and
-    # the API's `before=<trade_id>` paging; fills are per account, newest first (an order's
-    # fills are found among its account's). Every index costs each insert: no more than these.
+    # the API's `before=<trade_id>` paging; fills are per account, newest first; an order's
+    # fills (`GET /v1/fills?order_id=` of an order closed long ago) by its id on either
+    # side. Every index costs each insert: no more than these.
     Index("ix_trades_symbol_trade_id", "symbol", "trade_id"),
     Index("ix_trades_maker_account_id_trade_id", "maker_account_id", "trade_id"),
     Index("ix_trades_taker_account_id_trade_id", "taker_account_id", "trade_id"),
+    Index("ix_trades_maker_order_id", "maker_order_id"),
+    Index("ix_trades_taker_order_id", "taker_order_id"),
 )
 
 # -- ENGINE COUNTERS --

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.config import Settings
+from exchange.pipeline.history import History
 from exchange.pipeline.journal import Journal
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.readmodel import ReadModel
@@ -69,6 +70,7 @@ class Services:
     chaos: Chaos  # off unless `settings.chaos` or the admin route says
     deadman: DeadMan
     fanout: Fanout
+    history: History  # orders, fills and trades at any depth (memory, then the database)
     limiter: RateLimiter = field(init=False)
     # (account_id, client_order_id) of placements in flight: a second request with the same
     # id waits for the first to finish instead of placing a duplicate.

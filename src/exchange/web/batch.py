@@ -76,7 +76,7 @@ async def place_batch(entry: OrderEntry, account: AccountView, orders: list[Any]
                 del commands[index]
                 continue
             if existing is not None:
-                results[index] = entry.replayed(account, existing)
+                results[index] = await entry.replayed(account, existing)
                 del commands[index]
     submitted: dict[int, Request] = {}
     again: list[int] = []  # a client_order_id taken meanwhile, or twice in this batch

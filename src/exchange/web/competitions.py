@@ -16,6 +16,7 @@ from quart_trio import QuartTrio
 from exchange.engine.commands import SetHouse, StartRound
 from exchange.engine.events import RoundStarted
 from exchange.engine.units import to_units
+from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import AccountView, RoundView
 from exchange.web import leaderboard, render
 from exchange.web.admin import MAX_DEPOSIT_UNITS, _refusal
@@ -163,14 +164,12 @@ def register(app: QuartTrio, services: Services) -> None:
         ]
         out["open_orders"] = [
             render.order(instruments[order.symbol], order)
-            for order in readmodel.orders_of(view, symbol=None, status="open", before=None,
-                                             limit=len(view.open_ids) or 1)
+            for order in await services.history.orders(
+                view, None, "open", Window(limit=len(view.open_ids) or 1))
         ]
-        fills = []
-        for item in view.fills_before(None):
-            fills.append(render.fill(instruments[item.symbol], item))
-            if len(fills) >= RECENT_FILLS:
-                break
+        fills = [render.fill(instruments[item.symbol], item)
+                 for item in await services.history.fills(view, None, None,
+                                                          Window(limit=RECENT_FILLS))]
         out["recent_fills"] = fills
         return json_response(out)
 

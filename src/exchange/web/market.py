@@ -11,7 +11,16 @@ from exchange.pipeline.readmodel import INTERVALS, InstrumentView
 from exchange.web import render
 from exchange.web.app import Services, json_response
 from exchange.web.errors import ApiError
-from exchange.web.params import BEFORE_TRADE, CANDLE_LIMIT, DEPTH, END, INTERVAL, LIMIT, START
+from exchange.web.params import (
+    AFTER_TRADE,
+    BEFORE_TRADE,
+    CANDLE_LIMIT,
+    DEPTH,
+    END,
+    INTERVAL,
+    START,
+    read_window,
+)
 
 
 def now_us() -> int:
@@ -63,10 +72,9 @@ def register(app: QuartTrio, services: Services) -> None:
     @app.get("/v1/instruments/<symbol>/trades")
     async def trades(symbol: str) -> Response:
         inst = find(symbol)
-        limit = LIMIT.count()
-        before = BEFORE_TRADE.read()
+        window = read_window(BEFORE_TRADE, AFTER_TRADE)
         return json_response(
-            [render.trade(inst, item) for item in inst.trades_before(before, limit)]
+            [render.trade(inst, item) for item in await services.history.trades(inst, window)]
         )
 
     @app.get("/v1/instruments/<symbol>/ticker")

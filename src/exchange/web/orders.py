@@ -1,7 +1,8 @@
 """Order entry and the account's orders and fills.
 
 Placing, amending and cancelling go through the engine (the sequencer) and are answered once
-durable; reads come from the read model. Idempotency: a placement with a `client_order_id`
+durable; reads come from the read model, and what it no longer holds from the database
+(`exchange.pipeline.history`). Idempotency: a placement with a `client_order_id`
 already used by the account answers the original order (200) when the request is the same
 and 409 `duplicate_client_order_id` otherwise; a second request arriving while the first is
 still in flight waits for it. `POST /v1/orders/cancel-after` arms the account's dead-man
@@ -29,6 +30,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.engine.units import to_units
+from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
 from exchange.pipeline.sequencer import OutcomeUnknown, Request
 from exchange.web import render
@@ -42,8 +44,19 @@ from exchange.web.app import (
 from exchange.web.auth import authenticate
 from exchange.web.errors import ApiError, chaos_refusal
 from exchange.web.models import AmendOrderBody, CancelAfterBody, PlaceOrderBody, parse_body
-from exchange.web.params import BEFORE_ORDER, BEFORE_TRADE, LIMIT, ORDER_ID, ORDER_STATUS, SYMBOL
+from exchange.web.params import (
+    AFTER_ORDER,
+    AFTER_TRADE,
+    BEFORE_ORDER,
+    BEFORE_TRADE,
+    ORDER_ID,
+    ORDER_STATUS,
+    SYMBOL,
+    read_window,
+)
 
+# An idempotent repeat answers the original order with its fills, the first this many.
+REPLAYED_FILLS = 1000
 MAX_STEPS = 10**15  # ticks or lots: keeps every stored integer far inside its column
 MAX_UNITS = 10**27
 
@@ -131,23 +144,24 @@ class OrderEntry:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.readmodel = services.readmodel
+        self.history = services.history
         self.limiter = services.limiter
         self.timeout = services.settings.request_timeout
 
-    def own_order(self, account: AccountView, order_id: int) -> OrderView:
-        order = self.readmodel.orders.get(order_id)
-        if order is None:
-            raise ApiError(404, "not_found", f"no order {order_id}")
-        if order.account_id != account.account_id:
-            raise ApiError(403, "forbidden", "the order belongs to another account")
-        return order
+    async def own_order(self, account: AccountView, order_id: int) -> OrderView:
+        """The account's order, from memory or, closed long ago, from the database."""
+        return _owned(account, order_id, await self.history.order(order_id))
 
-    def open_order(self, account: AccountView, order_id: int) -> OrderView:
+    async def open_order(self, account: AccountView, order_id: int) -> OrderView:
         """The account's order, if it is still open (else 409 `order_not_open`)."""
-        order = self.own_order(account, order_id)
-        if not order.is_open:
-            raise ApiError.rejected("order_not_open")
-        return order
+        return self.open_now(account, order_id) or _open(
+            _owned(account, order_id, await self.history.order(order_id)))
+
+    def open_now(self, account: AccountView, order_id: int) -> OrderView | None:
+        """`open_order` without waiting: every open order is in memory, so one that is not
+        there is not open (None: `open_order` says why: 404, 403 or 409)."""
+        order = self.readmodel.orders.get(order_id)
+        return None if order is None else _open(_owned(account, order_id, order))
 
     def render(self, order: OrderView, fills: list[Fill] | None = None) -> dict[str, Any]:
         return render.order(self.readmodel.instruments[order.symbol], order, fills)
@@ -158,9 +172,8 @@ class OrderEntry:
         assert coid is not None
         key = (account.account_id, coid)
         while True:
-            order_id = account.client_ids.get(coid)
-            if order_id is not None:
-                order = self.readmodel.orders[order_id]
+            order = await self.history.client_order(account, coid)
+            if order is not None:
                 if msgspec.structs.replace(order.command, ts=0) == command:
                     return order
                 raise ApiError(409, "duplicate_client_order_id",
@@ -214,12 +227,15 @@ class OrderEntry:
         if command.client_order_id is not None:
             existing = await self.original(account, command)
             if existing is not None:
-                return self.replayed(account, existing)
+                return await self.replayed(account, existing)
         return await self.placed(account, command, self.submit_placement(account, command))
 
-    def replayed(self, account: AccountView, order: OrderView) -> tuple[int, dict[str, Any]]:
+    async def replayed(self, account: AccountView, order: OrderView
+                       ) -> tuple[int, dict[str, Any]]:
         """The answer to a placement already made with the same client_order_id."""
-        fills = [f for f in account.fills if f.order_id == order.order_id]
+        fills = await self.history.fills(account, None, order.order_id,
+                                         Window(limit=REPLAYED_FILLS))
+        fills.reverse()  # in the order they happened, as the first answer had them
         return 200, self.render(order, fills)
 
     def submit_placement(self, account: AccountView, command: PlaceOrder) -> Request:
@@ -245,15 +261,18 @@ class OrderEntry:
             if (command.client_order_id is not None and request.done.is_set()
                     and services.inflight.get(key) is request.done):
                 del services.inflight[key]
-        return self.place_result(account, events)
+        order_id = _placed_id(events, account)
+        # Awaited after later batches, perhaps: the order may have closed and left memory.
+        order = await self.history.order(order_id)
+        assert order is not None, "durable, so in memory or in the database"
+        return 201, self.render(order, fills_of(events, order_id))
 
     def place_result(self, account: AccountView, events: list[AnyEvent]
                      ) -> tuple[int, dict[str, Any]]:
-        result = placed(events, account.account_id)
-        if isinstance(result, str):
-            raise ApiError.rejected(result)
-        order = self.readmodel.orders[result.order_id]
-        return 201, self.render(order, fills_of(events, result.order_id))
+        """`placed`'s answer for a callback, which runs as its batch is applied: the read
+        model trims closed orders only after the callbacks (`ReadModel.trim`)."""
+        order_id = _placed_id(events, account)
+        return 201, self.render(self.readmodel.orders[order_id], fills_of(events, order_id))
 
     # -- CANCELLING AND AMENDING --
 
@@ -261,31 +280,31 @@ class OrderEntry:
                      ) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
         self.admit(account, headers)
-        command, order = self.cancel_command(account, order_id)
+        order = await self.open_order(account, order_id)
+        command, order = self.cancel_command(account, order)
         events = await self.services.engine().execute(command, deadline=self.timeout)
         return self.changed_result(order, events)
 
-    def cancel_command(self, account: AccountView, order_id: int
+    def cancel_command(self, account: AccountView, order: OrderView
                        ) -> tuple[CancelOrder, OrderView]:
-        order = self.open_order(account, order_id)
-        return CancelOrder(account_id=account.account_id, order_id=order_id), order
+        return CancelOrder(account_id=account.account_id, order_id=order.order_id), order
 
     async def amend(self, authorization: str | None, order_id: int, raw: bytes,
                     headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         account = authenticate(self.readmodel, authorization)
         self.admit(account, headers)
         body = parse_body(AmendOrderBody, raw)
-        command, order = self.amend_command(account, order_id, body)
+        order = await self.open_order(account, order_id)
+        command, order = self.amend_command(account, order, body)
         events = await self.services.engine().execute(command, deadline=self.timeout)
         return self.changed_result(order, events)
 
-    def amend_command(self, account: AccountView, order_id: int, body: AmendOrderBody
+    def amend_command(self, account: AccountView, order: OrderView, body: AmendOrderBody
                       ) -> tuple[AmendOrder, OrderView]:
-        order = self.open_order(account, order_id)
         inst = self.readmodel.instruments[order.symbol]
         command = AmendOrder(
             account_id=account.account_id,
-            order_id=order_id,
+            order_id=order.order_id,
             quantity=(
                 None if body.quantity is None
                 else _steps(inst, body.quantity, price=False, field="quantity")
@@ -332,25 +351,23 @@ def register(app: QuartTrio, services: Services) -> None:
         account = authenticate(readmodel, request_authorization())
         symbol = SYMBOL.read()
         status = ORDER_STATUS.read()
-        limit = LIMIT.count()
-        before = BEFORE_ORDER.read()
-        orders = readmodel.orders_of(account, symbol=symbol, status=status, before=before,
-                                     limit=limit)
+        window = read_window(BEFORE_ORDER, AFTER_ORDER)
+        orders = await services.history.orders(account, symbol, status, window)
         instruments = readmodel.instruments
         return json_response([render.order(instruments[o.symbol], o) for o in orders])
 
     @app.get("/v1/orders/<int:order_id>")
     async def get_order(order_id: int) -> Response:
         account = authenticate(readmodel, request_authorization())
-        return json_response(entry.render(entry.own_order(account, order_id)))
+        return json_response(entry.render(await entry.own_order(account, order_id)))
 
     @app.get("/v1/orders/by-client-id/<client_order_id>")
     async def get_by_client_id(client_order_id: str) -> Response:
         account = authenticate(readmodel, request_authorization())
-        order_id = account.client_ids.get(client_order_id)
-        if order_id is None:
+        order = await services.history.client_order(account, client_order_id)
+        if order is None:
             raise ApiError(404, "not_found", "no order with this client_order_id")
-        return json_response(entry.render(readmodel.orders[order_id]))
+        return json_response(entry.render(order))
 
     @app.delete("/v1/orders")
     async def cancel_all() -> Response:
@@ -387,15 +404,28 @@ def register(app: QuartTrio, services: Services) -> None:
         account = authenticate(readmodel, request_authorization())
         symbol = SYMBOL.read()
         order_id = ORDER_ID.read()
-        limit = LIMIT.count()
-        before = BEFORE_TRADE.read()
-        out = []
-        for item in account.fills_before(before):
-            if symbol is not None and item.symbol != symbol:
-                continue
-            if order_id is not None and item.order_id != order_id:
-                continue
-            out.append(render.fill(readmodel.instruments[item.symbol], item))
-            if len(out) >= limit:
-                break
-        return json_response(out)
+        window = read_window(BEFORE_TRADE, AFTER_TRADE)
+        fills = await services.history.fills(account, symbol, order_id, window)
+        instruments = readmodel.instruments
+        return json_response([render.fill(instruments[item.symbol], item) for item in fills])
+
+
+def _placed_id(events: list[AnyEvent], account: AccountView) -> int:
+    result = placed(events, account.account_id)
+    if isinstance(result, str):
+        raise ApiError.rejected(result)
+    return result.order_id
+
+
+def _owned(account: AccountView, order_id: int, order: OrderView | None) -> OrderView:
+    if order is None:
+        raise ApiError(404, "not_found", f"no order {order_id}")
+    if order.account_id != account.account_id:
+        raise ApiError(403, "forbidden", "the order belongs to another account")
+    return order
+
+
+def _open(order: OrderView) -> OrderView:
+    if not order.is_open:
+        raise ApiError.rejected("order_not_open")
+    return order

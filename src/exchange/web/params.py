@@ -11,6 +11,7 @@ from typing import Any
 
 from quart import request
 
+from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS
 from exchange.web.errors import invalid
 from exchange.web.models import _timestamp
@@ -133,6 +134,12 @@ LIMIT = IntParam("limit", 100, 1, 1000, "at most this many, newest first")
 CANDLE_LIMIT = IntParam("limit", 300, 1, 1000, "at most this many, the newest")
 BEFORE_TRADE = IntParam("before", None, 1, ID_MAX, "only those with a smaller trade_id")
 BEFORE_ORDER = IntParam("before", None, 1, ID_MAX, "only those with a smaller order_id")
+AFTER_TRADE = IntParam("after", None, 0, ID_MAX,
+                       "only those with a larger trade_id: the `limit` right after it")
+AFTER_ORDER = IntParam("after", None, 0, ID_MAX,
+                       "only those with a larger order_id: the `limit` right after it")
+START_TIME = TimeParam("start_time", "only those at this time or later")
+END_TIME = TimeParam("end_time", "only those before this time")
 ORDER_ID = IntParam("order_id", None, 1, ID_MAX, "only this order's fills")
 SYMBOL = StrParam("symbol", 64, "only this instrument")
 ORDER_STATUS = ChoiceParam("status", "all", ("open", "closed", "all"), "open or finished")
@@ -144,3 +151,13 @@ AFTER_ACCOUNT = IntParam("after", None, 0, ID_MAX,
                          "only accounts with a larger account_id (the previous next_after)")
 ROUND = IntParam("round", None, 1, ID_MAX, "the round (default: the latest)")
 ASSET = StrParam("asset", 16, "the reference asset equity is marked in (default USD)")
+
+
+def read_window(before: IntParam, after: IntParam) -> Window:
+    """A history page's cursors, time range and limit from the query string."""
+    start = START_TIME.read()
+    end = END_TIME.read()
+    if start is not None and end is not None and end <= start:
+        raise invalid("end_time must be after start_time", "$.end_time")
+    return Window(before=before.read(), after=after.read(), start=start, end=end,
+                  limit=LIMIT.count())

@@ -46,7 +46,7 @@ import trio
 
 from exchange.engine.commands import AnyCommand, CancelOrder, PlaceOrder
 from exchange.engine.events import AnyEvent
-from exchange.pipeline.readmodel import AccountView
+from exchange.pipeline.readmodel import AccountView, OrderView
 from exchange.pipeline.sequencer import Request
 from exchange.web.app import Services
 from exchange.web.auth import account_for, authorization, bearer
@@ -519,7 +519,10 @@ class Connection:
     def _cancel(self, op_id: Any, message: dict[str, Any]) -> None:
         _fields(message, {"order_id"})
         account = self._trader()
-        command, order = self.entry.cancel_command(account, _order_id(message))
+        order = self._open_order(op_id, account, _order_id(message))
+        if order is None:
+            return
+        command, order = self.entry.cancel_command(account, order)
         self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
 
     def _amend(self, op_id: Any, message: dict[str, Any]) -> None:
@@ -528,8 +531,33 @@ class Connection:
         order_id = _order_id(message)
         body = validate(AmendOrderBody, {key: value for key, value in message.items()
                                          if key in ("quantity", "price")})
-        command, order = self.entry.amend_command(account, order_id, body)
+        order = self._open_order(op_id, account, order_id)
+        if order is None:
+            return
+        command, order = self.entry.amend_command(account, order, body)
         self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
+
+    def _open_order(self, op_id: Any, account: AccountView, order_id: int) -> OrderView | None:
+        """The account's open order, or None when it is not in memory: then it is not
+        open, and a task reads why (a 404, 403 or 409) and answers with it."""
+        order = self.entry.open_now(account, order_id)
+        if order is None:
+            assert self._nursery is not None
+            self._started()
+            self._nursery.start_soon(self._not_open, op_id, account, order_id)
+        return order
+
+    async def _not_open(self, op_id: Any, account: AccountView, order_id: int) -> None:
+        try:
+            await self.entry.open_order(account, order_id)
+            # Open in the database but not yet in memory: not acknowledged to anyone yet.
+            self._answer(_error(op_id, ApiError(404, "not_found", f"no order {order_id}")))
+        except ApiError as error:
+            self._answer(_error(op_id, error))
+        except PipelineError as exc:  # the database cannot be read just now
+            self._answer(_error(op_id, pipeline_error(exc)))
+        finally:
+            self._finished()
 
     # -- ORDER ENTRY --
 
