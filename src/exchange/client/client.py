@@ -112,9 +112,13 @@ class ExchangeClient:
                                   params={"depth": depth}, auth="none")
 
     async def trades(self, symbol: str, *, limit: int | None = None,
-                     before: int | None = None) -> list[Json]:
-        return await self._array("GET", f"/v1/instruments/{symbol}/trades",
-                                  params={"limit": limit, "before": before}, auth="none")
+                     before: int | None = None, after: int | None = None,
+                     start_time: str | None = None, end_time: str | None = None
+                     ) -> list[Json]:
+        return await self._array("GET", f"/v1/instruments/{symbol}/trades", params={
+            "limit": limit, "before": before, "after": after, "start_time": start_time,
+            "end_time": end_time,
+        }, auth="none")
 
     async def ticker(self, symbol: str) -> Json:
         return await self._object("GET", f"/v1/instruments/{symbol}/ticker", auth="none")
@@ -151,9 +155,12 @@ class ExchangeClient:
         return await self._object("POST", "/v1/orders", json=body)
 
     async def orders(self, *, symbol: str | None = None, status: str | None = None,
-                     limit: int | None = None, before: int | None = None) -> list[Json]:
+                     limit: int | None = None, before: int | None = None,
+                     after: int | None = None, start_time: str | None = None,
+                     end_time: str | None = None) -> list[Json]:
         return await self._array("GET", "/v1/orders", params={
             "symbol": symbol, "status": status, "limit": limit, "before": before,
+            "after": after, "start_time": start_time, "end_time": end_time,
         })
 
     async def order(self, order_id: int) -> Json:
@@ -182,9 +189,12 @@ class ExchangeClient:
         return await self._object("PATCH", f"/v1/orders/{order_id}", json=body)
 
     async def fills(self, *, symbol: str | None = None, order_id: int | None = None,
-                    limit: int | None = None, before: int | None = None) -> list[Json]:
+                    limit: int | None = None, before: int | None = None,
+                    after: int | None = None, start_time: str | None = None,
+                    end_time: str | None = None) -> list[Json]:
         return await self._array("GET", "/v1/fills", params={
             "symbol": symbol, "order_id": order_id, "limit": limit, "before": before,
+            "after": after, "start_time": start_time, "end_time": end_time,
         })
 
     # -- ACCOUNT --
