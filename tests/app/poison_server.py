@@ -11,7 +11,7 @@ import sys
 
 from exchange.cli import main
 from exchange.pipeline import storage
-from exchange.pipeline.journal import AccountRecord, Batch
+from exchange.pipeline.journal import AccountInfo, Batch
 
 POISON = "poison-pill"
 _submit = storage.StoreJournal.submit
@@ -19,7 +19,7 @@ _submit = storage.StoreJournal.submit
 
 async def _planted(self: storage.StoreJournal, batch: Batch) -> None:
     batch.accounts = [
-        AccountRecord(r.account_id, "a\x00b", r.api_key_id, r.api_key_hash)
+        AccountInfo(r.account_id, "a\x00b", r.api_key_id, r.api_key_hash)
         if r.name == POISON else r
         for r in batch.accounts
     ]

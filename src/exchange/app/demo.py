@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from exchange.engine.commands import AddInstrument, CreateAccount, Deposit
 from exchange.engine.units import to_units
-from exchange.pipeline.journal import AccountRecord
+from exchange.pipeline.journal import AccountInfo
 from exchange.web.app import Services
 from exchange.web.auth import hash_secret, split_key
 
@@ -48,7 +48,7 @@ async def setup_demo(services: Services, *, echo: bool = True) -> dict[str, str]
         account = readmodel.account_for_key(key_id)
         if account is None:
             events = await sequencer.execute(
-                CreateAccount(), account=AccountRecord(0, name, key_id, hash_secret(secret))
+                CreateAccount(), account=AccountInfo(0, name, key_id, hash_secret(secret))
             )
             account_id = events[0].account_id  # type: ignore[union-attr]
             for asset, amount in FUNDS:

@@ -10,14 +10,14 @@ from exchange.engine.commands import AnyCommand, CreateAccount, Deposit
 from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
 from exchange.engine.units import to_units
 from exchange.pipeline.config import Settings
-from exchange.pipeline.journal import AccountRecord
+from exchange.pipeline.journal import AccountInfo
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.sequencer import Sequencer
 from exchange.pipeline.storage import StartupError, open_storage
 from exchange.web.auth import new_api_key
 
 
-async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, AccountRecord | None]]
+async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, AccountInfo | None]]
                       ) -> list[list[AnyEvent]]:
     """Runs commands one after the other through engine, journal and read model; returns
     their events once durable."""
@@ -45,8 +45,8 @@ async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, Accou
 def create_account_offline(settings: Settings, name: str,
                            deposits: list[tuple[str, Decimal]]) -> tuple[int, str]:
     api_key, key_id, key_hash = new_api_key()
-    commands: list[tuple[AnyCommand, AccountRecord | None]] = [
-        (CreateAccount(), AccountRecord(0, name, key_id, key_hash))
+    commands: list[tuple[AnyCommand, AccountInfo | None]] = [
+        (CreateAccount(), AccountInfo(0, name, key_id, key_hash))
     ]
     for asset, amount in deposits:
         units = to_units(amount)

@@ -27,6 +27,7 @@ from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, Order
 from exchange.pipeline.rows import order_view, trade_of
 from exchange.pipeline.sequencer import Unavailable
 from exchange.store import history as store
+from exchange.store.bridge import Bridge
 from exchange.store.span import Span
 
 log = logging.getLogger("exchange.server")
@@ -160,7 +161,7 @@ class StorePast:
     store's loop through the bridge. A database that cannot answer makes the read
     `Unavailable` (503, safe to retry), never a 500."""
 
-    def __init__(self, bridge: Any) -> None:
+    def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
 
     async def _run(self, query: Callable[..., Awaitable[R]], *args: Any) -> R:

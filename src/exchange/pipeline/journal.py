@@ -1,50 +1,29 @@
 """The seam between the engine task and persistence: "make this batch durable".
 
-The engine task hands every batch of events to a `Journal` and answers the batch's requests
-only after `batch.durable` is set. `MemoryJournal` keeps batches in memory (tests, and a
-server run without a database); `exchange.pipeline.storage` adapts the real store's writer.
+The engine task hands every batch of events (the store's `Batch`, one type end to end) to a
+`Journal` and answers the batch's requests only after `batch.durable` is set.
+`MemoryJournal` keeps batches in memory (tests, and a server run without a database);
+`exchange.pipeline.storage` puts the real store's writer behind the same seam.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import trio
 
 from exchange.engine.events import AnyEvent
+from exchange.store.rows import AccountInfo
+from exchange.store.writer import Batch
+
+__all__ = ["AccountInfo", "Batch", "Journal", "JournalStopped", "MemoryJournal"]
 
 
 class JournalStopped(Exception):
     """The journal met an error it cannot recover from (the store's writer: a permanent write
     error) and stopped: nothing from the failed batch on was made durable, or will be. The
     server exits non-zero; a restart recovers from what is durable."""
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    """What the engine does not know about an account: its name and API key (the key's id
-    and a hash of its secret). Written in the same transaction as the account's creation."""
-
-    account_id: int
-    name: str | None
-    api_key_id: str | None
-    api_key_hash: str | None
-
-
-@dataclass(slots=True, eq=False)
-class Batch:
-    """The events of one engine batch, in order, and the account records they need.
-
-    The journal sets `durable` once everything is committed (the store's writer retries a
-    failing database until it is back; requests waiting meanwhile time out with 503). A
-    batch the journal cannot write at all never becomes durable: `serve` raises
-    `JournalStopped`."""
-
-    events: list[AnyEvent]
-    accounts: list[AccountRecord] = field(default_factory=list)
-    durable: trio.Event = field(default_factory=trio.Event)
 
 
 class Journal(Protocol):
@@ -76,7 +55,7 @@ class MemoryJournal:
     def __init__(self, *, queue_size: int = 16, commit_delay: float = 0.0) -> None:
         self.commit_delay = commit_delay
         self.batches: list[Batch] = []
-        self.accounts: dict[int, AccountRecord] = {}
+        self.accounts: dict[int, AccountInfo] = {}
         self._send, self._receive = trio.open_memory_channel[Batch](queue_size)
 
     @property

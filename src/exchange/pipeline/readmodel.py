@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, TypeVar
 
 from exchange.engine.codes import OrderStatus
@@ -48,8 +47,11 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
-from exchange.pipeline.journal import AccountRecord
+from exchange.pipeline.journal import AccountInfo
 from exchange.store.span import Span
+from exchange.store.standings import Position, Standing, signed_lots
+
+__all__ = ["Position"]  # the read model's positions are the store's
 
 T = TypeVar("T")
 
@@ -170,11 +172,25 @@ class InstrumentView:
             else:  # keeping none
                 self.trade_seam = trade.trade_id
         trades.append(trade)
-        self.replay_trade(trade)
+        self.update_market(trade)
 
-    def replay_trade(self, trade: TradeExecuted) -> None:
-        """The last price and candles of a trade (the tape aside): start-up replays the
-        stored trades through this."""
+    def load_minute(self, minute: list[int]) -> None:
+        """A stored minute's candle at start (oldest first), into every interval: each is
+        made of whole minutes, so its candle is exactly theirs merged."""
+        for seconds, candles in self.candles.items():
+            start = minute[0] - minute[0] % (seconds * 1_000_000)
+            last = candles[-1] if candles else None
+            if last is None or last[0] != start:
+                candles.append([start, *minute[1:]])
+                continue
+            last[2] = max(last[2], minute[2])
+            last[3] = min(last[3], minute[3])
+            last[4] = minute[4]
+            last[5] += minute[5]
+            last[6] += minute[6]
+
+    def update_market(self, trade: TradeExecuted) -> None:
+        """The last price and candles of a trade."""
         self.last_price = trade.price
         for seconds, candles in self.candles.items():
             last = candles[-1] if candles else None
@@ -271,54 +287,6 @@ class Fill:
             self.side = "buy" if taker_buys else "sell"
             self.fee = trade.taker_fee
             self.liquidity = "taker"
-
-
-class Position:
-    """Average-cost position in one symbol: `quantity` signed lots, `cost` the open quantity's
-    cost (ticks x lots, same sign), `realized` PnL in ticks x lots. Fees are not included.
-
-    `cost` and `realized` stay ints while they are whole (opening never makes a fraction;
-    closing part of a position at an uneven average does) and are Fractions only then:
-    Fraction arithmetic costs microseconds on every trade."""
-
-    __slots__ = ("cost", "quantity", "realized")
-
-    def __init__(self) -> None:
-        self.quantity = 0
-        self.cost: int | Fraction = 0
-        self.realized: int | Fraction = 0
-
-    def trade(self, signed_lots: int, price: int) -> None:
-        qty = self.quantity
-        if qty == 0 or (qty > 0) == (signed_lots > 0):
-            self.cost += signed_lots * price
-            self.quantity = qty + signed_lots
-            return
-        closing = min(abs(signed_lots), abs(qty))
-        # Selling a long (or buying back a short) realizes (price - average) per lot.
-        sign = 1 if qty > 0 else -1
-        remaining = qty + signed_lots
-        if remaining == 0 or (remaining > 0) != (qty > 0):  # closed, or flipped
-            self.realized = _whole(self.realized + price * closing * sign - self.cost)
-            self.cost = remaining * price  # the rest (if any) opens at `price`
-        else:
-            cost = self.cost
-            closed_cost = Fraction(cost * closing, abs(qty))
-            self.realized = _whole(self.realized + price * closing * sign - closed_cost)
-            self.cost = _whole(cost - closed_cost)
-        self.quantity = remaining
-
-    def average_price(self) -> Fraction | int | None:
-        if not self.quantity:
-            return None
-        return _whole(Fraction(self.cost) / self.quantity)
-
-
-def _whole(value: int | Fraction) -> int | Fraction:
-    if type(value) is int:
-        return value
-    assert isinstance(value, Fraction)
-    return value.numerator if value.denominator == 1 else value
 
 
 class RoundView:
@@ -528,7 +496,7 @@ class ReadModel:
     def _instrument_status(self, ev: InstrumentStatusChanged) -> None:
         self.instruments[ev.symbol].halted = ev.halted
 
-    def apply_accounts(self, records: Iterable[AccountRecord]) -> None:
+    def apply_accounts(self, records: Iterable[AccountInfo]) -> None:
         for record in records:
             account = self._account(record.account_id)
             account.name = record.name
@@ -634,13 +602,15 @@ class ReadModel:
             account.add_fill(Fill(trade, maker))
             self.count_trade(account, trade, maker)
 
-    def replay_trade(self, trade: TradeExecuted) -> None:
-        """A stored trade at start: candles, the last price and positions; the trade and
-        its fills stay in the database."""
-        self.instruments[trade.symbol].replay_trade(trade)
-        for account_id, maker in ((trade.maker_account_id, True),
-                                  (trade.taker_account_id, False)):
-            self.count_trade(self._account(account_id), trade, maker)
+    def load_standing(self, account_id: int, symbol: str, standing: Standing) -> None:
+        """A stored standing at start (after the rounds): the account's position in
+        `symbol`, and its fees and trades there counted in."""
+        account = self._account(account_id)
+        account.positions[symbol] = standing.position
+        account.trades += standing.trades
+        if standing.fees:
+            quote = self.instruments[symbol].quote
+            account.fees[quote] = account.fees.get(quote, 0) + standing.fees
 
     def count_trade(self, account: AccountView, trade: TradeExecuted, maker: bool) -> None:
         """The account's position, fees and trade count of the round it is in."""
@@ -654,8 +624,7 @@ class ReadModel:
         position = account.positions.get(trade.symbol)
         if position is None:
             position = account.positions[trade.symbol] = Position()
-        buying = (trade.taker_side == "buy") != maker
-        position.trade(trade.quantity if buying else -trade.quantity, trade.price)
+        position.trade(signed_lots(trade, maker), trade.price)
 
     def _close(self, order_id: int, status: OrderStatus, ts: int) -> None:
         order = self.orders[order_id]

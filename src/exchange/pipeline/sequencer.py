@@ -30,7 +30,7 @@ from exchange.engine.events import (
     RequestRejected,
     TradeExecuted,
 )
-from exchange.pipeline.journal import AccountRecord, Batch, Journal
+from exchange.pipeline.journal import AccountInfo, Batch, Journal
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.readmodel import ReadModel
 
@@ -78,7 +78,7 @@ class Request:
     __slots__ = ("account", "callback", "command", "deadline", "done", "error", "events",
                  "state")
 
-    def __init__(self, command: AnyCommand, account: AccountRecord | None,
+    def __init__(self, command: AnyCommand, account: AccountInfo | None,
                  callback: Callable[[Request], None] | None = None) -> None:
         self.command = command
         self.account = account
@@ -173,7 +173,7 @@ class Sequencer:
 
     # -- REQUESTS (any task) --
 
-    def submit(self, command: AnyCommand, account: AccountRecord | None = None,
+    def submit(self, command: AnyCommand, account: AccountInfo | None = None,
                callback: Callable[[Request], None] | None = None,
                deadline: float = 30.0) -> Request:
         """Queues `command` at once, or raises `Overloaded` (inbox full) or `Unavailable`
@@ -193,7 +193,7 @@ class Sequencer:
         return request
 
     async def execute(
-        self, command: AnyCommand, *, account: AccountRecord | None = None,
+        self, command: AnyCommand, *, account: AccountInfo | None = None,
         deadline: float = 30.0,
     ) -> list[AnyEvent]:
         """Runs `command` and returns its events once they are durable; see `wait`."""
@@ -324,14 +324,14 @@ class Sequencer:
 
     @staticmethod
     def _account_records(requests: list[Request], results: list[list[AnyEvent]]
-                         ) -> list[AccountRecord]:
+                         ) -> list[AccountInfo]:
         records = []
         for request, result in zip(requests, results, strict=False):
             if request.account is not None:
                 for event in result:
                     if type(event) is AccountCreated:
                         info = request.account
-                        records.append(AccountRecord(
+                        records.append(AccountInfo(
                             event.account_id, info.name, info.api_key_id, info.api_key_hash
                         ))
         return records

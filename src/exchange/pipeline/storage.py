@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -22,7 +22,12 @@ from exchange.pipeline.config import Settings
 from exchange.pipeline.history import History, StorePast
 from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
 from exchange.pipeline.readmodel import Keep, ReadModel
-from exchange.pipeline.rows import instrument_view, order_view, round_view, trade_of
+from exchange.pipeline.rows import instrument_view, order_view, round_view
+from exchange.store.standings import Standing
+
+if TYPE_CHECKING:
+    from exchange.store.bridge import Bridge
+    from exchange.store.ledger import Ledger
 
 log = logging.getLogger("exchange.server")
 
@@ -53,15 +58,14 @@ class Storage:
 class StoreJournal:
     """The `Journal` seam over the store's writer (`exchange.store.writer.serve_writer`)."""
 
-    def __init__(self, bridge: Any, ledger: Any, *, queue_size: int = WRITER_QUEUE) -> None:
-        from exchange.store.writer import Batch as StoreBatch
+    def __init__(self, bridge: Bridge, ledger: Ledger, *, queue_size: int = WRITER_QUEUE
+                 ) -> None:
         from exchange.store.writer import WriterStatus
 
-        self._store_batch = StoreBatch
         self.bridge = bridge
         self.ledger = ledger
         self.status = WriterStatus()
-        self._send, self._receive = trio.open_memory_channel[Any](queue_size)
+        self._send, self._receive = trio.open_memory_channel[Batch](queue_size)
 
     @property
     def stopped(self) -> bool:
@@ -79,17 +83,7 @@ class StoreJournal:
             raise JournalStopped(str(exc)) from exc
 
     async def submit(self, batch: Batch) -> None:
-        from exchange.store.rows import AccountInfo
-
-        await self._send.send(self._store_batch(
-            events=batch.events,
-            accounts=[
-                AccountInfo(r.account_id, r.name, r.api_key_id, r.api_key_hash)
-                for r in batch.accounts
-            ],
-            commands=1,
-            durable=batch.durable,
-        ))
+        await self._send.send(batch)
 
     def close(self) -> None:
         self._send.close()
@@ -206,8 +200,11 @@ class _Builder:
     def order(self, row: Any) -> None:
         self.model.add_order(order_view(row))
 
-    def trade(self, row: Any) -> None:
-        self.model.replay_trade(trade_of(row))
+    def standing(self, row: Any) -> None:
+        self.model.load_standing(row["account_id"], row["symbol"], Standing.from_row(row))
+
+    def minute(self, symbol: str, candle: list[int]) -> None:
+        self.model.instruments[symbol].load_minute(candle)
 
     def seams(self, order_id: int, trade_id: int) -> None:
         self.model.set_seams(order_id, trade_id)

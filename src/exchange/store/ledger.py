@@ -63,6 +63,7 @@ from exchange.store.rows import (
     WriteSet,
     new_order_row,
 )
+from exchange.store.standings import Standing
 
 
 def round_balances_json(balances: dict[str, int]) -> str:
@@ -83,6 +84,7 @@ class Ledger:
         instruments: Iterable[Sequence[object]] = (),
         balances: Iterable[tuple[int, str]] = (),
         counters: dict[str, int] | None = None,
+        standings: dict[tuple[int, str], Standing] | None = None,
     ) -> None:
         self.orders: dict[int, OrderRow] = {}  # open and pending, by id
         for row in orders:
@@ -96,6 +98,8 @@ class Ledger:
         for inst in instruments:
             self._add_instrument(list(inst))
         self.counters: dict[str, int] = dict(counters or {})
+        # Every account's standing in every symbol it traded since its round began.
+        self.standings: dict[tuple[int, str], Standing] = dict(standings or {})
 
     def _add_instrument(self, row: list[object]) -> None:
         symbol = str(row[0])
@@ -156,6 +160,8 @@ class _Fold:
         self.next_account_id = counters.get(NEXT_ACCOUNT_ID, 1)
         self.next_priority = counters.get(NEXT_PRIORITY, 1)
         self.last_child: OrderRow | None = None
+        self.standings: set[tuple[int, str]] = set()  # changed
+        self.cleared: set[int] = set()
         self.handlers: dict[type, Callable[[Any], None]] = {
             OrderAccepted: self.accepted,
             TradeExecuted: self.traded,
@@ -224,6 +230,14 @@ class _Fold:
         ))
         self.next_trade_id = max(self.next_trade_id, ev.trade_id + 1)
         self.last_prices[ev.symbol] = ev.price
+        standings = self.ledger.standings
+        for account_id, maker in ((ev.maker_account_id, True), (ev.taker_account_id, False)):
+            key = (account_id, ev.symbol)
+            standing = standings.get(key)
+            if standing is None:
+                standing = standings[key] = Standing()
+            standing.record(ev, maker)
+            self.standings.add(key)
 
     def amended(self, ev: OrderAmended) -> None:
         self.ts = ev.ts
@@ -304,6 +318,13 @@ class _Fold:
 
     def round_started(self, ev: RoundStarted) -> None:
         self.ts = ev.ts
+        # Its accounts start over: standings count from the round's first trade on.
+        members = set(ev.account_ids)
+        standings = self.ledger.standings
+        for key in [key for key in standings if key[0] in members]:
+            del standings[key]
+        self.standings = {key for key in self.standings if key[0] not in members}
+        self.cleared |= members
         self.out.rounds.append((
             ev.round_id, ev.name, round_balances_json(ev.balances),
             json.dumps(list(ev.account_ids)), ev.start, ev.end, ev.first_trade_id, ev.ts,
@@ -354,6 +375,10 @@ class _Fold:
             else:
                 created[1:4] = [info.name, info.api_key_id, info.api_key_hash]
         out.accounts = [tuple(account) for account in self.accounts.values()]
+        out.cleared_standings = sorted(self.cleared)
+        standings = self.ledger.standings
+        out.standings = [standings[key].as_tuple(key[0], key[1], self.ts)
+                         for key in sorted(self.standings)]
         out.instruments = [tuple(inst) for inst in self.instruments.values()]
         out.counters = self._counters()
         return out

@@ -64,8 +64,10 @@ from exchange.store.schema import (
     instruments,
     orders,
     rounds,
+    standings,
     transfers,
 )
+from exchange.store.standings import Standing
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class Snapshot:
     withdrawn: dict[str, int] = field(default_factory=dict)
     house_accounts: list[int] = field(default_factory=list)
     rounds: list[RoundRecord] = field(default_factory=list)
+    standings: dict[tuple[int, str], Standing] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -149,6 +152,7 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
                 select(rounds.c.round_id, rounds.c.account_ids, rounds.c.start_ts,
                        rounds.c.end_ts)
             )).all()
+            standing_rows = (await conn.execute(select(standings))).mappings().all()
             # Summed here, not in SQL: SQLite keeps exact amounts as text.
             deposited: dict[str, int] = defaultdict(int)
             withdrawn: dict[str, int] = defaultdict(int)
@@ -179,6 +183,8 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
         ],
         deposited=dict(deposited),
         withdrawn=dict(withdrawn),
+        standings={(int(row["account_id"]), row["symbol"]): Standing.from_row(row)
+                   for row in standing_rows},
     )
 
 
@@ -221,7 +227,8 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
     except RestoreError as exc:
         raise RecoveryError(f"the stored state is inconsistent: {exc}") from exc
     ledger = Ledger(orders=order_rows, instruments=snapshot.instruments,
-                    balances=[(row[0], row[1]) for row in snapshot.balances], counters=stored)
+                    balances=[(row[0], row[1]) for row in snapshot.balances], counters=stored,
+                    standings=snapshot.standings)
     return engine, ledger
 
 

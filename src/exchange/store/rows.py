@@ -37,6 +37,10 @@ ROUND_COLUMNS = (
     "round_id", "name", "starting_balances", "account_ids", "start_ts", "end_ts",
     "first_trade_id", "created_at",
 )
+STANDING_COLUMNS = (
+    "account_id", "symbol", "quantity", "cost_num", "cost_den", "realized_num",
+    "realized_den", "fees", "trades", "updated_at",
+)
 INSTRUMENT_COLUMNS = (
     "symbol", "base", "quote", "tick_size", "lot_size", "min_quantity", "maker_fee_rate",
     "taker_fee_rate", "halted", "created_at", "updated_at",
@@ -174,6 +178,9 @@ class WriteSet:
     instruments: list[tuple[object, ...]] = field(default_factory=list)
     rounds: list[tuple[object, ...]] = field(default_factory=list)
     house: list[tuple[int, bool]] = field(default_factory=list)  # (account_id, house)
+    # Accounts whose standings a round cleared (deleted first), then the standings changed.
+    cleared_standings: list[int] = field(default_factory=list)
+    standings: list[tuple[object, ...]] = field(default_factory=list)
     counters: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -183,7 +190,8 @@ class WriteSet:
             + len(self.transfers) + len(self.new_balances) + len(self.balances)
             + len(self.accounts)
             + len(self.account_infos) + len(self.instruments) + len(self.counters)
-            + len(self.rounds) + len(self.house)
+            + len(self.rounds) + len(self.house) + len(self.cleared_standings)
+            + len(self.standings)
         )
 
 

@@ -139,6 +139,25 @@ rounds = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# An account's standing in a symbol since its round began (`exchange.store.standings`):
+# written by the writer as trades happen, read back at start instead of every trade. Cost
+# and realized PnL are fractions (ticks x lots) under average cost: numerator, denominator,
+# as decimal text, which holds any size (a fraction's terms can outgrow NUMERIC(38)).
+standings = Table(
+    "standings",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("symbol", String(32), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),  # signed lots
+    Column("cost_num", Text, nullable=False),
+    Column("cost_den", Text, nullable=False),
+    Column("realized_num", Text, nullable=False),
+    Column("realized_den", Text, nullable=False),
+    Column("fees", ExactInt(), nullable=False),  # units of the symbol's quote
+    Column("trades", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 # -- MONEY --
 
 balances = Table(

@@ -4,9 +4,9 @@ so no SQL lives above this package."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import RowMapping, func, select, text
+from sqlalchemy import RowMapping, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.store.schema import (
@@ -16,10 +16,37 @@ from exchange.store.schema import (
     instruments,
     orders,
     rounds,
+    standings,
     trades,
 )
 
 Row = RowMapping  # read by column name: row["symbol"]
+
+MINUTE_US = 60_000_000
+
+
+def _minutes() -> Select[Any]:
+    """Each symbol's minute candles, oldest first, in one aggregate over the trades:
+    [symbol, start, open, high, low, close, volume, trades]; the open and the close are the
+    prices of the minute's first and last trade."""
+    start = (trades.c.ts - trades.c.ts % MINUTE_US).label("start")
+    minute = (select(trades.c.symbol, start,
+                     func.min(trades.c.trade_id).label("first"),
+                     func.max(trades.c.trade_id).label("last"),
+                     func.max(trades.c.price).label("high"),
+                     func.min(trades.c.price).label("low"),
+                     func.sum(trades.c.quantity).label("volume"),
+                     func.count().label("count"))
+              .group_by(trades.c.symbol, start).subquery())
+    first, last = trades.alias("first_trade"), trades.alias("last_trade")
+    return (select(minute.c.symbol, minute.c.start, first.c.price, minute.c.high,
+                   minute.c.low, last.c.price, minute.c.volume, minute.c["count"])
+            .join(first, first.c.trade_id == minute.c["first"])
+            .join(last, last.c.trade_id == minute.c["last"])
+            .order_by(minute.c.symbol, minute.c.start))
+
+
+_MINUTES = _minutes()
 
 
 class Visitor(Protocol):
@@ -28,16 +55,18 @@ class Visitor(Protocol):
     def balance(self, row: Row) -> None: ...
     def round(self, row: Row) -> None: ...
     def order(self, row: Row) -> None: ...
-    def trade(self, row: Row) -> None: ...
+    def standing(self, row: Row) -> None: ...
+    def minute(self, symbol: str, candle: list[int]) -> None: ...
     def seams(self, order_id: int, trade_id: int) -> None: ...
 
 
 async def read_snapshot(engine: AsyncEngine, visitor: Visitor) -> None:
     """Every row the read model is built from, in one transaction (runs on the store's
-    loop): the open orders only (the rest is read when asked for), then every trade, in key
-    order, for what is derived from them (candles, positions). Rounds come before trades,
-    so each trade counts for its account's epoch or not. Last, the newest order and trade
-    ids: memory holds nothing of the history up to them."""
+    loop), in proportion to open state, not to history: the open orders only (the rest is
+    read when asked for), the standings the writer keeps (positions, fees, trade counts;
+    after the rounds, which clear them), the minute candles the database aggregates from
+    the trades, and last the newest order and trade ids: memory holds nothing of the
+    history up to them."""
     async with engine.connect() as conn, conn.begin():
         for row in (await conn.execute(select(instruments))).mappings():
             visitor.instrument(row)
@@ -50,9 +79,10 @@ async def read_snapshot(engine: AsyncEngine, visitor: Visitor) -> None:
         result = await conn.stream(select(orders).where(OPEN_ORDER).order_by(orders.c.order_id))
         async for row in result.mappings():
             visitor.order(row)
-        result = await conn.stream(select(trades).order_by(trades.c.trade_id))
-        async for row in result.mappings():
-            visitor.trade(row)
+        for row in (await conn.execute(select(standings))).mappings():
+            visitor.standing(row)
+        for symbol, *candle in (await conn.execute(_MINUTES)).all():
+            visitor.minute(symbol, [int(value) for value in candle])
         newest_order = (await conn.execute(select(func.max(orders.c.order_id)))).scalar()
         newest_trade = (await conn.execute(select(func.max(trades.c.trade_id)))).scalar()
         visitor.seams(int(newest_order or 0), int(newest_trade or 0))

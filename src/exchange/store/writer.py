@@ -51,14 +51,19 @@ RETRY_FIRST = 0.05  # seconds before the first retry
 RETRY_MAX = 2.0
 
 
-@dataclass(eq=False)
+@dataclass(slots=True, eq=False)
 class Batch:
-    """Events to make durable together, and the signal that they are."""
+    """The events of one engine batch, in order, the account records they need (names and
+    API keys, written in the same transaction), and the signal that they are durable.
+
+    The one batch type from the engine task to the writer: the pipeline's `Journal` takes
+    it as it is. A batch that can never be written never becomes durable (`serve_writer`
+    raises `PermanentWriteError`)."""
 
     events: list[AnyEvent] = field(default_factory=list)
-    accounts: list[AccountInfo] = field(default_factory=list)  # names and API keys
-    commands: int = 0
+    accounts: list[AccountInfo] = field(default_factory=list)
     durable: trio.Event = field(default_factory=trio.Event)
+    commands: int = 0  # how many commands `add` gave it (progress reports)
 
     def add(self, events: Sequence[AnyEvent]) -> None:
         """Appends one command's events."""

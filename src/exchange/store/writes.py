@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +23,7 @@ from exchange.store.rows import (
     ORDER_COLUMNS,
     ORDER_UPDATE_COLUMNS,
     ROUND_COLUMNS,
+    STANDING_COLUMNS,
     STATE_HASH,
     STATE_HASH_WRITES,
     TRADE_COLUMNS,
@@ -38,6 +39,7 @@ from exchange.store.schema import (
     instruments,
     orders,
     rounds,
+    standings,
     trades,
     transfers,
 )
@@ -101,6 +103,10 @@ async def _write_reference(conn: AsyncConnection, ws: WriteSet) -> None:
             _dicts(("account_id", "house"), ws.house, prefix="b_"),
         )
     await _insert(conn, rounds, ROUND_COLUMNS, ws.rounds)
+    if ws.cleared_standings:
+        await conn.execute(delete(standings)
+                           .where(standings.c.account_id.in_(ws.cleared_standings)))
+    await _upsert(conn, standings, STANDING_COLUMNS, ws.standings, ("account_id", "symbol"))
 
 
 async def _write_bulk(conn: AsyncConnection, ws: WriteSet) -> None:

@@ -19,7 +19,7 @@ from exchange.engine.commands import (
 from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
 from exchange.engine.units import exact_mul, to_steps, to_units
 from exchange.pipeline.chaos import parse_latency
-from exchange.pipeline.journal import AccountRecord
+from exchange.pipeline.journal import AccountInfo
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authorize_admin, new_api_key
@@ -58,7 +58,7 @@ def register(app: QuartTrio, services: Services) -> None:
         body = parse_body(CreateAccountBody, await request_body())
         api_key, key_id, key_hash = new_api_key()
         events = await services.engine().execute(
-            CreateAccount(), account=AccountRecord(0, body.name, key_id, key_hash),
+            CreateAccount(), account=AccountInfo(0, body.name, key_id, key_hash),
             deadline=timeout,
         )
         created = next(e for e in events if type(e) is AccountCreated)

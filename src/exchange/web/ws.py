@@ -169,12 +169,10 @@ class WebSocketHub:
             connection.stop_reading()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """The ASGI handler of one WebSocket connection."""
+        """The ASGI handler of one WebSocket connection (the route table sends it those on
+        `PATH`, and `refuse_unknown` the rest)."""
         message = await receive()
         if message["type"] != "websocket.connect":
-            return
-        if scope["path"] != PATH:
-            await _reject(send, ApiError(404, "not_found", "no such WebSocket endpoint"))
             return
         try:
             header = authorization(scope["headers"])
