@@ -135,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_export(database_url(args.database_url), args.kind, symbol=args.symbol,
                           account=args.account, since=args.since, until=args.until,
                           fmt=args.format, output=args.output)
+    if args.command == "bench" and args.bench == "history":
+        from exchange.bench.cli import run_history_bench_command
+
+        return run_history_bench_command(args)
     if args.command == "bench" and args.bench in ("http", "ws", "fanout"):
         from exchange.bench.cli import run_network_bench_command
 

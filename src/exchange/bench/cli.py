@@ -1,5 +1,5 @@
 """The command line of the benches against a running server: `exchange bench http`, `ws`
-and `fanout` (bench.md)."""
+and `fanout` (bench.md), and `exchange bench history`, which starts servers of its own."""
 
 from __future__ import annotations
 
@@ -35,6 +35,41 @@ def add_network_bench_commands(benches: Any) -> None:
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--json", action="store_true", help="print one JSON object last")
         parser.add_argument("--no-progress", action="store_true")
+    add_history_bench_command(benches)
+
+
+def add_history_bench_command(benches: Any) -> None:
+    history = benches.add_parser(
+        "history", help="a server restarted on a long history (filled offline): RSS, time "
+                        "to ready, history pages while order entry runs")
+    history.add_argument("--database-url", default=None,
+                         help="a fresh database (default: $EXCHANGE_DATABASE_URL)")
+    history.add_argument("--orders", type=int, default=1_000_000)
+    history.add_argument("--open", type=int, default=None,
+                         help="orders left open (default: min(10,000, orders / 10))")
+    history.add_argument("--seconds", type=float, default=20.0,
+                         help="how long the queries are timed under load")
+    history.add_argument("--rate", type=float, default=100.0,
+                         help="order-entry operations per second during the queries")
+    history.add_argument("--seed", type=int, default=1)
+    history.add_argument("--no-analyze", action="store_true",
+                         help="PostgreSQL: do not ANALYZE after the bulk fill (the planner "
+                              "then has the statistics of a near-empty table)")
+    history.add_argument("--json", action="store_true", help="print one JSON object last")
+    history.add_argument("--no-progress", action="store_true")
+
+
+def run_history_bench_command(args: argparse.Namespace) -> int:
+    import os
+
+    from exchange.bench.history import run_history_bench
+
+    return run_history_bench(
+        url=args.database_url or os.environ.get("EXCHANGE_DATABASE_URL"), orders=args.orders,
+        open_orders=args.open, seconds=args.seconds, rate=args.rate, seed=args.seed,
+        analyze=not args.no_analyze, as_json=args.json,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
 
 
 def run_network_bench_command(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -152,3 +152,11 @@ class _SqliteInterrupter:
             raw = getattr(getattr(dbapi_connection, "_connection", None), "_conn", None)
             if raw is not None:
                 raw.interrupt()
+
+
+async def analyze_tables(engine: AsyncEngine) -> None:
+    """PostgreSQL's ANALYZE: fresh planner statistics after a bulk load (autovacuum gathers
+    them on a server that has it on; without them a deep history page may be planned as a
+    sort of the account's every order instead of a backward index range scan)."""
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
