@@ -16,7 +16,7 @@ RANK = {
     "engine": 0, "gctuning": 0,
     "store": 1,
     "pipeline": 2,
-    "web": 3,
+    "web": 3, "binance": 3,
     "app": 4, "simulate": 4, "export": 4,
     "bench": 5,
     "cli": 6, "__main__": 6,

@@ -21,6 +21,9 @@ from exchange.pipeline.config import Settings
 from exchange.pipeline.journal import Journal
 
 ADMIN_TOKEN = "test-admin-token"
+# A fixed server key: a test on PostgreSQL would otherwise make `exchange.key` in the working
+# directory (the key file's default away from SQLite).
+SERVER_KEY = "Zm9yIHRlc3RzIG9ubHk6IG5vdCBhIHJlYWwga2V5ISE="
 PG_ADMIN_URL = os.environ.get(
     "EXCHANGE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
@@ -118,6 +121,7 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "host": "127.0.0.1", "port": 0, "database_url": "memory://",
         "admin_token": ADMIN_TOKEN, "rate_limit": 0, "shutdown_timeout": 5.0,
+        "server_key": SERVER_KEY,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

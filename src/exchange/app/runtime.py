@@ -140,7 +140,7 @@ async def serve_exchange(
         )
         deadman = DeadMan(sequencer, deadline=settings.request_timeout)
         services = Services(settings, storage.readmodel, metrics, storage.journal, sequencer,
-                            chaos, deadman, fanout, storage.history)
+                            chaos, deadman, fanout, storage.history, storage.keys)
         # One ASGI edge: the route table's hot handlers first, the Quart-Trio app for the rest.
         table = RouteTable(FastPath(services).routes())
         edge = Edge(table, create_app(services), chaos, refuse_unknown)

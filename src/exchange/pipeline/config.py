@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # kernel (TCP_USER_TIMEOUT): hypercorn writes in a shielded scope, so without it a
     # peer that stops reading could hold its writer, and the shutdown, forever.
     send_timeout: float = Field(default=5.0, gt=0)
+    # The key that encrypts the Binance-compatible surface's HMAC secrets at rest (a Fernet
+    # key), else the key file (made on first start; default beside the SQLite file).
+    server_key: str | None = None
+    server_key_file: str | None = None
     # Chaos mode (`exchange.pipeline.chaos`): "latency=20ms..200ms,reject=0.02,...,seed=42".
     chaos: str = ""
 
@@ -87,6 +91,19 @@ class Settings(BaseSettings):
         from exchange.pipeline.chaos import parse_spec
 
         parse_spec(value)  # one line saying what is wrong
+        return value
+
+    @field_validator("server_key")
+    @classmethod
+    def _server_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value)
+        except ValueError:
+            raise ValueError("must be a Fernet key: 32 url-safe base64-encoded bytes") from None
         return value
 
     @field_validator("database_url")

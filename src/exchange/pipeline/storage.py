@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
+from cryptography.fernet import Fernet
 
 from exchange.engine import Engine
 from exchange.pipeline.config import Settings
 from exchange.pipeline.history import History, StorePast
 from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
+from exchange.pipeline.keyring import KeyProblem, KeyRing, load_server_key, server_key_path
 from exchange.pipeline.readmodel import Keep, ReadModel
 from exchange.pipeline.rows import instrument_view, order_view, round_view
 from exchange.store.standings import Standing
@@ -46,6 +48,7 @@ class Storage:
     readmodel: ReadModel
     journal: Journal
     history: History
+    keys: KeyRing
     description: str
 
     async def seal(self) -> None:
@@ -116,8 +119,10 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         # Nothing to read the past from: every order stays, and the newest fills and trades.
         readmodel = ReadModel()
         readmodel.ready = True
+        fernet = Fernet(settings.server_key or Fernet.generate_key())
         yield Storage(Engine(max_open_orders=settings.max_open_orders), readmodel,
-                      MemoryJournal(), History(readmodel, None), "memory (nothing is kept)")
+                      MemoryJournal(), History(readmodel, None), KeyRing(fernet),
+                      "memory (nothing is kept)")
         return
 
     from exchange.store.bridge import open_bridge
@@ -137,9 +142,13 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
                     await bridge.run(upgrade_engine)
                 recovered = await recover(bridge, max_open_orders=settings.max_open_orders)
                 readmodel = await bridge.run(load_readmodel, keep_of(settings))
+                keys = KeyRing(server_key(settings), bridge)
+                await keys.load()
                 await trio.to_thread.run_sync(attach_books, readmodel, recovered.engine)
             except (StoreError, OSError) as exc:
                 raise StartupError(f"cannot start on the database: {_line(exc)}") from None
+            except KeyProblem as exc:
+                raise StartupError(str(exc)) from None
             readmodel.ready = True
             journal = StoreJournal(bridge, recovered.ledger)
             description = (f"{dialect_name(url)}, recovered {recovered.open_orders} open "
@@ -147,9 +156,15 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
             if recovered.verified:
                 description += ", state hash of the clean shutdown verified"
             yield Storage(recovered.engine, readmodel, journal,
-                          History(readmodel, StorePast(bridge)), description)
+                          History(readmodel, StorePast(bridge)), keys, description)
     except StoreError as exc:
         raise StartupError(f"database: {_line(exc)}") from None
+
+
+def server_key(settings: Settings) -> Fernet:
+    if settings.server_key:
+        return Fernet(settings.server_key)
+    return load_server_key(server_key_path(settings.database_url, settings.server_key_file))
 
 
 def keep_of(settings: Settings) -> Keep:

@@ -158,6 +158,23 @@ standings = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# Keys for the Binance-compatible surface (`exchange.binance`), beside an account's `/v1`
+# bearer key: an HMAC key keeps its secret encrypted with the server key (a Fernet token,
+# never the secret itself); an Ed25519 key keeps only its public key (PEM). Revoked keys stay,
+# with the time they were revoked.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("api_key", String(64), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),  # hmac | ed25519
+    Column("secret", Text, nullable=True),
+    Column("public_key", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_api_keys_account_id", "account_id"),
+)
+
 # -- MONEY --
 
 balances = Table(

@@ -20,11 +20,13 @@ from exchange.engine.events import AccountCreated, AnyEvent, RequestRejected
 from exchange.engine.units import exact_mul, to_steps, to_units
 from exchange.pipeline.chaos import parse_latency
 from exchange.pipeline.journal import AccountInfo
+from exchange.pipeline.keyring import KeyProblem
 from exchange.web import render
 from exchange.web.app import Services, json_response, request_authorization, request_body
 from exchange.web.auth import authorize_admin, new_api_key
 from exchange.web.errors import ApiError, invalid
 from exchange.web.models import (
+    ApiKeyBody,
     ChaosBody,
     CreateAccountBody,
     CreateInstrumentBody,
@@ -66,6 +68,42 @@ def register(app: QuartTrio, services: Services) -> None:
         return json_response(
             {"account_id": created.account_id, "name": body.name, "api_key": api_key}, 201
         )
+
+    def account_of(account_id: int) -> None:
+        if account_id not in readmodel.accounts or account_id == 0:
+            raise ApiError(404, "not_found", f"no account {account_id}")
+
+    @app.post("/v1/admin/accounts/<int:account_id>/api-keys")
+    async def create_key(account_id: int) -> Response:
+        admin()
+        body = parse_body(ApiKeyBody, await request_body())
+        account_of(account_id)
+        secret = None
+        if body.type == "hmac":
+            key, secret = await services.keys.create_hmac(account_id)
+        else:
+            assert body.public_key is not None
+            try:
+                key = await services.keys.add_ed25519(account_id, body.public_key)
+            except KeyProblem as exc:
+                raise invalid(str(exc), "$.public_key") from None
+        return json_response({**key.listed(), "secret_key": secret}, 201)
+
+    @app.get("/v1/admin/accounts/<int:account_id>/api-keys")
+    async def list_keys(account_id: int) -> Response:
+        admin()
+        account_of(account_id)
+        return json_response([key.listed() for key in services.keys.of_account(account_id)])
+
+    @app.delete("/v1/admin/accounts/<int:account_id>/api-keys/<api_key>")
+    async def revoke_key(account_id: int, api_key: str) -> Response:
+        admin()
+        account_of(account_id)
+        key = services.keys.get(api_key)
+        if key is None or key.account_id != account_id:
+            raise ApiError(404, "not_found", "no such key of this account")
+        await services.keys.revoke(api_key)
+        return json_response(key.listed())
 
     @app.post("/v1/admin/accounts/<int:account_id>/deposits")
     async def deposit(account_id: int) -> Response:

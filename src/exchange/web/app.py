@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
-from quart import Response, g, request
+from quart import Response, g, has_request_context, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -26,6 +26,7 @@ from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.config import Settings
 from exchange.pipeline.history import History
 from exchange.pipeline.journal import Journal
+from exchange.pipeline.keyring import KeyRing
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.readmodel import ReadModel
 from exchange.pipeline.sequencer import OutcomeUnknown, Overloaded, Sequencer, Unavailable
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 
+BINANCE_PREFIX = "/api/"  # the Binance-compatible surface (`exchange.binance`)
 log = logging.getLogger("exchange.web")
 
 JSON = "application/json"
@@ -71,6 +73,7 @@ class Services:
     deadman: DeadMan
     fanout: Fanout
     history: History  # orders, fills and trades at any depth (memory, then the database)
+    keys: KeyRing  # the Binance-compatible surface's API keys
     limiter: RateLimiter = field(init=False)
     # (account_id, client_order_id) of placements in flight: a second request with the same
     # id waits for the first to finish instead of placing a duplicate.
@@ -122,10 +125,18 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(error: ApiError) -> Response:
+    """The one error path's answer, in the envelope of the surface the request is on: the
+    contract's under `/v1` (and everywhere else), Binance's under `/api/`."""
+    if has_request_context() and request.path.startswith(BINANCE_PREFIX):
+        from exchange.binance.errors import envelope
+
+        status, body, headers = envelope(error)
+        return Response(body, status=status, content_type=JSON, headers=headers)
     return Response(error.body(), status=error.status, content_type=JSON, headers=error.headers)
 
 
 def create_app(services: Services) -> QuartTrio:
+    from exchange.binance import rest as binance
     from exchange.web import account, admin, batch, competitions, market, ops, orders, page
 
     # No static folder: the page module serves the page's files, and Quart's default
@@ -186,6 +197,6 @@ def create_app(services: Services) -> QuartTrio:
             ).observe(time.perf_counter() - started)
         return response
 
-    for module in (market, orders, batch, account, admin, competitions, ops, page):
+    for module in (market, orders, batch, account, admin, competitions, ops, page, binance):
         module.register(app, services)
     return app

@@ -292,6 +292,20 @@ class CreateAccountBody(Body):
     name: Name
 
 
+class ApiKeyBody(Body):
+    """A key for the Binance-compatible surface: `hmac` (the server makes the secret and
+    shows it once) or `ed25519` (the client keeps the private key; give the public one)."""
+
+    type: Literal["hmac", "ed25519"]
+    public_key: Annotated[str, Field(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _public_key(self) -> ApiKeyBody:
+        if (self.type == "ed25519") != (self.public_key is not None):
+            raise ValueError("public_key (PEM) is given for an ed25519 key, and only then")
+        return self
+
+
 class DepositBody(Body):
     asset: Asset
     amount: ExactDecimal
@@ -513,6 +527,17 @@ class CreatedAccount(BaseModel):
     account_id: int
     name: str
     api_key: str
+
+
+class ApiKey(BaseModel):
+    api_key: str
+    type: str
+    account_id: int
+    created_at: int  # microseconds since the epoch
+
+
+class CreatedApiKey(ApiKey):
+    secret_key: str | None  # an HMAC key's secret, shown this once
 
 
 class Round(BaseModel):

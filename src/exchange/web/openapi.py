@@ -148,6 +148,14 @@ ROUTES: list[Route] = [
     # -- ADMIN --
     Route("post", "/v1/admin/accounts", "Create an account and its API key", ADMIN,
           (Ok(201, "CreatedAccount"),), body=m.CreateAccountBody, writes=True),
+    Route("post", "/v1/admin/accounts/{account_id}/api-keys",
+          "A key for the Binance-compatible surface (HMAC: its secret is shown once)", ADMIN,
+          (Ok(201, "CreatedApiKey"),), body=m.ApiKeyBody, errors=(404,), writes=True),
+    Route("get", "/v1/admin/accounts/{account_id}/api-keys",
+          "The account's Binance-compatible keys (never a secret)", ADMIN,
+          (Ok(200, "[ApiKey]"),), errors=(404,)),
+    Route("delete", "/v1/admin/accounts/{account_id}/api-keys/{api_key}",
+          "Revoke a key at once", ADMIN, (Ok(200, "ApiKey"),), errors=(404,), writes=True),
     Route("post", "/v1/admin/accounts/{account_id}/deposits",
           "Deposit (negative: withdraw); deposit_id makes it idempotent", ADMIN,
           (Ok(201, "Balances", "done"),
@@ -201,7 +209,7 @@ SCHEMAS: list[type[BaseModel]] = [
     m.CreateInstrumentBody, m.InstrumentStatusBody, m.CancelAfterBody, m.CancelAfter,
     m.BatchOrdersBody, m.BatchResults, m.ServerTime, m.ChaosBody, m.ChaosSetting,
     m.Round, m.AdminAccount, m.AdminAccountPage, m.AdminAccountDetail, m.Leaderboard,
-    m.StartRoundBody, m.AccountFlagsBody,
+    m.StartRoundBody, m.AccountFlagsBody, m.ApiKeyBody, m.ApiKey, m.CreatedApiKey,
 ]
 
 # Path parameters: ids are positive integers; examples point at the demo data (`--demo`).
@@ -211,6 +219,7 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "account_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
     "round_id": {"type": "integer", "minimum": 1, "maximum": q.ID_MAX, "examples": [1]},
     "client_order_id": {"type": "string"},
+    "api_key": {"type": "string", "maxLength": 64},
     "name": {"type": "string", "examples": ["app.js"]},
 }
 # Served on every page request: the browser's cached copy is current if it names the ETag.

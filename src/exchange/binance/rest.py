@@ -1,0 +1,295 @@
+"""`/api/v3`: the Binance Spot REST API over the read model (market data, the account).
+
+Symbols are base and quote run together (`BTC-USD` is `BTCUSD`); decimals are strings, times
+milliseconds. Signed endpoints verify the request first (`exchange.binance.signing`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
+from exchange.binance.signing import KEY_HEADER, parameters, verify
+from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
+from exchange.web.app import Services, json_response, request_body
+from exchange.web.render import dec, units
+
+PREFIX = "/api/v3"
+KLINE_INTERVALS = {name: seconds * 1000 for name, seconds in INTERVALS.items()}
+_MAX_PRICE = "1000000000"
+_MAX_QTY = "1000000000"
+
+
+def binance_symbol(inst: InstrumentView) -> str:
+    return inst.base + inst.quote
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _filters(inst: InstrumentView) -> list[dict[str, Any]]:
+    tick, lot = dec(inst.tick_size), dec(inst.lot_size)
+    min_qty = dec(inst.lot_size * inst.min_quantity)
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": _MAX_PRICE,
+         "tickSize": tick},
+        {"filterType": "LOT_SIZE", "minQty": min_qty, "maxQty": _MAX_QTY, "stepSize": lot},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": min_qty, "maxQty": _MAX_QTY,
+         "stepSize": lot},
+        {"filterType": "NOTIONAL", "minNotional": "0", "applyMinToMarket": False,
+         "maxNotional": "9000000000000000", "applyMaxToMarket": False,
+         "avgPriceMins": 5},
+    ]
+
+
+def _precision(step: Decimal) -> int:
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 8
+
+
+def symbol_info(inst: InstrumentView) -> dict[str, Any]:
+    return {
+        "symbol": binance_symbol(inst),
+        "status": "HALT" if inst.halted else "TRADING",
+        "baseAsset": inst.base,
+        "baseAssetPrecision": _precision(inst.lot_size),
+        "quoteAsset": inst.quote,
+        "quotePrecision": _precision(inst.tick_size),
+        "quoteAssetPrecision": _precision(inst.tick_size),
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"],
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": _filters(inst),
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "NONE",
+        "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
+                                            "EXPIRE_BOTH"],
+    }
+
+
+def ticker_24hr(inst: InstrumentView, now_us: int) -> dict[str, Any]:
+    open_, high, low, volume = inst.day_stats(now_us)
+    tick, lot = inst.tick_size, inst.lot_size
+    last = inst.last_price
+    bid, ask = inst.best_bid(), inst.best_ask()
+
+    def price(ticks: int | None) -> str:
+        return "0" if ticks is None else dec(tick * ticks)
+
+    change = "0" if last is None or open_ is None else dec(tick * (last - open_))
+    percent = ("0" if last is None or not open_
+               else dec(round(Decimal(100) * (last - open_) / open_, 3)))
+    return {
+        "symbol": binance_symbol(inst), "priceChange": change, "priceChangePercent": percent,
+        "weightedAvgPrice": price(last), "prevClosePrice": price(open_),
+        "lastPrice": price(last), "lastQty": "0",
+        "bidPrice": price(bid), "bidQty": dec(lot * inst.bids[bid][0]) if bid else "0",
+        "askPrice": price(ask), "askQty": dec(lot * inst.asks[ask][0]) if ask else "0",
+        "openPrice": price(open_), "highPrice": price(high), "lowPrice": price(low),
+        "volume": dec(lot * volume), "quoteVolume": "0",
+        "openTime": now_us // 1000 - 86_400_000, "closeTime": now_us // 1000,
+        "firstId": -1, "lastId": -1, "count": 0,
+    }
+
+
+def account_info(account: AccountView, services: Services) -> dict[str, Any]:
+    instruments = list(services.readmodel.instruments.values())
+    maker = instruments[0].maker_fee_rate if instruments else Decimal(0)
+    taker = instruments[0].taker_fee_rate if instruments else Decimal(0)
+    return {
+        "makerCommission": int(maker * 10_000), "takerCommission": int(taker * 10_000),
+        "buyerCommission": 0, "sellerCommission": 0,
+        "commissionRates": {"maker": dec(maker), "taker": dec(taker), "buyer": "0",
+                            "seller": "0"},
+        "canTrade": True, "canWithdraw": False, "canDeposit": False, "brokered": False,
+        "requireSelfTradePrevention": False, "preventSor": False,
+        "updateTime": now_ms(), "accountType": "SPOT",
+        "balances": [{"asset": asset, "free": units(total - held), "locked": units(held)}
+                     for asset, (total, held) in sorted(account.balances.items())],
+        "permissions": ["SPOT"], "uid": account.account_id,
+    }
+
+
+def register(app: QuartTrio, services: Services) -> None:
+    readmodel = services.readmodel
+
+    def params() -> dict[str, str]:
+        return parameters(request.query_string, b"")
+
+    def instrument(symbol: str | None) -> InstrumentView:
+        if not symbol:
+            raise bad_parameter("Mandatory parameter 'symbol' was not sent, was empty/null, "
+                                "or malformed.")
+        for inst in readmodel.instruments.values():
+            if binance_symbol(inst) == symbol:
+                return inst
+        raise BinanceError(400, -1121, BAD_SYMBOL)
+
+    def selected(given: dict[str, str]) -> list[InstrumentView] | None:
+        """`symbol=` or `symbols=["A","B"]`: those instruments; neither: None (all)."""
+        if "symbol" in given:
+            return [instrument(given["symbol"])]
+        if "symbols" in given:
+            try:
+                names = json.loads(given["symbols"])
+            except ValueError:
+                names = None
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise bad_parameter("Illegal characters found in parameter 'symbols'.", -1100)
+            return [instrument(name) for name in names]
+        return None
+
+    def count(given: dict[str, str], name: str, default: int, most: int) -> int:
+        raw = given.get(name)
+        if raw is None or raw == "":
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= most:
+            raise bad_parameter(f"Illegal characters found in parameter '{name}'; legal "
+                                f"range is '1..{most}'.", -1100)
+        return int(raw)
+
+    def millis(given: dict[str, str], name: str) -> int | None:
+        raw = given.get(name)
+        if raw is None or raw == "":
+            return None
+        if not raw.isdigit() or len(raw) > 15:
+            raise bad_parameter(f"Illegal characters found in parameter '{name}'.", -1100)
+        return int(raw)
+
+    async def signed() -> AccountView:
+        body = await request_body() if request.method in ("POST", "PUT") else b""
+        given = parameters(request.query_string, body)
+        key = verify(services.keys, request.headers.get(KEY_HEADER), request.query_string,
+                     body, given, now_ms())
+        return readmodel.accounts[key.account_id]
+
+    @app.get(PREFIX + "/ping")
+    async def binance_ping() -> Response:
+        return json_response({})
+
+    @app.get(PREFIX + "/time")
+    async def binance_server_time() -> Response:
+        return json_response({"serverTime": now_ms()})
+
+    @app.get(PREFIX + "/exchangeInfo")
+    async def binance_exchange_info() -> Response:
+        chosen = selected(params())
+        insts = list(readmodel.instruments.values()) if chosen is None else chosen
+        return json_response({
+            "timezone": "UTC", "serverTime": now_ms(),
+            "rateLimits": [{"rateLimitType": "ORDERS", "interval": "SECOND",
+                            "intervalNum": 1,
+                            "limit": int(services.settings.rate_limit) or 1_000_000}],
+            "exchangeFilters": [],
+            "symbols": [symbol_info(inst) for inst in insts],
+        })
+
+    @app.get(PREFIX + "/depth")
+    async def binance_depth() -> Response:
+        given = params()
+        inst = instrument(given.get("symbol"))
+        limit = count(given, "limit", 100, 5000)
+        bids, asks = inst.depth(limit)
+        tick, lot = inst.tick_size, inst.lot_size
+        return json_response({
+            "lastUpdateId": inst.sequence,
+            "bids": [[dec(tick * p), dec(lot * q)] for p, q, _ in bids],
+            "asks": [[dec(tick * p), dec(lot * q)] for p, q, _ in asks],
+        })
+
+    @app.get(PREFIX + "/trades")
+    async def binance_trades() -> Response:
+        given = params()
+        inst = instrument(given.get("symbol"))
+        limit = count(given, "limit", 500, 1000)
+        tick, lot = inst.tick_size, inst.lot_size
+        recent = list(inst.trades)[-limit:]
+        return json_response([
+            {"id": t.trade_id, "price": dec(tick * t.price), "qty": dec(lot * t.quantity),
+             "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
+             "isBuyerMaker": t.taker_side == "sell", "isBestMatch": True}
+            for t in recent
+        ])
+
+    @app.get(PREFIX + "/klines")
+    @app.get(PREFIX + "/uiKlines")
+    async def binance_klines() -> Response:
+        given = params()
+        inst = instrument(given.get("symbol"))
+        interval = given.get("interval")
+        if interval is None:
+            raise bad_parameter("Mandatory parameter 'interval' was not sent, was "
+                                "empty/null, or malformed.")
+        width = KLINE_INTERVALS.get(interval)
+        if width is None:
+            raise bad_parameter("Invalid interval.", -1120)
+        limit = count(given, "limit", 500, 1000)
+        start, end = millis(given, "startTime"), millis(given, "endTime")
+        candles = inst.candles_between(
+            width // 1000, None if start is None else start * 1000,
+            None if end is None else end * 1000 + 1, limit)
+        tick, lot = inst.tick_size, inst.lot_size
+        return json_response([
+            [c[0] // 1000, dec(tick * c[1]), dec(tick * c[2]), dec(tick * c[3]),
+             dec(tick * c[4]), dec(lot * c[5]), c[0] // 1000 + width - 1, "0", c[6], "0",
+             "0", "0"]
+            for c in candles
+        ])
+
+    @app.get(PREFIX + "/ticker/24hr")
+    async def binance_ticker() -> Response:
+        given = params()
+        chosen = selected(given)
+        now = time.time_ns() // 1000
+        if chosen is not None and "symbol" in given:
+            return json_response(ticker_24hr(chosen[0], now))
+        insts = list(readmodel.instruments.values()) if chosen is None else chosen
+        return json_response([ticker_24hr(inst, now) for inst in insts])
+
+    @app.get(PREFIX + "/ticker/price")
+    async def binance_price() -> Response:
+        given = params()
+        chosen = selected(given)
+        insts = list(readmodel.instruments.values()) if chosen is None else chosen
+        rows = [{"symbol": binance_symbol(inst),
+                 "price": "0" if inst.last_price is None
+                 else dec(inst.tick_size * inst.last_price)} for inst in insts]
+        return json_response(rows[0] if "symbol" in given else rows)
+
+    @app.get(PREFIX + "/ticker/bookTicker")
+    async def binance_book_ticker() -> Response:
+        given = params()
+        chosen = selected(given)
+        insts = list(readmodel.instruments.values()) if chosen is None else chosen
+        rows = []
+        for inst in insts:
+            bid, ask = inst.best_bid(), inst.best_ask()
+            tick, lot = inst.tick_size, inst.lot_size
+            rows.append({
+                "symbol": binance_symbol(inst),
+                "bidPrice": "0" if bid is None else dec(tick * bid),
+                "bidQty": "0" if bid is None else dec(lot * inst.bids[bid][0]),
+                "askPrice": "0" if ask is None else dec(tick * ask),
+                "askQty": "0" if ask is None else dec(lot * inst.asks[ask][0]),
+            })
+        return json_response(rows[0] if "symbol" in given else rows)
+
+    @app.get(PREFIX + "/account")
+    async def binance_account() -> Response:
+        return json_response(account_info(await signed(), services))

@@ -1,0 +1,151 @@
+"""The Binance-compatible surface with the unmodified ccxt (`ccxt.binance`, synchronous),
+pointed at a real server as the README says: markets, the book, tickers, candles, the
+balance, and refusals mapped to ccxt's own exception classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import ccxt
+import httpx
+import pytest
+
+from web.support import ADMIN_TOKEN, threaded_exchange
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def binance(base: str, key: str, secret: str) -> Any:
+    """Exactly the configuration the README gives."""
+    ws = base.replace("http", "ws", 1)
+    exchange = ccxt.binance({"apiKey": key, "secret": secret, "options": {
+        "defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False, "fetchMargins": False,
+        "fetchOpenOrders": {"warnWithoutSymbol": False}}})
+    exchange.urls["api"] = {
+        "public": base + "/api/v3", "private": base + "/api/v3", "v1": base + "/api/v1",
+        "sapi": base + "/sapi/v1",
+        "ws": {"spot": ws + "/ws", "ws-api": {"spot": ws + "/ws-api/v3"}}}
+    return exchange
+
+
+class Venue:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.admin = httpx.Client(base_url=url,
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.admin.request(method, path, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def trader(self, name: str, **funds: str) -> tuple[int, str, str, str]:
+        """(account id, its /v1 key, Binance key, secret)."""
+        account = self.call("POST", "/v1/admin/accounts", json={"name": name})
+        for asset, amount in funds.items():
+            self.call("POST", f"/v1/admin/accounts/{account['account_id']}/deposits",
+                      json={"asset": asset, "amount": amount})
+        key = self.call("POST", f"/v1/admin/accounts/{account['account_id']}/api-keys",
+                        json={"type": "hmac"})
+        return account["account_id"], account["api_key"], key["api_key"], key["secret_key"]
+
+
+@pytest.fixture(scope="module")
+def venue() -> Iterator[Venue]:
+    with threaded_exchange(rate_limit=0) as url:
+        made = Venue(url)
+        made.call("POST", "/v1/admin/instruments", json={
+            "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": "0.01",
+            "lot_size": "0.0001", "maker_fee_rate": "0.001", "taker_fee_rate": "0.002"})
+        yield made
+        made.admin.close()
+
+
+def test_markets_book_ticker_and_candles(venue: Venue) -> None:
+    _, bearer, key, secret = venue.trader("maker", USD="100000", BTC="10")
+    v1 = httpx.Client(base_url=venue.url, headers={"Authorization": f"Bearer {bearer}"})
+    for side, price in (("buy", "99.5"), ("sell", "100.5"), ("sell", "100.5")):
+        assert v1.post("/v1/orders", json={"symbol": "BTC-USD", "side": side,
+                                           "type": "limit", "quantity": "0.5",
+                                           "price": price}).status_code == 201
+    _, other, _, _ = venue.trader("taker", USD="100000")
+    taker = httpx.post(venue.url + "/v1/orders", headers={"Authorization": f"Bearer {other}"},
+                       json={"symbol": "BTC-USD", "side": "buy", "type": "market",
+                             "quantity": "0.25"})
+    assert taker.json()["status"] == "filled"
+    exchange = binance(venue.url, key, secret)
+    markets = exchange.load_markets()
+    market = markets["BTC/USD"]
+    assert market["id"] == "BTCUSD"
+    assert market["spot"]
+    assert market["active"]
+    assert market["precision"]["price"] == 0.01
+    assert market["precision"]["amount"] == 0.0001
+    book = exchange.fetch_order_book("BTC/USD")
+    assert book["bids"][0] == [99.5, 0.5]
+    assert book["asks"][0] == [100.5, 0.75]
+    assert book["nonce"] == v1.get("/v1/instruments/BTC-USD/book").json()["sequence"]
+    ticker = exchange.fetch_ticker("BTC/USD")
+    assert ticker["last"] == 100.5
+    assert (ticker["bid"], ticker["ask"]) == (99.5, 100.5)
+    [candle] = exchange.fetch_ohlcv("BTC/USD", "1m")
+    assert candle[1:] == [100.5, 100.5, 100.5, 100.5, 0.25]
+    assert exchange.fetch_time() > 0
+    v1.close()
+
+
+def test_balance_and_signing(venue: Venue) -> None:
+    _, _, key, secret = venue.trader("holder", USD="1234.5", BTC="0.25")
+    exchange = binance(venue.url, key, secret)
+    balance = exchange.fetch_balance()
+    assert balance["USD"] == {"free": 1234.5, "used": 0.0, "total": 1234.5}
+    assert balance["BTC"]["free"] == 0.25
+    with pytest.raises(ccxt.AuthenticationError):
+        binance(venue.url, key, "x" * 64).fetch_balance()  # -1022
+    with pytest.raises(ccxt.AuthenticationError):
+        binance(venue.url, "y" * 64, secret).fetch_balance()  # -2015
+    stale = binance(venue.url, key, secret)
+    stale.options["timeDifference"] = 60_000  # the client's clock a minute behind: -1021
+    with pytest.raises(ccxt.InvalidNonce):
+        stale.fetch_balance()
+
+
+def test_revoked_and_ed25519_keys(venue: Venue) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    account_id, _, key, secret = venue.trader("rotator", USD="10")
+    private = Ed25519PrivateKey.generate()
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    ed = venue.call("POST", f"/v1/admin/accounts/{account_id}/api-keys",
+                    json={"type": "ed25519", "public_key": public_pem})
+    assert ed["secret_key"] is None
+    listed = venue.call("GET", f"/v1/admin/accounts/{account_id}/api-keys")
+    assert [k["type"] for k in listed] == ["hmac", "ed25519"]
+    assert all("secret" not in k or k.get("secret") is None for k in listed)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    assert binance(venue.url, ed["api_key"], private_pem).fetch_balance()["USD"]["total"] == 10
+    venue.call("DELETE", f"/v1/admin/accounts/{account_id}/api-keys/{key}")
+    with pytest.raises(ccxt.AuthenticationError):
+        binance(venue.url, key, secret).fetch_balance()
+
+
+def test_refusals_use_binance_codes(venue: Venue) -> None:
+    exchange = binance(venue.url, "", "")
+    exchange.load_markets()
+    response = httpx.get(venue.url + "/api/v3/depth", params={"symbol": "NOPE"})
+    assert (response.status_code, response.json()) == (400, {"code": -1121,
+                                                             "msg": "Invalid symbol."})
+    response = httpx.get(venue.url + "/api/v3/klines",
+                         params={"symbol": "BTCUSD", "interval": "7m"})
+    assert response.json()["code"] == -1120
+    response = httpx.get(venue.url + "/api/v3/account")
+    assert (response.status_code, response.json()["code"]) == (401, -2014)
+    response = httpx.get(venue.url + "/api/v3/nothing")
+    assert response.status_code == 404
+    assert set(response.json()) == {"code", "msg"}
