@@ -149,3 +149,46 @@ def test_refusals_use_binance_codes(venue: Venue) -> None:
     response = httpx.get(venue.url + "/api/v3/nothing")
     assert response.status_code == 404
     assert set(response.json()) == {"code", "msg"}
+
+
+def test_orders_through_ccxt(venue: Venue) -> None:
+    _, _, key, secret = venue.trader("bot", USD="100000", BTC="10")
+    _, _, other_key, other_secret = venue.trader("other", USD="100000", BTC="10")
+    bot, other = binance(venue.url, key, secret), binance(venue.url, other_key, other_secret)
+    resting = bot.create_order("BTC/USD", "limit", "sell", 0.5, 100.25)  # the best ask
+    assert resting["status"] == "open"
+    assert resting["id"] == str(resting["info"]["orderId"])
+    assert resting["clientOrderId"].startswith("x-")  # ccxt names every order
+    assert bot.fetch_order(resting["id"], "BTC/USD")["remaining"] == 0.5
+    [listed] = bot.fetch_open_orders("BTC/USD")
+    assert listed["id"] == resting["id"]
+    taken = other.create_order("BTC/USD", "market", "buy", 0.2)
+    assert taken["status"] == "closed"
+    assert taken["filled"] == 0.2
+    assert taken["average"] == 100.25
+    assert taken["fee"]["currency"] == "USD"
+    after = bot.fetch_order(resting["id"], "BTC/USD")
+    assert (after["filled"], after["remaining"], after["status"]) == (0.2, 0.3, "open")
+    [trade] = bot.fetch_my_trades("BTC/USD")
+    assert (trade["order"], trade["side"], trade["takerOrMaker"]) == (resting["id"], "sell",
+                                                                       "maker")
+    assert trade["price"] == 100.25
+    cancelled = bot.cancel_order(resting["id"], "BTC/USD")
+    assert cancelled["status"] == "canceled"
+    assert bot.fetch_open_orders("BTC/USD") == []
+    assert [o["id"] for o in bot.fetch_orders("BTC/USD")] == [resting["id"]]
+    with pytest.raises(ccxt.OrderNotFound):
+        bot.cancel_order(resting["id"], "BTC/USD")  # -2011: not open any more
+    with pytest.raises(ccxt.OrderNotFound):
+        bot.fetch_order("999999", "BTC/USD")
+    with pytest.raises(ccxt.InsufficientFunds):
+        bot.create_order("BTC/USD", "limit", "buy", 1000, 100)
+    with pytest.raises(ccxt.InvalidOrder):  # off the tick (ccxt would round it): -1013
+        bot.private_post_order({"symbol": "BTCUSD", "side": "BUY", "type": "LIMIT",
+                                "timeInForce": "GTC", "quantity": "0.1", "price": "100.001"})
+    with pytest.raises(ccxt.BadSymbol):
+        bot.create_order("ETH/USD", "limit", "buy", 0.1, 100)
+    bot.create_order("BTC/USD", "limit", "buy", 0.1, 90)
+    bot.create_order("BTC/USD", "limit", "buy", 0.1, 91)
+    assert len(bot.cancel_all_orders("BTC/USD")) == 2
+    assert bot.fetch_open_orders("BTC/USD") == []

@@ -14,8 +14,10 @@ from typing import Any
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from exchange.binance import orders
 from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
 from exchange.binance.signing import KEY_HEADER, parameters, verify
+from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.render import dec, units
@@ -77,7 +79,7 @@ def symbol_info(inst: InstrumentView) -> dict[str, Any]:
         "filters": _filters(inst),
         "permissions": ["SPOT"],
         "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": "NONE",
+        "defaultSelfTradePreventionMode": "EXPIRE_TAKER",
         "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
                                             "EXPIRE_BOTH"],
     }
@@ -172,12 +174,13 @@ def register(app: QuartTrio, services: Services) -> None:
             raise bad_parameter(f"Illegal characters found in parameter '{name}'.", -1100)
         return int(raw)
 
-    async def signed() -> AccountView:
+    async def signed() -> tuple[AccountView, dict[str, str]]:
+        """The account that signed this request, and the request's parameters."""
         body = await request_body() if request.method in ("POST", "PUT") else b""
         given = parameters(request.query_string, body)
         key = verify(services.keys, request.headers.get(KEY_HEADER), request.query_string,
                      body, given, now_ms())
-        return readmodel.accounts[key.account_id]
+        return readmodel.accounts[key.account_id], given
 
     @app.get(PREFIX + "/ping")
     async def binance_ping() -> Response:
@@ -219,7 +222,8 @@ def register(app: QuartTrio, services: Services) -> None:
         inst = instrument(given.get("symbol"))
         limit = count(given, "limit", 500, 1000)
         tick, lot = inst.tick_size, inst.lot_size
-        recent = list(inst.trades)[-limit:]
+        recent = await services.history.trades(inst, Window(limit=limit))
+        recent.reverse()  # Binance lists them oldest first
         return json_response([
             {"id": t.trade_id, "price": dec(tick * t.price), "qty": dec(lot * t.quantity),
              "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
@@ -292,4 +296,7 @@ def register(app: QuartTrio, services: Services) -> None:
 
     @app.get(PREFIX + "/account")
     async def binance_account() -> Response:
-        return json_response(account_info(await signed(), services))
+        account, _ = await signed()
+        return json_response(account_info(account, services))
+
+    orders.register(app, services, signed, instrument, now_ms)

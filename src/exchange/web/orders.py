@@ -224,19 +224,31 @@ class OrderEntry:
     async def place_as(self, account: AccountView, command: PlaceOrder
                        ) -> tuple[int, dict[str, Any]]:
         """Places `command` (idempotent by its client_order_id) once durable."""
+        status, order, fills = await self.place_view(account, command)
+        return status, self.render(order, fills)
+
+    async def place_view(self, account: AccountView, command: PlaceOrder
+                         ) -> tuple[int, OrderView, list[Fill]]:
+        """`place_as` before rendering (every surface renders its own way): 201 and the
+        order placed now, or 200 and the one placed earlier with the client_order_id."""
         if command.client_order_id is not None:
             existing = await self.original(account, command)
             if existing is not None:
-                return await self.replayed(account, existing)
-        return await self.placed(account, command, self.submit_placement(account, command))
+                return 200, existing, await self.fills_of_order(account, existing)
+        return await self.placed_view(account, command,
+                                      self.submit_placement(account, command))
 
     async def replayed(self, account: AccountView, order: OrderView
                        ) -> tuple[int, dict[str, Any]]:
         """The answer to a placement already made with the same client_order_id."""
+        return 200, self.render(order, await self.fills_of_order(account, order))
+
+    async def fills_of_order(self, account: AccountView, order: OrderView) -> list[Fill]:
+        """The order's fills in the order they happened (the first `REPLAYED_FILLS`)."""
         fills = await self.history.fills(account, None, order.order_id,
-                                         Window(limit=REPLAYED_FILLS))
-        fills.reverse()  # in the order they happened, as the first answer had them
-        return 200, self.render(order, fills)
+                                         Window(after=0, limit=REPLAYED_FILLS))
+        fills.reverse()
+        return fills
 
     def submit_placement(self, account: AccountView, command: PlaceOrder) -> Request:
         """Queues the placement without waiting (`placed` waits for it). One with a
@@ -253,6 +265,11 @@ class OrderEntry:
     async def placed(self, account: AccountView, command: PlaceOrder, request: Request
                      ) -> tuple[int, dict[str, Any]]:
         """The answer to a submitted placement once durable."""
+        status, order, fills = await self.placed_view(account, command, request)
+        return status, self.render(order, fills)
+
+    async def placed_view(self, account: AccountView, command: PlaceOrder, request: Request
+                          ) -> tuple[int, OrderView, list[Fill]]:
         services = self.services
         key = (account.account_id, command.client_order_id or "")
         try:
@@ -265,7 +282,7 @@ class OrderEntry:
         # Awaited after later batches, perhaps: the order may have closed and left memory.
         order = await self.history.order(order_id)
         assert order is not None, "durable, so in memory or in the database"
-        return 201, self.render(order, fills_of(events, order_id))
+        return 201, order, fills_of(events, order_id)
 
     def place_result(self, account: AccountView, events: list[AnyEvent]
                      ) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,304 @@
+"""`/api/v3` order entry and the account's orders and trades, through `/v1`'s own order
+entry (`exchange.web.orders.OrderEntry`: the same validation, idempotency, rate limit and
+durability), in Binance's field names, types and errors.
+
+Types: `LIMIT` (`timeInForce` `GTC`/`IOC`/`FOK`), `LIMIT_MAKER` (post-only), `MARKET`
+(`quantity` or `quoteOrderQty`), `STOP_LOSS`, `STOP_LOSS_LIMIT`. `selfTradePreventionMode`
+`EXPIRE_TAKER`/`EXPIRE_MAKER`/`EXPIRE_BOTH`/`NONE` are the venue's `cancel_newest`/
+`cancel_oldest`/`cancel_both`/`none`; absent, the venue's default (`EXPIRE_TAKER`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from exchange.binance.errors import (
+    INSUFFICIENT,
+    NO_ORDER,
+    UNKNOWN_ORDER,
+    WOULD_TAKE,
+    BinanceError,
+    bad_parameter,
+    missing,
+)
+from exchange.engine.commands import CancelAllOrders
+from exchange.engine.events import OrderCancelled
+from exchange.pipeline.history import Window
+from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
+from exchange.store.span import Span
+from exchange.web.app import Services, answer_headers, json_response
+from exchange.web.errors import ApiError
+from exchange.web.models import PlaceOrderBody, validate
+from exchange.web.orders import refusal
+from exchange.web.render import dec, units
+
+STATUS = {"pending": "NEW", "new": "NEW", "partially_filled": "PARTIALLY_FILLED",
+          "filled": "FILLED", "cancelled": "CANCELED", "expired": "EXPIRED",
+          "rejected": "REJECTED"}
+_TYPES: dict[str, tuple[str, bool]] = {  # Binance type -> (venue type, post-only)
+    "LIMIT": ("limit", False), "LIMIT_MAKER": ("limit", True), "MARKET": ("market", False),
+    "STOP_LOSS": ("stop_market", False), "STOP_LOSS_LIMIT": ("stop_limit", False),
+}
+_BINANCE_TYPE = {"limit": "LIMIT", "market": "MARKET", "stop_market": "STOP_LOSS",
+                 "stop_limit": "STOP_LOSS_LIMIT"}
+_STP = {"EXPIRE_TAKER": "cancel_newest", "EXPIRE_MAKER": "cancel_oldest",
+        "EXPIRE_BOTH": "cancel_both", "NONE": "none"}
+_BINANCE_STP = {value: key for key, value in _STP.items()}
+# The engine's refusals as Binance words them (ccxt reads the message first).
+_REFUSED: dict[str, tuple[int, str]] = {
+    "insufficient_funds": (-2010, INSUFFICIENT),
+    "post_only_would_take": (-2010, WOULD_TAKE),
+    "price_not_on_tick": (-1013, "Filter failure: PRICE_FILTER"),
+    "quantity_not_on_lot": (-1013, "Filter failure: LOT_SIZE"),
+    "quantity_below_minimum": (-1013, "Filter failure: LOT_SIZE"),
+    "instrument_halted": (-1013, "Market is closed."),
+    "unknown_symbol": (-1121, "Invalid symbol."),
+    "duplicate_client_order_id": (-2010, "Duplicate order sent."),
+}
+
+
+def order_body(inst: InstrumentView, order: OrderView, now_ms: int | None = None,
+               fills: list[Fill] | None = None) -> dict[str, Any]:
+    """An order as Binance shows it (`fills` given: the `FULL` answer of a placement)."""
+    tick, lot = inst.tick_size, inst.lot_size
+    post_only = order.post_only and order.type == "limit"
+    body: dict[str, Any] = {
+        "symbol": inst.base + inst.quote,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": order.client_order_id or f"venue-{order.order_id}",
+        "price": "0" if order.price is None else dec(tick * order.price),
+        "origQty": "0" if order.quantity is None else dec(lot * order.quantity),
+        "executedQty": dec(lot * order.filled),
+        "cummulativeQuoteQty": dec(tick * lot * order.notional),
+        "status": STATUS[order.status],
+        "timeInForce": order.time_in_force.upper(),
+        "type": "LIMIT_MAKER" if post_only else _BINANCE_TYPE[order.type],
+        "side": order.side.upper(),
+        "stopPrice": "0" if order.stop_price is None else dec(tick * order.stop_price),
+        "icebergQty": "0",
+        "time": order.created_at // 1000,
+        "updateTime": order.updated_at // 1000,
+        "isWorking": order.status != "pending",
+        "workingTime": order.created_at // 1000,
+        "origQuoteOrderQty": ("0" if order.quote_quantity is None
+                              else units(order.quote_quantity)),
+        "selfTradePreventionMode": _BINANCE_STP.get(order.self_trade_prevention, "NONE"),
+    }
+    if now_ms is not None:
+        body["transactTime"] = now_ms
+    if fills is not None:
+        body["fills"] = [{"price": dec(tick * f.price), "qty": dec(lot * f.quantity),
+                          "commission": units(f.fee), "commissionAsset": inst.quote,
+                          "tradeId": f.trade_id} for f in fills]
+    return body
+
+
+def trade_body(inst: InstrumentView, fill: Fill) -> dict[str, Any]:
+    tick, lot = inst.tick_size, inst.lot_size
+    return {
+        "symbol": inst.base + inst.quote, "id": fill.trade_id, "orderId": fill.order_id,
+        "orderListId": -1, "price": dec(tick * fill.price), "qty": dec(lot * fill.quantity),
+        "quoteQty": dec(tick * lot * fill.price * fill.quantity),
+        "commission": units(fill.fee), "commissionAsset": inst.quote,
+        "time": fill.ts // 1000, "isBuyer": fill.side == "buy",
+        "isMaker": fill.liquidity == "maker", "isBestMatch": True,
+    }
+
+
+def place_body(inst: InstrumentView, given: dict[str, str]) -> dict[str, Any]:
+    """The `/v1` placement body of a Binance `POST order`'s parameters."""
+    kind = given.get("type")
+    if kind is None:
+        raise missing("type")
+    if kind not in _TYPES:
+        raise BinanceError(400, -1116, "Invalid orderType.")
+    side = given.get("side")
+    if side not in ("BUY", "SELL"):
+        raise missing("side") if side is None else BinanceError(400, -1117, "Invalid side.")
+    venue_type, post_only = _TYPES[kind]
+    body: dict[str, Any] = {"symbol": inst.symbol, "side": side.lower(), "type": venue_type,
+                            "post_only": post_only}
+    for name, field in (("quantity", "quantity"), ("quoteOrderQty", "quote_quantity"),
+                        ("price", "price"), ("stopPrice", "stop_price"),
+                        ("newClientOrderId", "client_order_id")):
+        if given.get(name):
+            body[field] = given[name]
+    tif = given.get("timeInForce")
+    if venue_type in ("limit", "stop_limit"):
+        if kind == "LIMIT_MAKER":
+            tif = "GTC"
+        if tif not in ("GTC", "IOC", "FOK"):
+            raise missing("timeInForce") if tif is None else BinanceError(
+                400, -1115, "Invalid timeInForce.")
+        body["time_in_force"] = tif.lower()
+    stp = given.get("selfTradePreventionMode")
+    if stp is not None:
+        if stp not in _STP:
+            raise bad_parameter("Invalid selfTradePreventionMode.", -1100)
+        body["self_trade_prevention"] = _STP[stp]
+    return body
+
+
+def refused(error: ApiError) -> ApiError:
+    """A `/v1` refusal of order entry in Binance's words (a 429, 503 or 504 stays what it
+    is: the error path gives it Binance's code)."""
+    if isinstance(error, BinanceError) or error.status not in (400, 404, 409, 422):
+        return error
+    code, msg = _REFUSED.get(error.code, (-2010 if error.status in (409, 422) else -1100,
+                                          error.message))
+    return BinanceError(400, code, msg, headers=error.headers)
+
+
+def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
+             instrument: Callable[[str | None], InstrumentView],
+             now_ms: Callable[[], int]) -> None:
+    readmodel = services.readmodel
+    entry = services.order_entry
+    prefix = "/api/v3"
+
+    async def find(account: AccountView, given: dict[str, str], unknown: BinanceError
+                   ) -> OrderView:
+        """The account's order named by `orderId` or `origClientOrderId`."""
+        order: OrderView | None = None
+        raw_id = given.get("orderId")
+        if raw_id:
+            if not raw_id.isdigit() or len(raw_id) > 18:
+                raise bad_parameter("Illegal characters found in parameter 'orderId'.", -1100)
+            order = await services.history.order(int(raw_id))
+        elif given.get("origClientOrderId"):
+            order = await services.history.client_order(account, given["origClientOrderId"])
+        else:
+            raise missing("orderId")
+        if order is None or order.account_id != account.account_id:
+            raise unknown
+        return order
+
+    def render(order: OrderView) -> dict[str, Any]:
+        return order_body(readmodel.instruments[order.symbol], order)
+
+    @app.post(prefix + "/order")
+    @app.post(prefix + "/order/test")
+    async def binance_place() -> Response:
+        account, given = await signed()
+        inst = instrument(given.get("symbol"))
+        body = place_body(inst, given)
+        try:
+            entry.admit(account, answer_headers())
+            command = entry.place_command(account, validate(PlaceOrderBody, body, "the order"))
+            if request.path.endswith("/test"):
+                return json_response({})
+            _, order, fills = await entry.place_view(account, command)
+        except ApiError as error:
+            raise refused(error) from None
+        answer = given.get("newOrderRespType", "FULL")
+        out = order_body(inst, order, now_ms(), fills if answer == "FULL" else None)
+        if answer == "ACK":
+            out = {key: out[key] for key in ("symbol", "orderId", "orderListId",
+                                             "clientOrderId", "transactTime")}
+        return json_response(out)
+
+    @app.get(prefix + "/order")
+    async def binance_order() -> Response:
+        account, given = await signed()
+        instrument(given.get("symbol"))
+        return json_response(render(await find(account, given,
+                                               BinanceError(400, -2013, NO_ORDER))))
+
+    @app.delete(prefix + "/order")
+    async def binance_cancel() -> Response:
+        account, given = await signed()
+        instrument(given.get("symbol"))
+        unknown = BinanceError(400, -2011, UNKNOWN_ORDER)
+        order = await find(account, given, unknown)
+        if not order.is_open:
+            raise unknown
+        try:
+            entry.admit(account, answer_headers())
+            command, _ = entry.cancel_command(account, order)
+            events = await services.engine().execute(command, deadline=entry.timeout)
+            entry.changed_result(order, events)
+        except ApiError as error:
+            raise (unknown if error.code == "order_not_open" else refused(error)) from None
+        out = render(order)
+        out["origClientOrderId"] = out["clientOrderId"]
+        return json_response(out)
+
+    @app.get(prefix + "/openOrders")
+    async def binance_open_orders() -> Response:
+        account, given = await signed()
+        symbol = instrument(given["symbol"]).symbol if given.get("symbol") else None
+        orders = readmodel.recent_orders(account, Span(None, None, None, None, 10**9, False),
+                                         symbol, "open")
+        return json_response([render(order) for order in orders])
+
+    @app.delete(prefix + "/openOrders")
+    async def binance_cancel_all() -> Response:
+        account, given = await signed()
+        inst = instrument(given.get("symbol"))
+        entry.admit(account, answer_headers())
+        events = await services.engine().execute(
+            CancelAllOrders(account_id=account.account_id, symbol=inst.symbol),
+            deadline=services.settings.request_timeout)
+        reason = refusal(events)
+        if reason is not None:
+            raise refused(ApiError.rejected(reason))
+        out = []
+        for event in events:
+            if type(event) is OrderCancelled and event.account_id == account.account_id:
+                order = await services.history.order(event.order_id)
+                if order is not None:
+                    out.append(render(order))
+        return json_response(out)
+
+    @app.get(prefix + "/allOrders")
+    async def binance_all_orders() -> Response:
+        account, given = await signed()
+        inst = instrument(given.get("symbol"))
+        window = _window(given, "orderId")
+        orders = await services.history.orders(account, inst.symbol, "all", window)
+        orders.reverse()  # Binance lists them oldest first
+        return json_response([render(order) for order in orders])
+
+    @app.get(prefix + "/myTrades")
+    async def binance_my_trades() -> Response:
+        account, given = await signed()
+        inst = instrument(given.get("symbol"))
+        order_id = given.get("orderId")
+        if order_id is not None and (not order_id.isdigit() or len(order_id) > 18):
+            raise bad_parameter("Illegal characters found in parameter 'orderId'.", -1100)
+        window = _window(given, "fromId")
+        fills = await services.history.fills(account, inst.symbol,
+                                             None if order_id is None else int(order_id),
+                                             window)
+        fills.reverse()
+        return json_response([trade_body(inst, fill) for fill in fills])
+
+
+def _window(given: dict[str, str], cursor: str) -> Window:
+    """Binance's `fromId`/`orderId` (from this id on, oldest first), `startTime`,
+    `endTime` (inclusive, ms) and `limit` (500, at most 1000) as a history window."""
+    values: dict[str, int | None] = {}
+    for name in (cursor, "startTime", "endTime", "limit"):
+        raw = given.get(name)
+        if raw is None or raw == "":
+            values[name] = None
+        elif not raw.isdigit() or len(raw) > 18:
+            raise bad_parameter(f"Illegal characters found in parameter '{name}'.", -1100)
+        else:
+            values[name] = int(raw)
+    limit = values["limit"] or 500
+    if not 1 <= limit <= 1000:
+        raise bad_parameter("Illegal characters found in parameter 'limit'; legal range is "
+                            "'1..1000'.", -1100)
+    start, end, first = values["startTime"], values["endTime"], values[cursor]
+    return Window(
+        after=None if first is None else first - 1,
+        start=None if start is None else start * 1000,
+        end=None if end is None else end * 1000 + 1000,
+        limit=limit,
+    )
