@@ -11,8 +11,9 @@ ever waits for it), and joins them:
   and the whole page is listed newest first like every other.
 
 Each id range is read once, on one side, so a page has no gap and no duplicate however the
-seam moves while it is read: the seam is taken before the database is asked, the database
-holds everything up to it, and memory keeps everything above it.
+seam moves while it is read: memory is read and the seam taken before the database is
+asked (never after: what is above the seam may leave memory meanwhile), and the database
+holds everything up to the seam.
 """
 
 from __future__ import annotations
@@ -145,13 +146,15 @@ async def _joined(window: Window, seam: int,
             assert past is not None
             items += await past(_span(window, None, seam + 1, limit=limit - len(items)))
         return items
-    # Right after the cursor: the database's oldest first, then memory's, newest first.
+    # Right after the cursor: the database's oldest, then memory's, listed newest first.
+    # Memory is read first, before anything is awaited: while the database answers, newer
+    # batches may push what is above the seam now out of memory (and the seam up).
+    above = recent(_span(window, seam, None, newest=False))
     items = []
     if below_seam:
         assert past is not None
         items = await past(_span(window, None, seam + 1, newest=False))
-    if len(items) < limit:
-        items += recent(_span(window, seam, None, newest=False, limit=limit - len(items)))
+    items = (items + above)[:limit]
     items.reverse()
     return items
 

@@ -11,9 +11,10 @@ Memory holds what is hot (`Keep`): every open and pending order, the newest clos
 each account, the newest fills of each account and the newest public trades of each symbol.
 What falls out moves a *seam* up (`AccountView.order_seam`, `fill_seam`,
 `InstrumentView.trade_seam`): everything above a seam is in memory, everything at or below it
-is read from the database (`exchange.pipeline.history`). A seam only rises, and nothing
-above it ever leaves memory, so a page that takes the ids above the seam from here and the
-rest from the database has no gap and no duplicate. At start the seams are the newest ids in
+is read from the database (`exchange.pipeline.history`). A seam only rises, and whatever
+leaves memory raises it first, so a page that takes the ids above the seam from here and
+the rest (up to the seam it read) from the database has no gap and no duplicate, as long
+as it reads memory before it awaits the database. At start the seams are the newest ids in
 the database and memory holds the open orders only: start-up is proportional to open state.
 """
 
