@@ -271,3 +271,43 @@ async def test_memory_stays_bounded_and_old_orders_stay_reachable(url: str) -> N
         assert forbidden.value.status == 403
         await exchange.admin.aclose()
         exchange.server.shutdown()
+
+
+async def test_a_repeat_whose_lookup_is_slow_does_not_place_twice(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repeat's database lookup outlasts the first attempt, which is placed, closes
+    (IOC) and leaves memory meanwhile: the repeat must still find it."""
+    from exchange.pipeline import history
+
+    real = history.StorePast.client_order
+    calls = []
+
+    async def slow(self: Any, account_id: int, client_order_id: str) -> Any:
+        calls.append(client_order_id)
+        found = await real(self, account_id, client_order_id)
+        if len(calls) == 1:
+            await trio.sleep(0.5)  # slower than the other attempt's commit
+        return found
+
+    monkeypatch.setattr(history.StorePast, "client_order", slow)
+    async with trio.open_nursery() as nursery:
+        exchange = await start_exchange(nursery, database_url=url, keep_closed_orders=0)
+        await exchange.instrument("BTC-USD", tick="1", lot="1")
+        alice = await exchange.trader("alice", USD="1000000", BTC="1000")
+        answers: list[dict[str, Any]] = []
+
+        async def place() -> None:
+            answers.append(await alice.client.place_order(
+                "BTC-USD", "buy", quantity=1, price=100, time_in_force="ioc",
+                client_order_id="once"))
+
+        async with trio.open_nursery() as both:
+            both.start_soon(place)  # its lookup is the slow one
+            await trio.sleep(0.1)
+            both.start_soon(place)
+        assert len({answer["order_id"] for answer in answers}) == 1
+        placed = [o for o in await alice.client.orders(limit=10)
+                  if o["client_order_id"] == "once"]
+        assert len(placed) == 1
+        await exchange.admin.aclose()
+        exchange.server.shutdown()

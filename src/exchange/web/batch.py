@@ -67,6 +67,7 @@ async def place_batch(entry: OrderEntry, account: AccountView, orders: list[Any]
             commands[index] = command
     # Earlier placements with these client_order_ids are answered as `place_as` does;
     # this may wait, so it comes before anything is submitted.
+    applied = entry.readmodel.batches
     for index, command in list(commands.items()):
         if command.client_order_id is not None:
             try:
@@ -82,7 +83,11 @@ async def place_batch(entry: OrderEntry, account: AccountView, orders: list[Any]
     again: list[int] = []  # a client_order_id taken meanwhile, or twice in this batch
     for index, command in commands.items():
         coid = command.client_order_id
+        # Taken meanwhile: by an order in memory or in flight, or, if a batch was applied
+        # while the lookups waited, perhaps by one placed, closed and let go from memory
+        # since (`place_as` looks again).
         if coid is not None and (coid in account.client_ids
+                                 or entry.readmodel.batches != applied
                                  or (account.account_id, coid) in entry.services.inflight):
             again.append(index)
             continue

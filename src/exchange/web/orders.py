@@ -171,7 +171,9 @@ class OrderEntry:
         coid = command.client_order_id
         assert coid is not None
         key = (account.account_id, coid)
+        readmodel = self.readmodel
         while True:
+            applied = readmodel.batches
             order = await self.history.client_order(account, coid)
             if order is not None:
                 if msgspec.structs.replace(order.command, ts=0) == command:
@@ -180,6 +182,10 @@ class OrderEntry:
                                "client_order_id already used with a different request")
             pending = self.services.inflight.get(key)
             if pending is None:
+                if readmodel.batches != applied:
+                    # While the database was asked, an earlier attempt may have been
+                    # placed, closed and let go from memory, its marker gone: ask again.
+                    continue
                 return None
             if pending.is_set():  # left by a request that timed out: it is settled now
                 del self.services.inflight[key]
