@@ -8,6 +8,7 @@ import random
 
 import pytest
 import trio
+import trio.lowlevel
 
 from exchange.engine.events import TradeExecuted
 from exchange.pipeline.history import History, Window
@@ -35,7 +36,7 @@ class MovingPast:
                   if (span.above is None or f.trade_id > span.above)
                   and (span.below is None or f.trade_id < span.below)]
         chosen = chosen[-span.limit:][::-1] if span.newest else chosen[:span.limit]
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         for _ in range(self.arrivals):
             fill = _fill(len(self.stored) + 1)
             self.stored.append(fill)
