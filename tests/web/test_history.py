@@ -311,3 +311,32 @@ async def test_a_repeat_whose_lookup_is_slow_does_not_place_twice(
         assert len(placed) == 1
         await exchange.admin.aclose()
         exchange.server.shutdown()
+
+
+async def test_a_placement_is_answered_without_the_database(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An order that closes at once leaves memory before its request resumes; the answer
+    comes from its events, so a database that cannot be read does not turn an executed
+    placement into a 503 ("not executed, safe to retry")."""
+    from exchange.pipeline import history
+    from exchange.pipeline.sequencer import Unavailable
+
+    async def down(*_: Any) -> Any:
+        raise Unavailable("the database cannot be read just now")
+
+    async with trio.open_nursery() as nursery:
+        exchange = await start_exchange(nursery, database_url=url, keep_closed_orders=0)
+        await exchange.instrument("BTC-USD", tick="1", lot="1")
+        alice = await exchange.trader("alice", USD="1000000", BTC="1000")
+        bob = await exchange.trader("bob", USD="1000000", BTC="1000")
+        await alice.client.place_order("BTC-USD", "sell", quantity=2, price=100)
+        monkeypatch.setattr(history.StorePast, "order", down)
+        taken = await bob.client.place_order("BTC-USD", "buy", quantity=1, price=100,
+                                             time_in_force="ioc")
+        assert (taken["status"], taken["filled_quantity"]) == ("filled", "1")
+        assert [f["price"] for f in taken["fills"]] == ["100"]
+        expired = await bob.client.place_order("BTC-USD", "buy", quantity=1, price=90,
+                                               time_in_force="ioc")
+        assert expired["status"] == "expired"
+        await exchange.admin.aclose()
+        exchange.server.shutdown()

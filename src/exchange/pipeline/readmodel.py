@@ -75,6 +75,10 @@ _CLOSE_EVENTS = {
     OrderStatus.CANCELLED: "cancelled", OrderStatus.EXPIRED: "expired",
     OrderStatus.REJECTED: "rejected",
 }
+_CLOSING: dict[type, str] = {
+    OrderFilled: OrderStatus.FILLED, OrderCancelled: OrderStatus.CANCELLED,
+    OrderExpired: OrderStatus.EXPIRED, OrderRejected: OrderStatus.REJECTED,
+}
 _PENDING = OrderStatus.PENDING
 _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
@@ -266,6 +270,61 @@ class OrderView:
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    # What each of its events does to an order (the read model, and `order_of_events`).
+
+    @classmethod
+    def accepted(cls, ev: OrderAccepted) -> OrderView:
+        return cls(ev.order_id, ev.order, status=_PENDING if ev.pending else _NEW,
+                   parent_order_id=ev.parent_order_id or None, ts=ev.ts)
+
+    def traded(self, ev: TradeExecuted, fee: int) -> None:
+        self.filled += ev.quantity
+        self.notional += ev.price * ev.quantity
+        self.fee += fee
+        self.updated_at = ev.ts
+        if self.status == _NEW:
+            self.status = _PARTIAL
+
+    def amended(self, ev: OrderAmended) -> None:
+        self.quantity = ev.quantity
+        self.price = ev.price
+        self.updated_at = ev.ts
+
+    def triggered(self, ts: int) -> None:
+        self.status = _PARTIAL if self.filled else _NEW
+        self.updated_at = ts
+
+    def closed(self, status: str, ts: int) -> None:
+        self.status = status
+        self.updated_at = ts
+
+
+def order_of_events(events: Iterable[AnyEvent], order_id: int) -> OrderView | None:
+    """The order `order_id` as its events in `events` leave it (from its acceptance on):
+    a placement's answer when the order has left memory since."""
+    order: OrderView | None = None
+    for ev in events:
+        kind = type(ev)
+        if kind is OrderAccepted and ev.order_id == order_id:  # type: ignore[union-attr]
+            order = OrderView.accepted(ev)  # type: ignore[arg-type]
+        elif order is None:
+            continue
+        elif kind is TradeExecuted:
+            assert isinstance(ev, TradeExecuted)
+            if ev.maker_order_id == order_id:
+                order.traded(ev, ev.maker_fee)
+            elif ev.taker_order_id == order_id:
+                order.traded(ev, ev.taker_fee)
+        elif getattr(ev, "order_id", None) != order_id:
+            continue
+        elif kind is OrderAmended:
+            order.amended(ev)  # type: ignore[arg-type]
+        elif kind is OrderTriggered:
+            order.triggered(ev.ts)  # type: ignore[union-attr]
+        elif kind in _CLOSING:
+            order.closed(_CLOSING[kind], ev.ts)  # type: ignore[union-attr]
+    return order
+
 
 class Fill:
     __slots__ = ("fee", "liquidity", "order_id", "price", "quantity", "side", "symbol",
@@ -425,10 +484,7 @@ class ReadModel:
         self._account(ev.account_id).balances[ev.asset] = [ev.total, ev.held]
 
     def _accepted(self, ev: OrderAccepted) -> None:
-        order = OrderView(
-            ev.order_id, ev.order, status=_PENDING if ev.pending else _NEW,
-            parent_order_id=ev.parent_order_id or None, ts=ev.ts,
-        )
+        order = OrderView.accepted(ev)
         self.add_order(order)
         if order.account_id in self.watched:
             self._notice("new", order)
@@ -438,12 +494,7 @@ class ReadModel:
         for order_id, fee in ((ev.maker_order_id, ev.maker_fee),
                               (ev.taker_order_id, ev.taker_fee)):
             order = orders[order_id]
-            order.filled += ev.quantity
-            order.notional += ev.price * ev.quantity
-            order.fee += fee
-            order.updated_at = ev.ts
-            if order.status == _NEW:
-                order.status = _PARTIAL
+            order.traded(ev, fee)
             if order.account_id in watched:
                 self._notice("fill", order)
         self.record_trade(ev)
@@ -463,16 +514,13 @@ class ReadModel:
 
     def _amended(self, ev: OrderAmended) -> None:
         order = self.orders[ev.order_id]
-        order.quantity = ev.quantity
-        order.price = ev.price
-        order.updated_at = ev.ts
+        order.amended(ev)
         if order.account_id in self.watched:
             self._notice("amended", order)
 
     def _triggered(self, ev: OrderTriggered) -> None:
         order = self.orders[ev.order_id]
-        order.status = _PARTIAL if order.filled else _NEW
-        order.updated_at = ev.ts
+        order.triggered(ev.ts)
         if order.account_id in self.watched:
             self._notice("triggered", order)
 
@@ -629,8 +677,7 @@ class ReadModel:
 
     def _close(self, order_id: int, status: OrderStatus, ts: int) -> None:
         order = self.orders[order_id]
-        order.status = status
-        order.updated_at = ts
+        order.closed(status, ts)
         account = self.accounts[order.account_id]
         account.open_ids.discard(order_id)
         if order.account_id in self.watched:

@@ -31,7 +31,13 @@ from exchange.engine.events import (
 )
 from exchange.engine.units import to_units
 from exchange.pipeline.history import Window
-from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
+from exchange.pipeline.readmodel import (
+    AccountView,
+    Fill,
+    InstrumentView,
+    OrderView,
+    order_of_events,
+)
 from exchange.pipeline.sequencer import OutcomeUnknown, Request
 from exchange.web import render
 from exchange.web.app import (
@@ -285,9 +291,11 @@ class OrderEntry:
                     and services.inflight.get(key) is request.done):
                 del services.inflight[key]
         order_id = _placed_id(events, account)
-        # Awaited after later batches, perhaps: the order may have closed and left memory.
-        order = await self.history.order(order_id)
-        assert order is not None, "durable, so in memory or in the database"
+        # Awaited after later batches, perhaps: the order may have closed and left memory
+        # since. Then it is answered as its own events left it, with no database read (a
+        # failed read must not turn an executed placement into a 503).
+        order = self.readmodel.orders.get(order_id) or order_of_events(events, order_id)
+        assert order is not None, "an accepted order's events hold its acceptance"
         return 201, order, fills_of(events, order_id)
 
     def place_result(self, account: AccountView, events: list[AnyEvent]
