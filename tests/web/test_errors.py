@@ -205,9 +205,17 @@ async def test_junk_never_gives_5xx(exchange: Exchange) -> None:
                      "/v1/fills?order_id=%00", "/v1/instruments/%ff/book",
                      "/v1/instruments/BTC-USD/candles?start=garbage",
                      "/v1/instruments/BTC-USD/candles?interval=7m",
-                     "/v1/orders/99999999999999999999999999"):
+                     "/v1/orders/99999999999999999999999999",
+                     "/v1/orders?start_time=junk", "/v1/fills?after=-1",
+                     "/v1/orders?start_time=2026-01-02T00:00:00Z&end_time=2026-01-01T00:00:00Z"):
             response = await http.get(path)
             assert 400 <= response.status_code < 500, (path, response.text)
+        # Strings no order or instrument has, NUL among them, never reach the database.
+        for path in ("/v1/orders?symbol=%00", "/v1/fills?symbol=%00",
+                     "/v1/orders?status=closed&symbol=a%00b", "/v1/orders/by-client-id/a%00b",
+                     "/v1/instruments/BTC-USD/trades?end_time=1970-01-02T00:00:00Z"):
+            response = await http.get(path)
+            assert response.status_code in (200, 404), (path, response.text)
 
 
 async def test_several_authorization_headers(exchange: Exchange) -> None:

@@ -19,6 +19,7 @@ holds everything up to the seam.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
@@ -35,6 +36,7 @@ log = logging.getLogger("exchange.server")
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_ID = 2**63 - 1  # what an id column holds: no larger id is anywhere
+CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")  # as order entry takes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,8 @@ class History:
     async def client_order(self, account: AccountView, client_order_id: str
                            ) -> OrderView | None:
         """The account's order placed with `client_order_id` (its first), if any."""
+        if not CLIENT_ORDER_ID.match(client_order_id):
+            return None  # no order has one like it: nothing to ask the database
         order_id = account.client_ids.get(client_order_id)
         if order_id is not None:
             order = self.readmodel.orders.get(order_id)
@@ -92,6 +96,8 @@ class History:
                      window: Window) -> list[OrderView]:
         """Newest first; `status` is `open` (all in memory), `closed` or `all`."""
         readmodel = self.readmodel
+        if symbol is not None and symbol not in readmodel.instruments:
+            return []
 
         def recent(span: Span) -> list[OrderView]:
             return readmodel.recent_orders(account, span, symbol, status)
@@ -105,6 +111,8 @@ class History:
 
     async def fills(self, account: AccountView, symbol: str | None, order_id: int | None,
                     window: Window) -> list[Fill]:
+        if symbol is not None and symbol not in self.readmodel.instruments:
+            return []
         past = self.past
         return await _joined(
             window, account.fill_seam,

@@ -44,6 +44,8 @@ from exchange.store.schema import (
     transfers,
 )
 
+IN_CHUNK = 500  # ids per IN list: far below the drivers' bound parameters (asyncpg 32767)
+
 
 async def write(engine: AsyncEngine, ws: WriteSet, *, retry: bool = False,
                 fast: bool = True) -> float | None:
@@ -103,9 +105,10 @@ async def _write_reference(conn: AsyncConnection, ws: WriteSet) -> None:
             _dicts(("account_id", "house"), ws.house, prefix="b_"),
         )
     await _insert(conn, rounds, ROUND_COLUMNS, ws.rounds)
-    if ws.cleared_standings:
+    cleared = ws.cleared_standings
+    for start in range(0, len(cleared), IN_CHUNK):  # a round of any size: bounded IN lists
         await conn.execute(delete(standings)
-                           .where(standings.c.account_id.in_(ws.cleared_standings)))
+                           .where(standings.c.account_id.in_(cleared[start:start + IN_CHUNK])))
     await _upsert(conn, standings, STANDING_COLUMNS, ws.standings, ("account_id", "symbol"))
 
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from exchange.pipeline.chaos import parse_latency
+from exchange.pipeline.history import CLIENT_ORDER_ID
 from exchange.web.errors import ApiError, invalid
 
 MAX_ADJUSTED_EXPONENT = 20  # |value| < 10**21
@@ -158,7 +159,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_stora
 Symbol = Annotated[str, Field(min_length=1, max_length=32, examples=["BTC-USD"])]
 NewSymbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,15}-[A-Za-z0-9]{1,15}$")]
 Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
-ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,36}$")]
+ClientOrderId = Annotated[str, Field(pattern=CLIENT_ORDER_ID.pattern)]
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["limit", "market", "stop_market", "stop_limit"]
