@@ -517,11 +517,12 @@ class Connection:
     def _cancel(self, op_id: Any, message: dict[str, Any]) -> None:
         _fields(message, {"order_id"})
         account = self._trader()
-        order = self._open_order(op_id, account, _order_id(message))
-        if order is None:
-            return
-        command, order = self.entry.cancel_command(account, order)
-        self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
+
+        def cancel(order: OrderView) -> None:
+            command, _ = self.entry.cancel_command(account, order)
+            self._submit(op_id, command,
+                         lambda events: self.entry.changed_result(order, events))
+        self._with_open_order(op_id, account, _order_id(message), cancel)
 
     def _amend(self, op_id: Any, message: dict[str, Any]) -> None:
         _fields(message, {"order_id", "quantity", "price"})
@@ -529,27 +530,33 @@ class Connection:
         order_id = _order_id(message)
         body = validate(AmendOrderBody, {key: value for key, value in message.items()
                                          if key in ("quantity", "price")})
-        order = self._open_order(op_id, account, order_id)
-        if order is None:
-            return
-        command, order = self.entry.amend_command(account, order, body)
-        self._submit(op_id, command, lambda events: self.entry.changed_result(order, events))
 
-    def _open_order(self, op_id: Any, account: AccountView, order_id: int) -> OrderView | None:
-        """The account's open order, or None when it is not in memory: then it is not
-        open, and a task reads why (a 404, 403 or 409) and answers with it."""
+        def amend(order: OrderView) -> None:
+            command, _ = self.entry.amend_command(account, order, body)
+            self._submit(op_id, command,
+                         lambda events: self.entry.changed_result(order, events))
+        self._with_open_order(op_id, account, order_id, amend)
+
+    def _with_open_order(self, op_id: Any, account: AccountView, order_id: int,
+                         proceed: Callable[[OrderView], None]) -> None:
+        """`proceed` with the account's open order at once when it is in memory (every
+        open order is); else a task reads why it is not (a 404, 403 or 409) and answers."""
         order = self.entry.open_now(account, order_id)
-        if order is None:
-            assert self._nursery is not None
-            self._started()
-            self._nursery.start_soon(self._not_open, op_id, account, order_id)
-        return order
+        if order is not None:
+            proceed(order)
+            return
+        assert self._nursery is not None
+        self._started()
+        self._nursery.start_soon(self._not_open, op_id, account, order_id, proceed)
 
-    async def _not_open(self, op_id: Any, account: AccountView, order_id: int) -> None:
+    async def _not_open(self, op_id: Any, account: AccountView, order_id: int,
+                        proceed: Callable[[OrderView], None]) -> None:
         try:
-            await self.entry.open_order(account, order_id)
-            # Open in the database but not yet in memory: not acknowledged to anyone yet.
-            self._answer(_error(op_id, ApiError(404, "not_found", f"no order {order_id}")))
+            order = await self.entry.open_order(account, order_id)
+            if self.entry.readmodel.orders.get(order_id) is order:
+                proceed(order)  # it became open in memory meanwhile
+            else:  # open in the database but not yet in memory: acknowledged to no one
+                self._answer(_error(op_id, ApiError(404, "not_found", f"no order {order_id}")))
         except ApiError as error:
             self._answer(_error(op_id, error))
         except PipelineError as exc:  # the database cannot be read just now
