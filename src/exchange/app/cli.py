@@ -38,6 +38,9 @@ def add_server_commands(commands: Any) -> None:
                         help="a running server's URL (admin API); without it, offline")
     create.add_argument("--admin-token", default=None)
     create.add_argument("--database-url", default=None, help="offline: the database")
+    create.add_argument("--binance", action="store_true",
+                        help="also a key for the Binance-compatible surface: prints its key, "
+                             "its secret (once) and a ccxt snippet for this server")
 
 
 def run_server_command(args: argparse.Namespace) -> int:
@@ -97,15 +100,21 @@ def _create_account(args: argparse.Namespace) -> int:
 
         from exchange.client import ExchangeClient, ExchangeError
 
-        async def online() -> tuple[int, str]:
+        async def online() -> tuple[int, str, tuple[str, str] | None]:
             async with ExchangeClient(args.url, admin_token=settings.admin_token) as client:
                 created = await client.create_account(args.name)
                 for asset, amount in deposits:
                     await client.deposit(created["account_id"], asset, amount)
-                return created["account_id"], created["api_key"]
+                made = None
+                if args.binance:
+                    key = await client.request(
+                        "POST", f"/v1/admin/accounts/{created['account_id']}/api-keys",
+                        json={"type": "hmac"}, auth="admin")
+                    made = key["api_key"], key["secret_key"]
+                return created["account_id"], created["api_key"], made
 
         try:
-            account_id, api_key = trio.run(online)
+            account_id, api_key, binance = trio.run(online)
         except ExchangeError as exc:
             print(f"exchange accounts create: {exc}", file=sys.stderr)
             return 1
@@ -118,12 +127,22 @@ def _create_account(args: argparse.Namespace) -> int:
         from exchange.pipeline.storage import StartupError
 
         try:
-            account_id, api_key = create_account_offline(settings, args.name, deposits)
+            account_id, api_key, binance = create_account_offline(
+                settings, args.name, deposits, binance=args.binance)
         except StartupError as exc:
             print(f"exchange accounts create: {exc}", file=sys.stderr)
             return 2
     print(f"account {account_id} ({args.name})")
     print(f"api key: {api_key}")
+    if binance is not None:
+        from exchange.binance.snippet import ccxt_snippet
+
+        key, secret = binance
+        base = args.url or f"http://{settings.host}:{settings.port}"
+        print(f"binance api key: {key}")
+        print(f"binance secret: {secret}  (shown this once)")
+        print("ccxt, pointed at this server:\n")
+        print(ccxt_snippet(base, key, secret))
     return 0
 
 

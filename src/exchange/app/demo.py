@@ -23,6 +23,11 @@ ACCOUNTS = (
     ("demo-alice", "demo-alice.alice-demo-secret-not-for-real-money"),
     ("demo-bob", "demo-bob.bob-demo-secret-not-for-real-money"),
 )
+# Their keys for the Binance-compatible surface (HMAC), published likewise.
+BINANCE_KEYS = {
+    "demo-alice": ("demoAliceBinanceKey", "demoAliceBinanceSecretNotForRealMoney"),
+    "demo-bob": ("demoBobBinanceKey", "demoBobBinanceSecretNotForRealMoney"),
+}
 FUNDS = (("USD", Decimal(1_000_000)), ("BTC", Decimal(100)), ("ETH", Decimal(1_000)))
 # The admin token of a demo started without one, so that `exchange simulate` can run
 # against it; published like the demo keys.
@@ -56,7 +61,12 @@ async def setup_demo(services: Services, *, echo: bool = True) -> dict[str, str]
                     account_id=account_id, asset=asset, amount=to_units(amount) or 0,
                     transfer_id=f"demo-{asset}",
                 ))
+            account = readmodel.account_for_key(key_id)
         keys[name] = api_key
+        binance_key, binance_secret = BINANCE_KEYS[name]
+        if services.keys.get(binance_key) is None and account is not None:
+            await services.keys.add_hmac(account.account_id, binance_key, binance_secret)
         if echo:
-            print(f"demo account {name}: api key {api_key}", flush=True)
+            print(f"demo account {name}: api key {api_key}; Binance API key {binance_key} "
+                  f"secret {binance_secret}", flush=True)
     return keys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import trio
@@ -13,14 +14,15 @@ from exchange.pipeline.config import Settings
 from exchange.pipeline.journal import AccountInfo
 from exchange.pipeline.metrics import Metrics
 from exchange.pipeline.sequencer import Sequencer
-from exchange.pipeline.storage import StartupError, open_storage
+from exchange.pipeline.storage import StartupError, Storage, open_storage
 from exchange.web.auth import new_api_key
 
 
-async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, AccountInfo | None]]
-                      ) -> list[list[AnyEvent]]:
+async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, AccountInfo | None]],
+                      then: Callable[[Storage, list[list[AnyEvent]]], Awaitable[None]] | None
+                      = None) -> list[list[AnyEvent]]:
     """Runs commands one after the other through engine, journal and read model; returns
-    their events once durable."""
+    their events once durable. `then` runs after them, on the same storage."""
     results: list[list[AnyEvent]] = []
     async with open_storage(settings) as storage:
         sequencer = Sequencer(storage.engine, storage.journal, storage.readmodel, Metrics())
@@ -36,14 +38,18 @@ async def run_offline(settings: Settings, commands: list[tuple[AnyCommand, Accou
                         command = Deposit(account_id=created.account_id, asset=command.asset,
                                           amount=command.amount)
                     results.append(await sequencer.execute(command, account=record))
+                if then is not None:
+                    await then(storage, results)
             finally:
                 sequencer.close()
         await storage.seal()
     return results
 
 
-def create_account_offline(settings: Settings, name: str,
-                           deposits: list[tuple[str, Decimal]]) -> tuple[int, str]:
+def create_account_offline(settings: Settings, name: str, deposits: list[tuple[str, Decimal]],
+                           binance: bool = False) -> tuple[int, str, tuple[str, str] | None]:
+    """(account id, its API key, and with `binance` a Binance-compatible HMAC key and its
+    secret)."""
     api_key, key_id, key_hash = new_api_key()
     commands: list[tuple[AnyCommand, AccountInfo | None]] = [
         (CreateAccount(), AccountInfo(0, name, key_id, key_hash))
@@ -53,11 +59,19 @@ def create_account_offline(settings: Settings, name: str,
         if units is None:
             raise StartupError(f"{asset} amount {amount} has more than 12 decimals")
         commands.append((Deposit(account_id=0, asset=asset, amount=units), None))
-    results = trio.run(run_offline, settings, commands)
+    made: list[tuple[str, str]] = []
+
+    async def binance_key(storage: Storage, results: list[list[AnyEvent]]) -> None:
+        created = results[0][0]
+        if binance and isinstance(created, AccountCreated):
+            key, secret = await storage.keys.create_hmac(created.account_id)
+            made.append((key.api_key, secret))
+
+    results = trio.run(run_offline, settings, commands, binance_key)
     for events in results:
         for event in events:
             if type(event) is RequestRejected:
                 raise StartupError(f"refused: {event.reason}")
     created = results[0][0]
     assert isinstance(created, AccountCreated)
-    return created.account_id, api_key
+    return created.account_id, api_key, made[0] if made else None

@@ -141,9 +141,13 @@ class KeyRing:
     async def create_hmac(self, account_id: int) -> tuple[ApiKey, str]:
         """A new HMAC key and its secret (shown once)."""
         secret = _token()
-        key = ApiKey(_token(), account_id, "hmac", _now(), secret=secret.encode())
+        return await self.add_hmac(account_id, _token(), secret), secret
+
+    async def add_hmac(self, account_id: int, api_key: str, secret: str) -> ApiKey:
+        """An HMAC key with the given key and secret (the demo's published ones)."""
+        key = ApiKey(api_key, account_id, "hmac", _now(), secret=secret.encode())
         await self._store(key, self.fernet.encrypt(secret.encode()).decode(), None)
-        return key, secret
+        return key
 
     async def add_ed25519(self, account_id: int, pem: str) -> ApiKey:
         public_key = parse_public_key(pem)

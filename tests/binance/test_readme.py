@@ -1,0 +1,41 @@
+"""The README's ccxt block, run as written against a demo server (only its `BASE` line
+points at the test's port instead of 8000)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from web.support import threaded_exchange
+
+README = Path(__file__).parents[2] / "README.md"
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _block() -> str:
+    text = README.read_text()
+    marker = text.index("<!-- ccxt-snippet:")
+    match = re.search(r"```python\n(.*?)```", text[marker:], re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_readme_snippet_trades(tmp_path: Path) -> None:
+    block = _block()
+    assert 'BASE = "http://127.0.0.1:8000"' in block
+    with threaded_exchange(demo=True, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+                           rate_limit=0) as url:
+        code = block.replace('BASE = "http://127.0.0.1:8000"', f'BASE = "{url}"')
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "1000000.0"
+    order_id, status, price = lines[1].split()
+    assert (status, float(price)) == ("open", 20000.0)
+    assert lines[2] == "canceled"
