@@ -37,5 +37,6 @@ def test_the_readme_snippet_trades(tmp_path: Path) -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "1000000.0"
     order_id, status, price = lines[1].split()
+    assert order_id.isdigit()
     assert (status, float(price)) == ("open", 20000.0)
     assert lines[2] == "canceled"
