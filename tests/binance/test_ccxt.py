@@ -192,3 +192,28 @@ def test_orders_through_ccxt(venue: Venue) -> None:
     bot.create_order("BTC/USD", "limit", "buy", 0.1, 91)
     assert len(bot.cancel_all_orders("BTC/USD")) == 2
     assert bot.fetch_open_orders("BTC/USD") == []
+
+
+def test_trades_are_aggregated_as_binance_does(venue: Venue) -> None:
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "AGG-USD", "base": "AGG", "quote": "USD", "tick_size": "1",
+        "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
+    _, seller, _, _ = venue.trader("seller", AGG="100")
+    _, _, key, secret = venue.trader("sweeper", USD="100000")
+    v1 = httpx.Client(base_url=venue.url, headers={"Authorization": f"Bearer {seller}"})
+    for price in (10, 10, 11):  # two makers at 10, one at 11
+        assert v1.post("/v1/orders", json={"symbol": "AGG-USD", "side": "sell",
+                                           "type": "limit", "quantity": "2",
+                                           "price": str(price)}).status_code == 201
+    exchange = binance(venue.url, key, secret)
+    exchange.create_order("AGG/USD", "market", "buy", 5)  # 2 + 2 at 10, 1 at 11
+    trades = exchange.fetch_trades("AGG/USD")
+    assert [(t["price"], t["amount"], t["side"]) for t in trades] == [
+        (10, 4, "buy"), (11, 1, "buy")]
+    raw = httpx.get(venue.url + "/api/v3/aggTrades", params={"symbol": "AGGUSD"}).json()
+    assert raw[0]["l"] == raw[0]["f"] + 1
+    assert raw[1]["f"] == raw[1]["l"] == raw[0]["l"] + 1
+    later = httpx.get(venue.url + "/api/v3/aggTrades",
+                      params={"symbol": "AGGUSD", "fromId": raw[1]["a"]}).json()
+    assert later == raw[1:]
+    v1.close()

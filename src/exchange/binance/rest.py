@@ -17,6 +17,7 @@ from quart_trio import QuartTrio
 from exchange.binance import orders
 from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
 from exchange.binance.signing import KEY_HEADER, parameters, verify
+from exchange.engine.events import TradeExecuted
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
 from exchange.web.app import Services, json_response, request_body
@@ -54,6 +55,20 @@ def _filters(inst: InstrumentView) -> list[dict[str, Any]]:
 def _precision(step: Decimal) -> int:
     exponent = step.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 8
+
+
+def aggregate(trades: list[TradeExecuted]) -> list[list[TradeExecuted]]:
+    """Binance's aggregate trades: consecutive trades (oldest first) of one taker order at
+    one price, each aggregate named by its first trade's id."""
+    groups: list[list[TradeExecuted]] = []
+    for trade in trades:
+        last = groups[-1][-1] if groups else None
+        if (last is not None and last.taker_order_id == trade.taker_order_id
+                and last.price == trade.price and last.trade_id + 1 == trade.trade_id):
+            groups[-1].append(trade)
+        else:
+            groups.append([trade])
+    return groups
 
 
 def symbol_info(inst: InstrumentView) -> dict[str, Any]:
@@ -229,6 +244,39 @@ def register(app: QuartTrio, services: Services) -> None:
              "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
              "isBuyerMaker": t.taker_side == "sell", "isBestMatch": True}
             for t in recent
+        ])
+
+    @app.get(PREFIX + "/aggTrades")
+    async def binance_agg_trades() -> Response:
+        given = params()
+        inst = instrument(given.get("symbol"))
+        limit = count(given, "limit", 500, 1000)
+        first, start, end = (millis(given, "fromId"), millis(given, "startTime"),
+                             millis(given, "endTime"))
+        if start is not None and end is not None and not 0 <= end - start <= 3_600_000:
+            raise bad_parameter("startTime and endTime must be at most 1 hour apart.", -1127)
+        window = Window(after=None if first is None else first - 1,
+                        start=None if start is None else start * 1000,
+                        end=None if end is None else end * 1000 + 1000,
+                        limit=min(1000, 2 * limit + 1))
+        trades = await services.history.trades(inst, window)
+        trades.reverse()  # oldest first
+        groups = aggregate(trades)
+        # A group at an edge of what was read may go on beyond it: cut it off, unless the
+        # read reached the end there (fewer trades than asked for, or the newest ones).
+        if len(trades) == window.limit:
+            if first is None and groups:
+                groups = groups[1:]
+            elif groups:
+                groups = groups[:-1]
+        groups = groups[:limit] if first is not None else groups[-limit:]
+        tick, lot = inst.tick_size, inst.lot_size
+        return json_response([
+            {"a": group[0].trade_id, "p": dec(tick * group[0].price),
+             "q": dec(lot * sum(t.quantity for t in group)), "f": group[0].trade_id,
+             "l": group[-1].trade_id, "T": group[0].ts // 1000,
+             "m": group[0].taker_side == "sell", "M": True}
+            for group in groups
         ])
 
     @app.get(PREFIX + "/klines")
