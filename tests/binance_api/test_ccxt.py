@@ -217,3 +217,26 @@ def test_trades_are_aggregated_as_binance_does(venue: Venue) -> None:
                       params={"symbol": "AGGUSD", "fromId": raw[1]["a"]}).json()
     assert later == raw[1:]
     v1.close()
+
+
+def test_the_smaller_endpoints(venue: Venue) -> None:
+    _, _, key, secret = venue.trader("curious", USD="1000")
+    exchange = binance(venue.url, key, secret)
+    exchange.load_markets()
+    fees = exchange.fetch_trading_fees()  # sapi/v1/asset/tradeFee
+    assert (fees["BTC/USD"]["maker"], fees["BTC/USD"]["taker"]) == (0.001, 0.002)
+    commission = exchange.private_get_account_commission({"symbol": "BTCUSD"})
+    assert commission["standardCommission"]["taker"] == "0.002"
+    assert exchange.private_get_ratelimit_order() == []  # the rate limit is off here
+    average = httpx.get(venue.url + "/api/v3/avgPrice", params={"symbol": "BTCUSD"}).json()
+    assert average["mins"] == 5
+    assert float(average["price"]) > 0
+    signed_only = httpx.get(venue.url + "/api/v3/historicalTrades",
+                            params={"symbol": "BTCUSD"})
+    assert signed_only.json()["code"] == -2014
+    history = httpx.get(venue.url + "/api/v3/historicalTrades",
+                        params={"symbol": "BTCUSD", "fromId": "1", "limit": "2"},
+                        headers={"X-MBX-APIKEY": key}).json()
+    assert [t["id"] for t in history] == [1, 2][:len(history)]
+    assert history
+    assert httpx.get(venue.url + "/sapi/v1/spot/delist-schedule").json()["code"] == -2014

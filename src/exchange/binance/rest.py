@@ -16,7 +16,7 @@ from quart_trio import QuartTrio
 
 from exchange.binance import orders
 from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
-from exchange.binance.signing import KEY_HEADER, parameters, verify
+from exchange.binance.signing import KEY_HEADER, api_key_of, parameters, verify
 from exchange.engine.events import TradeExecuted
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
@@ -55,6 +55,13 @@ def _filters(inst: InstrumentView) -> list[dict[str, Any]]:
 def _precision(step: Decimal) -> int:
     exponent = step.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 8
+
+
+def trade_row(inst: InstrumentView, t: TradeExecuted) -> dict[str, Any]:
+    tick, lot = inst.tick_size, inst.lot_size
+    return {"id": t.trade_id, "price": dec(tick * t.price), "qty": dec(lot * t.quantity),
+            "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
+            "isBuyerMaker": t.taker_side == "sell", "isBestMatch": True}
 
 
 def aggregate(trades: list[TradeExecuted]) -> list[list[TradeExecuted]]:
@@ -236,15 +243,9 @@ def register(app: QuartTrio, services: Services) -> None:
         given = params()
         inst = instrument(given.get("symbol"))
         limit = count(given, "limit", 500, 1000)
-        tick, lot = inst.tick_size, inst.lot_size
         recent = await services.history.trades(inst, Window(limit=limit))
         recent.reverse()  # Binance lists them oldest first
-        return json_response([
-            {"id": t.trade_id, "price": dec(tick * t.price), "qty": dec(lot * t.quantity),
-             "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
-             "isBuyerMaker": t.taker_side == "sell", "isBestMatch": True}
-            for t in recent
-        ])
+        return json_response([trade_row(inst, t) for t in recent])
 
     @app.get(PREFIX + "/aggTrades")
     async def binance_agg_trades() -> Response:
@@ -341,6 +342,73 @@ def register(app: QuartTrio, services: Services) -> None:
                 "askQty": "0" if ask is None else dec(lot * inst.asks[ask][0]),
             })
         return json_response(rows[0] if "symbol" in given else rows)
+
+    @app.get(PREFIX + "/historicalTrades")
+    async def binance_historical_trades() -> Response:
+        api_key_of(services.keys, request.headers.get(KEY_HEADER))  # the key, no signature
+        given = params()
+        inst = instrument(given.get("symbol"))
+        limit = count(given, "limit", 500, 1000)
+        first = millis(given, "fromId")
+        window = Window(after=None if first is None else first - 1, limit=limit)
+        found = await services.history.trades(inst, window)
+        found.reverse()
+        return json_response([trade_row(inst, t) for t in found])
+
+    @app.get(PREFIX + "/avgPrice")
+    async def binance_avg_price() -> Response:
+        inst = instrument(params().get("symbol"))
+        now = time.time_ns() // 1000
+        recent = [t for t in inst.trades if t.ts >= now - 300_000_000]
+        lots = sum(t.quantity for t in recent)
+        if lots:
+            price = dec(inst.tick_size * Decimal(sum(t.price * t.quantity for t in recent))
+                        / lots)
+        else:
+            price = "0" if inst.last_price is None else dec(inst.tick_size * inst.last_price)
+        return json_response({"mins": 5, "price": price, "closeTime": now // 1000})
+
+    @app.get(PREFIX + "/account/commission")
+    async def binance_commission() -> Response:
+        _, given = await signed()
+        inst = instrument(given.get("symbol"))
+        zero = {"maker": "0", "taker": "0", "buyer": "0", "seller": "0"}
+        return json_response({
+            "symbol": binance_symbol(inst),
+            "standardCommission": {**zero, "maker": dec(inst.maker_fee_rate),
+                                   "taker": dec(inst.taker_fee_rate)},
+            "specialCommission": zero, "taxCommission": zero,
+            "discount": {"enabledForAccount": False, "enabledForSymbol": False,
+                         "discountAsset": "BNB", "discount": "0"},
+        })
+
+    @app.get(PREFIX + "/rateLimit/order")
+    async def binance_order_rate() -> Response:
+        account, _ = await signed()
+        limiter = services.limiter
+        state = limiter.headers(account.account_id)
+        if not state:  # the rate limit is off
+            return json_response([])
+        limit = int(state["X-RateLimit-Limit"])
+        return json_response([{
+            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 1,
+            "limit": limit, "count": limit - int(state["X-RateLimit-Remaining"]),
+        }])
+
+    @app.get("/sapi/v1/asset/tradeFee")
+    async def binance_trade_fee() -> Response:
+        _, given = await signed()
+        chosen = selected(given)
+        insts = list(readmodel.instruments.values()) if chosen is None else chosen
+        return json_response([{"symbol": binance_symbol(inst),
+                               "makerCommission": dec(inst.maker_fee_rate),
+                               "takerCommission": dec(inst.taker_fee_rate)}
+                              for inst in insts])
+
+    @app.get("/sapi/v1/spot/delist-schedule")
+    async def binance_delist_schedule() -> Response:
+        await signed()
+        return json_response([])  # nothing is ever delisted here
 
     @app.get(PREFIX + "/account")
     async def binance_account() -> Response:

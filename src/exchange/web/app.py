@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from exchange.web.orders import OrderEntry
     from exchange.web.ws import WebSocketHub
 
-BINANCE_PREFIX = "/api/"  # the Binance-compatible surface (`exchange.binance`)
+BINANCE_PREFIXES = ("/api/", "/sapi/")  # the Binance-compatible surface (`exchange.binance`)
 log = logging.getLogger("exchange.web")
 
 JSON = "application/json"
@@ -126,8 +126,8 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(error: ApiError) -> Response:
     """The one error path's answer, in the envelope of the surface the request is on: the
-    contract's under `/v1` (and everywhere else), Binance's under `/api/`."""
-    if has_request_context() and request.path.startswith(BINANCE_PREFIX):
+    contract's under `/v1` (and everywhere else), Binance's under `/api/` and `/sapi/`."""
+    if has_request_context() and request.path.startswith(BINANCE_PREFIXES):
         from exchange.binance.errors import envelope
 
         status, body, headers = envelope(error)
