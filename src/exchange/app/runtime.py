@@ -47,6 +47,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
+from exchange.binance.ws import routes as binance_streams
 from exchange.pipeline.chaos import chaos_for
 from exchange.pipeline.config import Settings
 from exchange.pipeline.deadman import DeadMan
@@ -142,7 +143,8 @@ async def serve_exchange(
         services = Services(settings, storage.readmodel, metrics, storage.journal, sequencer,
                             chaos, deadman, fanout, storage.history, storage.keys)
         # One ASGI edge: the route table's hot handlers first, the Quart-Trio app for the rest.
-        table = RouteTable(FastPath(services).routes())
+        # The Binance-compatible surface's streams are entries of the same table.
+        table = RouteTable(FastPath(services).routes() + binance_streams(services))
         edge = Edge(table, create_app(services), chaos, refuse_unknown)
         app = KeepAlive(edge, settings.max_body_bytes)
         stop = trio.Event()

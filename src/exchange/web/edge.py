@@ -1,10 +1,11 @@
 """The one ASGI edge: a route table for the hot handlers, the Quart-Trio app for the rest.
 
-A route names its scope type, method and path in Quart's spelling (`/v1/orders/<int:id>`),
-and its handler takes the ASGI triple and the path's parameters. Order entry and the
-WebSocket API are entries (`exchange.web.fastpath`); a second API surface is more entries,
-from a package of its own. What no entry matches goes to the app (HTTP) or is refused with
-the contract's envelope (a WebSocket on an unknown path).
+A route names its scope type, method and path in Quart's spelling
+(`/v1/orders/<int:id>`, `/ws/<path:streams>`), and its handler takes the ASGI triple and
+the path's parameters. Order entry and the WebSocket API are entries
+(`exchange.web.fastpath`); a second API surface is more entries, from a package of its own
+(the Binance-compatible streams: `exchange.binance.ws`). What no entry matches goes to the
+app (HTTP) or is refused with the contract's envelope (a WebSocket on an unknown path).
 
 Chaos mode's latency is added here, for the table and the app alike: the start of an answer
 to a `/v1/` request (admin routes aside, so an operator keeps control) waits
@@ -26,11 +27,12 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]  # Quart-Trio types its scope and events more narrowly
-Handler = Callable[[Scope, Receive, Send, dict[str, int]], Awaitable[None]]
+Handler = Callable[[Scope, Receive, Send, dict[str, Any]], Awaitable[None]]
 
 HTTP = "http"
 WEBSOCKET = "websocket"
-_PARAM = re.compile(r"<int:([a-z_]+)>")
+_PARAM = re.compile(r"<(int|path):([a-z_]+)>")
+_PATTERNS = {"int": "[0-9]{1,18}", "path": ".+"}
 _CHAOS_LATENCY = (b"x-chaos", b"latency")
 
 
@@ -38,7 +40,7 @@ _CHAOS_LATENCY = (b"x-chaos", b"latency")
 class Route:
     kind: str  # HTTP or WEBSOCKET
     method: str  # "" for a WebSocket
-    rule: str  # Quart's spelling; `<int:name>` is 1 to 18 ASCII digits
+    rule: str  # Quart's spelling; `<int:name>` is 1 to 18 ASCII digits, `<path:name>` the rest
     handler: Handler
 
 
@@ -49,6 +51,7 @@ class RouteTable:
         self.routes = tuple(routes)
         self._exact: dict[tuple[str, str, str], Route] = {}
         self._patterns: list[tuple[str, str, re.Pattern[str], Route]] = []
+        self._ints: set[str] = set()  # the parameters that are `<int:...>`
         for route in self.routes:
             key = (route.kind, route.method, route.rule)
             if "<" not in route.rule:
@@ -56,15 +59,16 @@ class RouteTable:
                     raise ValueError(f"two routes for {route.method} {route.rule}")
                 self._exact[key] = route
                 continue
-            pattern = re.compile(
-                "".join(
-                    f"(?P<{part}>[0-9]{{1,18}})" if index % 2 else re.escape(part)
-                    for index, part in enumerate(_PARAM.split(route.rule))
-                ) + r"\Z"
-            )
-            self._patterns.append((route.kind, route.method, pattern, route))
+            parts = _PARAM.split(route.rule)  # text, (type, name, text)...
+            regex = re.escape(parts[0])
+            for index in range(1, len(parts), 3):
+                kind, name = parts[index], parts[index + 1]
+                if kind == "int":
+                    self._ints.add(name)
+                regex += f"(?P<{name}>{_PATTERNS[kind]})" + re.escape(parts[index + 2])
+            self._patterns.append((route.kind, route.method, re.compile(regex + r"\Z"), route))
 
-    def match(self, kind: str, method: str, path: str) -> tuple[Route, dict[str, int]] | None:
+    def match(self, kind: str, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         route = self._exact.get((kind, method, path))
         if route is not None:
             return route, {}
@@ -72,7 +76,9 @@ class RouteTable:
             if route_kind == kind and route_method == method:
                 found = pattern.match(path)
                 if found is not None:
-                    return route, {name: int(value) for name, value in found.groupdict().items()}
+                    ints = self._ints
+                    return route, {name: int(value) if name in ints else value
+                                   for name, value in found.groupdict().items()}
         return None
 
 

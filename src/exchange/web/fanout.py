@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import trio
 
 from exchange.engine.events import (
+    AnyEvent,
     BalanceChanged,
     BookLevelChanged,
     InstrumentAdded,
@@ -72,6 +73,15 @@ PRIVATE_CHANNELS = ("orders", "fills", "balances")
 _INTERVALS = tuple(INTERVALS.items())
 
 _encode = msgspec.json.encode
+
+
+class Dialect(Protocol):
+    """Another surface's streams (`exchange.binance.streams`): channels named
+    `<prefix>:<stream>`, checked and published by the surface, sent through the same
+    subscribers and outboxes. `publish` runs after each batch is published here."""
+
+    def check(self, channel: str) -> None: ...
+    def publish(self, events: list[AnyEvent], fanout: Fanout) -> None: ...
 
 
 class ChannelError(Exception):
@@ -211,6 +221,7 @@ class Fanout:
         self._dead: list[Subscriber] = []
         instruments = readmodel.instruments
         readmodel.render_order = lambda order: render.order(instruments[order.symbol], order)
+        self.dialects: dict[str, Dialect] = {}  # channel prefix -> the surface's streams
 
     # -- FROM THE REPLIES TASK --
 
@@ -239,6 +250,10 @@ class Fanout:
         """Raises `ChannelError` unless `subscriber` may subscribe to `channel`."""
         if not isinstance(channel, str) or len(channel) > 64:
             raise ChannelError("invalid_request", "a channel is a string like book.BTC-USD")
+        prefix, colon, _ = channel.partition(":")
+        if colon and prefix in self.dialects:
+            self.dialects[prefix].check(channel)
+            return
         if channel in PRIVATE_CHANNELS:
             if subscriber.account_id is None:
                 raise ChannelError("unauthorized", f"{channel} needs authentication first")
@@ -273,7 +288,9 @@ class Fanout:
             subscriber.channels.add(channel)
             return
         kind, _, symbol = channel.partition(".")
-        if kind == "book":
+        if ":" in kind:  # a dialect's stream: no snapshot
+            pass
+        elif kind == "book":
             _discard(subscriber, channel)
             _send(subscriber, self.books[symbol].snapshot_text(channel))
         elif kind == "ticker":
@@ -421,6 +438,8 @@ class Fanout:
         for account_id, texts in notices.items():
             self._broadcast(_since(self.orders.get(account_id), "orders", serial),
                             several(texts))
+        for dialect in dict.fromkeys(self.dialects.values()):  # one may own two prefixes
+            dialect.publish(published.events, self)
         self._bury()
 
     def _stall(self, chaos: Chaos) -> None:
@@ -471,6 +490,10 @@ class Fanout:
                     message["type"] = "fill"
                     message["channel"] = "fills"
                     fills.setdefault(account_id, []).append(_encode(message).decode())
+
+    def broadcast(self, members: set[Subscriber] | None, item: str) -> None:
+        """One message to `members` (a dialect's)."""
+        self._broadcast(members, item)
 
     def _broadcast(self, members: set[Subscriber] | None, item: str | BookUpdate) -> None:
         if not members:

@@ -255,6 +255,19 @@ class Outbox:
                  for item in merge_updates(batch)]
         return "[" + ",".join(parts) + "]"
 
+    def take_one(self) -> str | None:
+        """The next message alone (a surface whose clients take one message a frame
+        queues only plain texts), or None if nothing is queued."""
+        items = self._items
+        if not items:
+            return None
+        item = items.popleft()
+        text = item.text() if isinstance(item, BookUpdate) else item
+        self._size -= len(text)
+        if items:
+            self._since = time.monotonic()  # the writer is taking: the rest waits anew
+        return text
+
     def _compact(self) -> None:
         merged = merge_updates(self._items)
         if len(merged) < len(self._items):

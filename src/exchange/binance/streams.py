@@ -1,0 +1,153 @@
+"""Binance's market streams, through the same fan-out as `/v1/ws` (`Fanout.dialects`).
+
+A stream `btcusd@depth` is the fan-out channel `bn:btcusd@depth` for a raw connection
+(`/ws`: the event itself) and `bnc:btcusd@depth` for a combined one (`/stream`:
+`{"stream", "data"}`); each event is encoded once per kind for all its subscribers.
+
+- `<symbol>@depth`, `<symbol>@depth@100ms`: `depthUpdate` once per batch that changed the
+  book, `U`/`u` the first and last book sequence it covers (each `U` is the previous `u` + 1,
+  and REST `depth`'s `lastUpdateId` is the same counter), levels as absolute quantities
+  (`"0"`: gone).
+- `<symbol>@trade`: one `trade` per trade; `<symbol>@aggTrade`: one `aggTrade` per trade
+  (the aggregation of `/api/v3/aggTrades` needs the next trade to close one).
+- `<symbol>@bookTicker`: the best bid and ask, after each batch that changed either.
+- `<symbol>@kline_<interval>` (`1m 5m 15m 1h 1d`): the current candle after each batch that
+  traded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import msgspec
+
+from exchange.engine.events import AnyEvent, BookLevelChanged, TradeExecuted
+from exchange.pipeline.readmodel import INTERVALS, InstrumentView
+from exchange.web.fanout import ChannelError, Fanout
+from exchange.web.render import dec
+
+RAW, COMBINED = "bn", "bnc"
+KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
+KLINES = {f"kline_{name}": seconds for name, seconds in INTERVALS.items()}
+
+_encode = msgspec.json.encode
+
+
+def binance_symbol(inst: InstrumentView) -> str:
+    return inst.base + inst.quote
+
+
+class BinanceStreams:
+    """The `bn:` and `bnc:` channels of the fan-out (see the module docstring)."""
+
+    def __init__(self, fanout: Fanout) -> None:
+        self.fanout = fanout
+        fanout.dialects[RAW] = self
+        fanout.dialects[COMBINED] = self
+
+    def symbols(self) -> dict[str, InstrumentView]:
+        """Binance's lower-case symbol -> instrument (few: built when asked)."""
+        return {binance_symbol(book.inst).lower(): book.inst
+                for book in self.fanout.books.values()}
+
+    def check(self, channel: str) -> None:
+        _, _, stream = channel.partition(":")
+        symbol, at, kind = stream.partition("@")
+        if not at or (kind not in KINDS and kind not in KLINES):
+            raise ChannelError("invalid_request", f"Invalid stream name {stream[:64]!r}")
+        if symbol not in self.symbols():
+            raise ChannelError("unknown_symbol", f"Invalid symbol {symbol[:32]!r}")
+
+    def publish(self, events: list[AnyEvent], fanout: Fanout) -> None:
+        channels = fanout.channels
+        if not any(name.startswith(("bn:", "bnc:")) for name in channels):
+            return
+        now = time.time_ns() // 1_000_000
+        books: dict[str, list[BookLevelChanged]] = {}
+        trades: dict[str, list[TradeExecuted]] = {}
+        for event in events:
+            if isinstance(event, BookLevelChanged):
+                books.setdefault(event.symbol, []).append(event)
+            elif isinstance(event, TradeExecuted):
+                trades.setdefault(event.symbol, []).append(event)
+        for lower, inst in self.symbols().items():
+            changes, traded = books.get(inst.symbol), trades.get(inst.symbol)
+            if changes:
+                depth = partial(_depth, inst, changes, now)
+                self._emit(lower, "depth", depth)
+                self._emit(lower, "depth@100ms", depth)
+                self._emit(lower, "bookTicker",
+                           partial(self._book_ticker, inst, changes[-1].sequence))
+            if traded:
+                for trade in traded:
+                    self._emit(lower, "trade", partial(_trade, inst, trade, now, "trade"))
+                    self._emit(lower, "aggTrade",
+                               partial(_trade, inst, trade, now, "aggTrade"))
+                candles = fanout.books[inst.symbol].candles
+                for name, seconds in KLINES.items():
+                    self._emit(lower, name, partial(_kline, inst, candles.get(seconds),
+                                                    name[len("kline_"):], seconds, now))
+
+    def _emit(self, lower: str, kind: str, make: Callable[[], dict[str, Any]]) -> None:
+        """`make()`'s event to the raw and the combined subscribers of `<lower>@<kind>`,
+        encoded once for each (and made only if there are any)."""
+        channels = self.fanout.channels
+        name = f"{lower}@{kind}"
+        raw, combined = channels.get("bn:" + name), channels.get("bnc:" + name)
+        if not raw and not combined:
+            return
+        data = make()
+        if raw:
+            self.fanout.broadcast(raw, _encode(data).decode())
+        if combined:
+            self.fanout.broadcast(combined, _encode({"stream": name, "data": data}).decode())
+
+    def _book_ticker(self, inst: InstrumentView, sequence: int) -> dict[str, Any]:
+        book = self.fanout.books[inst.symbol]
+        bid, ask = book.best_bid(), book.best_ask()
+        tick, lot = inst.tick_size, inst.lot_size
+        return {"u": sequence, "s": binance_symbol(inst),
+                "b": "0" if bid is None else dec(tick * bid),
+                "B": "0" if bid is None else dec(lot * book.bids[bid]),
+                "a": "0" if ask is None else dec(tick * ask),
+                "A": "0" if ask is None else dec(lot * book.asks[ask])}
+
+
+def _depth(inst: InstrumentView, changes: list[BookLevelChanged], now: int) -> dict[str, Any]:
+    tick, lot = inst.tick_size, inst.lot_size
+    bids: dict[str, str] = {}
+    asks: dict[str, str] = {}
+    for change in changes:
+        side = bids if change.side == "buy" else asks
+        side[dec(tick * change.price)] = dec(lot * change.quantity) if change.quantity else "0"
+    return {"e": "depthUpdate", "E": now, "s": binance_symbol(inst),
+            "U": changes[0].sequence, "u": changes[-1].sequence,
+            "b": [[p, q] for p, q in bids.items()], "a": [[p, q] for p, q in asks.items()]}
+
+
+def _trade(inst: InstrumentView, trade: TradeExecuted, now: int, kind: str) -> dict[str, Any]:
+    tick, lot = inst.tick_size, inst.lot_size
+    event: dict[str, Any] = {"e": kind, "E": now, "s": binance_symbol(inst)}
+    if kind == "trade":
+        event["t"] = trade.trade_id
+    else:
+        event.update(a=trade.trade_id, f=trade.trade_id, l=trade.trade_id)
+    event.update(p=dec(tick * trade.price), q=dec(lot * trade.quantity), T=trade.ts // 1000,
+                 m=trade.taker_side == "sell", M=True)
+    return event
+
+
+def _kline(inst: InstrumentView, candle: list[int] | None, interval: str, seconds: int,
+           now: int) -> dict[str, Any]:
+    tick, lot = inst.tick_size, inst.lot_size
+    assert candle is not None  # a batch that traded the symbol made one
+    start = candle[0] // 1000
+    return {"e": "kline", "E": now, "s": binance_symbol(inst), "k": {
+        "t": start, "T": start + seconds * 1000 - 1, "s": binance_symbol(inst),
+        "i": interval, "f": -1, "L": -1, "o": dec(tick * candle[1]),
+        "c": dec(tick * candle[4]), "h": dec(tick * candle[2]), "l": dec(tick * candle[3]),
+        "v": dec(lot * candle[5]), "n": candle[6], "x": False, "q": "0", "V": "0",
+        "Q": "0", "B": "0"}}
