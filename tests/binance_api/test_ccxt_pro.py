@@ -5,7 +5,9 @@ its order book kept in sync through hundreds of updates while orders come and go
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,3 +155,82 @@ async def test_control_messages(venue: Venue) -> None:
             seen = {await ws.get_message() for _ in range(2)}
         assert any('"stream":"btcusd@depth"' in m and '"e":"depthUpdate"' in m for m in seen)
         assert any('"stream":"btcusd@bookTicker"' in m for m in seen)
+
+
+def pro_private(base: str, key: str, secret: str) -> Any:
+    exchange = pro(base)
+    exchange.apiKey, exchange.secret = key, secret
+    return exchange
+
+
+def test_orders_trades_and_balance_streams(venue: Venue) -> None:
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "ETH-USD", "base": "ETH", "quote": "USD", "tick_size": "1",
+        "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
+    _, _, key, secret = venue.trader("watcher", USD="100000", ETH="100")
+    _, other, _, _ = venue.trader("counterparty", USD="100000", ETH="100")
+
+    async def main() -> tuple[list[Any], list[Any], dict[str, Any], dict[str, Any]]:
+        exchange = pro_private(venue.url, key, secret)
+        orders_seen: list[Any] = []
+        trades_seen: list[Any] = []
+        try:
+            watching = asyncio.create_task(exchange.watch_orders("ETH/USD"))
+            trading = asyncio.create_task(exchange.watch_my_trades("ETH/USD"))
+            balancing = asyncio.create_task(exchange.watch_balance())
+            await asyncio.sleep(0.5)  # subscribed through /ws-api/v3
+            placed = await exchange.create_order("ETH/USD", "limit", "sell", 2, 400)
+            orders_seen += await asyncio.wait_for(watching, 10)
+            balance = await asyncio.wait_for(balancing, 10)
+            async with httpx.AsyncClient(base_url=venue.url) as http:
+                taken = await http.post(
+                    "/v1/orders", headers={"Authorization": f"Bearer {other}"},
+                    json={"symbol": "ETH-USD", "side": "buy", "type": "limit",
+                          "quantity": "1", "price": "400"})
+                assert taken.json()["status"] == "filled"
+            trades_seen += await asyncio.wait_for(trading, 10)
+            while not any(o["filled"] == 1 for o in orders_seen):
+                orders_seen += await asyncio.wait_for(exchange.watch_orders("ETH/USD"), 10)
+            return orders_seen, trades_seen, placed, balance
+        finally:
+            await exchange.close()
+
+    orders_seen, trades_seen, placed, balance = asyncio.run(main())
+    assert orders_seen[0]["id"] == placed["id"]
+    assert orders_seen[0]["status"] == "open"
+    assert orders_seen[-1]["filled"] == 1
+    assert orders_seen[-1]["remaining"] == 1
+    [trade] = trades_seen
+    assert (trade["order"], trade["price"], trade["amount"], trade["takerOrMaker"]) == (
+        placed["id"], 400, 1, "maker")
+    # ccxt.pro's balance object follows every outboundAccountPosition: now the one after the
+    # fill (1 of the 2 sold, the other still held by the order).
+    assert balance["ETH"] == {"free": 98, "used": 1, "total": 99}
+
+
+async def test_the_websocket_api_refuses_bad_signatures(venue: Venue) -> None:
+    url = venue.url.replace("http", "ws", 1) + "/ws-api/v3"
+    _, _, key, _ = venue.trader("signer", USD="1")
+    async with trio_websocket.open_websocket_url(url) as ws:
+        await ws.send_message('{"id":"1","method":"ping"}')
+        assert await ws.get_message() == '{"id":"1","status":200,"result":{}}'
+        for params, code in (({"apiKey": key, "timestamp": 1, "signature": "00"}, -1021),
+                             ({"apiKey": "x" * 64, "timestamp": 1, "signature": "00"}, -2015),
+                             ({"apiKey": key, "signature": "00"}, -1102)):
+            now = int(time.time() * 1000)
+            if params.get("timestamp") == 1 and code != -1021:
+                params["timestamp"] = now
+            await ws.send_message(json.dumps({"id": "2", "method":
+                                              "userDataStream.subscribe.signature",
+                                              "params": params}))
+            answer = json.loads(await ws.get_message())
+            assert (answer["status"], answer["error"]["code"]) == (400 if code != -2015
+                                                                   else 401, code)
+        await ws.send_message('{"id":"3","method":"nope"}')
+        assert json.loads(await ws.get_message())["status"] == 400
+        now = int(time.time() * 1000)
+        await ws.send_message(json.dumps({"id": "4", "method":
+                                          "userDataStream.subscribe.signature", "params": {
+                                              "apiKey": key, "timestamp": now,
+                                              "signature": "ab" * 32}}))
+        assert json.loads(await ws.get_message())["error"]["code"] == -1022

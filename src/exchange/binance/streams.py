@@ -24,8 +24,9 @@ from typing import Any
 
 import msgspec
 
-from exchange.engine.events import AnyEvent, BookLevelChanged, TradeExecuted
+from exchange.engine.events import BookLevelChanged, TradeExecuted
 from exchange.pipeline.readmodel import INTERVALS, InstrumentView
+from exchange.pipeline.sequencer import Published
 from exchange.web.fanout import ChannelError, Fanout
 from exchange.web.render import dec
 
@@ -61,10 +62,11 @@ class BinanceStreams:
         if symbol not in self.symbols():
             raise ChannelError("unknown_symbol", f"Invalid symbol {symbol[:32]!r}")
 
-    def publish(self, events: list[AnyEvent], fanout: Fanout) -> None:
+    def publish(self, published: Published, fanout: Fanout) -> None:
         channels = fanout.channels
         if not any(name.startswith(("bn:", "bnc:")) for name in channels):
             return
+        events = published.events
         now = time.time_ns() // 1_000_000
         books: dict[str, list[BookLevelChanged]] = {}
         trades: dict[str, list[TradeExecuted]] = {}

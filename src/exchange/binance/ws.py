@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 import trio
 
+from exchange.binance.errors import BinanceError
 from exchange.binance.streams import COMBINED, RAW, BinanceStreams
+from exchange.binance.user import PREFIX as USER
+from exchange.binance.user import UserStreams, verify_ws
+from exchange.pipeline.keyring import KeyRing
 from exchange.web.app import Services
 from exchange.web.edge import WEBSOCKET, Route
 from exchange.web.fanout import ChannelError, Subscriber
@@ -34,25 +39,29 @@ _decode = msgspec.json.Decoder()
 
 
 def routes(services: Services) -> list[Route]:
-    """The edge's entries for the streams."""
-    streams = BinanceStreams(services.fanout)
+    """The edge's entries for the streams and the WebSocket API."""
+    BinanceStreams(services.fanout)
+    UserStreams(services.fanout)
 
     async def raw(scope: Any, receive: Any, send: Any, params: dict[str, Any]) -> None:
         names = params.get("streams", "")
-        await _serve(services, streams, RAW, [n for n in names.split("/") if n], receive,
-                     send)
+        await _serve(services, RAW, [n for n in names.split("/") if n], receive, send)
 
     async def combined(scope: Any, receive: Any, send: Any, _: dict[str, Any]) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         names = [n for value in query.get("streams", []) for n in value.split("/") if n]
-        await _serve(services, streams, COMBINED, names, receive, send)
+        await _serve(services, COMBINED, names, receive, send)
+
+    async def api(scope: Any, receive: Any, send: Any, _: dict[str, Any]) -> None:
+        await _serve(services, USER, [], receive, send)
 
     return [Route(WEBSOCKET, "", "/ws", raw), Route(WEBSOCKET, "", "/ws/<path:streams>", raw),
-            Route(WEBSOCKET, "", "/stream", combined)]
+            Route(WEBSOCKET, "", "/stream", combined),
+            Route(WEBSOCKET, "", "/ws-api/v3", api)]
 
 
-async def _serve(services: Services, streams: BinanceStreams, prefix: str, names: list[str],
-                 receive: Any, send: Any) -> None:
+async def _serve(services: Services, prefix: str, names: list[str], receive: Any, send: Any
+                 ) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
@@ -60,7 +69,7 @@ async def _serve(services: Services, streams: BinanceStreams, prefix: str, names
     fanout = services.fanout
     subscriber = Subscriber(Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age))
     fanout.attach(subscriber)
-    connection = _Connection(fanout, subscriber, prefix)
+    connection = _Connection(fanout, subscriber, prefix, services.keys)
     for name in names[:MAX_STREAMS]:
         with contextlib.suppress(ChannelError):  # `/ws/0` and the like: a name, no stream
             connection.subscribe(name)
@@ -71,13 +80,18 @@ async def _serve(services: Services, streams: BinanceStreams, prefix: str, names
             nursery.cancel_scope.cancel()
     finally:
         fanout.detach(subscriber)
+        if connection.account_id is not None:
+            fanout.watch(connection.account_id, -1)
 
 
 class _Connection:
-    def __init__(self, fanout: Any, subscriber: Subscriber, prefix: str) -> None:
+    def __init__(self, fanout: Any, subscriber: Subscriber, prefix: str, keys: KeyRing
+                 ) -> None:
         self.fanout = fanout
         self.subscriber = subscriber
         self.prefix = prefix
+        self.keys = keys
+        self.account_id: int | None = None  # the WebSocket API's, once subscribed
 
     def subscribe(self, name: str) -> None:
         channel = f"{self.prefix}:{name}"
@@ -94,7 +108,48 @@ class _Connection:
             if message["type"] == "websocket.disconnect":
                 return
             data = message.get("text") or message.get("bytes") or ""
-            self.subscriber.outbox.put(self.control(data))
+            answer = self.request(data) if self.prefix == USER else self.control(data)
+            self.subscriber.outbox.put(answer)
+
+    def request(self, data: str | bytes) -> str:
+        """The WebSocket API's answer to one request."""
+        request_id: Any = None
+        try:
+            request = _decode.decode(data)
+            if not isinstance(request, dict):
+                raise BinanceError(400, -1100, "a request is a JSON object")
+            request_id = request.get("id")
+            method, params = request.get("method"), request.get("params", {})
+            if not isinstance(params, dict):
+                raise BinanceError(400, -1100, "params must be an object")
+            if method == "ping":
+                result: Any = {}
+            elif method == "time":
+                result = {"serverTime": time.time_ns() // 1_000_000}
+            elif method == "userDataStream.subscribe.signature":
+                account_id = verify_ws(self.keys, params, time.time_ns() // 1_000_000)
+                if self.account_id is None:
+                    channel = f"{USER}:{account_id}"
+                    self.fanout.check(self.subscriber, channel)
+                    self.fanout.subscribe(self.subscriber, channel)
+                    self.fanout.watch(account_id)
+                    self.account_id = account_id
+                result = {"subscriptionId": 0}
+            elif method == "userDataStream.unsubscribe":
+                if self.account_id is not None:
+                    self.fanout.unsubscribe(self.subscriber, f"{USER}:{self.account_id}")
+                    self.fanout.watch(self.account_id, -1)
+                    self.account_id = None
+                result = {}
+            else:
+                raise BinanceError(400, -1100, f"unknown method {str(method)[:40]!r}")
+            return _encode({"id": request_id, "status": 200, "result": result}).decode()
+        except msgspec.DecodeError:
+            error = BinanceError(400, -1100, "the request is not JSON")
+        except BinanceError as exc:
+            error = exc
+        return _encode({"id": request_id, "status": error.status, "error": {
+            "code": error.binance_code, "msg": error.message}}).decode()
 
     def control(self, data: str | bytes) -> str:
         """The answer to one control message."""

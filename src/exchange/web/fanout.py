@@ -41,7 +41,6 @@ import msgspec
 import trio
 
 from exchange.engine.events import (
-    AnyEvent,
     BalanceChanged,
     BookLevelChanged,
     InstrumentAdded,
@@ -81,7 +80,21 @@ class Dialect(Protocol):
     subscribers and outboxes. `publish` runs after each batch is published here."""
 
     def check(self, channel: str) -> None: ...
-    def publish(self, events: list[AnyEvent], fanout: Fanout) -> None: ...
+    def publish(self, published: Published, fanout: Fanout) -> None: ...
+
+
+class _Watched:
+    """The accounts the read model renders order events for: those with an `orders`
+    subscriber, and those a dialect watches (`Fanout.watch`)."""
+
+    __slots__ = ("extra", "orders")
+
+    def __init__(self, orders: dict[int, set[Subscriber]], extra: dict[int, int]) -> None:
+        self.orders = orders
+        self.extra = extra
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self.orders or account_id in self.extra
 
 
 class ChannelError(Exception):
@@ -214,7 +227,8 @@ class Fanout:
         self._privates = {"orders": self.orders, "fills": self.fills,
                           "balances": self.balances}
         self.candle_channels = 0  # subscriptions to candles.* channels
-        readmodel.watched = self.orders
+        self.watchers: dict[int, int] = {}  # account -> a dialect's subscribers watching it
+        readmodel.watched = _Watched(self.orders, self.watchers)
         self.subscribers: set[Subscriber] = set()
         self._stalled: set[Subscriber] = set()
         self._tickers_due: set[str] = set()
@@ -439,7 +453,7 @@ class Fanout:
             self._broadcast(_since(self.orders.get(account_id), "orders", serial),
                             several(texts))
         for dialect in dict.fromkeys(self.dialects.values()):  # one may own two prefixes
-            dialect.publish(published.events, self)
+            dialect.publish(published, self)
         self._bury()
 
     def _stall(self, chaos: Chaos) -> None:
@@ -490,6 +504,15 @@ class Fanout:
                     message["type"] = "fill"
                     message["channel"] = "fills"
                     fills.setdefault(account_id, []).append(_encode(message).decode())
+
+    def watch(self, account_id: int, more: int = 1) -> None:
+        """A dialect's subscriber starts (`more` 1) or stops (-1) watching the account's
+        order events."""
+        count = self.watchers.get(account_id, 0) + more
+        if count > 0:
+            self.watchers[account_id] = count
+        else:
+            self.watchers.pop(account_id, None)
 
     def broadcast(self, members: set[Subscriber] | None, item: str) -> None:
         """One message to `members` (a dialect's)."""
