@@ -240,3 +240,78 @@ def test_the_smaller_endpoints(venue: Venue) -> None:
     assert [t["id"] for t in history] == [1, 2][:len(history)]
     assert history
     assert httpx.get(venue.url + "/sapi/v1/spot/delist-schedule").json()["code"] == -2014
+
+
+def _signed(secret: str, params: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret.encode(), params.encode(), hashlib.sha256).hexdigest()
+
+
+def test_what_review_found(venue: Venue) -> None:
+    """A moved query/body boundary, another symbol's order, digits int() refuses, huge or
+    nested values: each refused in Binance's envelope, none a 500."""
+    import time
+
+    _, _, key, secret = venue.trader("careful", USD="100000", BTC="10")
+    headers = {"X-MBX-APIKEY": key}
+    now = int(time.time() * 1000)
+    signed = (f"symbol=BTCUSD&side=SELL&type=LIMIT&timeInForce=GTC&quantity=1&price=100"
+              f"&timestamp={now}")
+    signature = _signed(secret, signed)
+    cut = signed.index("price=100") + len("price=1")  # "price=1" + "00&timestamp=..."
+    moved = httpx.post(venue.url + "/api/v3/order?" + signed[:cut] + f"&signature={signature}",
+                       content=signed[cut:], headers={
+                           **headers, "Content-Type": "application/x-www-form-urlencoded"})
+    assert (moved.status_code, moved.json()["code"]) == (400, -1104)
+    exchange = binance(venue.url, key, secret)
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "XYZ-USD", "base": "XYZ", "quote": "USD", "tick_size": "1",
+        "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
+    exchange.load_markets(reload=True)
+    order = exchange.create_order("BTC/USD", "limit", "sell", 0.1, 5000)
+    with pytest.raises(ccxt.OrderNotFound):
+        exchange.fetch_order(order["id"], "XYZ/USD")  # its id, another symbol: -2013
+    with pytest.raises(ccxt.OrderNotFound):
+        exchange.cancel_order(order["id"], "XYZ/USD")
+    assert exchange.cancel_order(order["id"], "BTC/USD")["status"] == "canceled"
+    for path, params in (("/api/v3/depth", {"symbol": "BTCUSD", "limit": "\u00b2"}),
+                         ("/api/v3/klines", {"symbol": "BTCUSD", "interval": "1m",
+                                             "startTime": "\u00b2"}),
+                         ("/api/v3/ticker/price", {"symbols": "[" * 5000}),
+                         ("/api/v3/account", {"timestamp": "\u00b9\u00b2"})):
+        answer = httpx.get(venue.url + path, params=params, headers=headers)
+        assert answer.status_code in (400, 401), (path, answer.text)
+        assert set(answer.json()) == {"code", "msg"}
+    stamp = str(int(time.time() * 1000))
+    query = f"recvWindow=inf&timestamp={stamp}"
+    answer = httpx.get(venue.url + "/api/v3/account?" + query + "&signature="
+                       + _signed(secret, query), headers=headers)
+    assert (answer.status_code, answer.json()["code"]) == (400, -1100)
+    with pytest.raises(ccxt.OrderNotFound):  # nothing open: -2011, as Binance
+        exchange.cancel_all_orders("XYZ/USD")
+
+
+def test_paging_forward_from_a_start(venue: Venue) -> None:
+    """From `startTime` on, the oldest first (ccxt's `since`): the next page goes on."""
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "PGE-USD", "base": "PGE", "quote": "USD", "tick_size": "1",
+        "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
+    _, _, key, secret = venue.trader("pager", USD="100000")
+    exchange = binance(venue.url, key, secret)
+    exchange.load_markets(reload=True)
+    placed = [exchange.create_order("PGE/USD", "limit", "buy", 1, 10 + i)["id"]
+              for i in range(5)]
+    first = exchange.fetch_orders("PGE/USD", since=0, limit=2)
+    assert [o["id"] for o in first] == placed[:2]
+    _, maker, _, _ = venue.trader("pge-maker", PGE="100")
+    for _ in range(3):  # one aggregate: a taker order filled by three makers at one price
+        httpx.post(venue.url + "/v1/orders", headers={"Authorization": f"Bearer {maker}"},
+                   json={"symbol": "PGE-USD", "side": "sell", "type": "limit",
+                         "quantity": "1", "price": "100"})
+    exchange.create_order("PGE/USD", "market", "buy", 3)
+    for params in ({"limit": "1"}, {"fromId": "1", "limit": "1"}):
+        aggregates = httpx.get(venue.url + "/api/v3/aggTrades",
+                               params={"symbol": "PGEUSD", **params}).json()
+        assert len(aggregates) == 1, params

@@ -234,3 +234,24 @@ async def test_the_websocket_api_refuses_bad_signatures(venue: Venue) -> None:
                                               "apiKey": key, "timestamp": now,
                                               "signature": "ab" * 32}}))
         assert json.loads(await ws.get_message())["error"]["code"] == -1022
+
+
+async def test_streams_close_with_the_server() -> None:
+    """A stream connection open at shutdown hears 1001 and does not hold the shutdown up."""
+    from web.support import start_exchange
+
+    async with trio.open_nursery() as nursery:
+        exchange = await start_exchange(nursery, shutdown_timeout=10.0)
+        await exchange.instrument("BTC-USD", tick="1", lot="1")
+        url = exchange.url.replace("http", "ws", 1)
+        async with trio_websocket.open_websocket_url(url + "/ws/btcusd@trade") as ws:
+            await ws.send_message('{"method":"LIST_SUBSCRIPTIONS","id":1}')
+            assert await ws.get_message() == '{"result":["btcusd@trade"],"id":1}'
+            await exchange.admin.aclose()
+            started = trio.current_time()
+            exchange.server.shutdown()
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                with trio.fail_after(3):
+                    await ws.get_message()
+            assert closed.value.reason.code == 1001
+            assert trio.current_time() - started < 2

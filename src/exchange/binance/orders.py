@@ -25,6 +25,7 @@ from exchange.binance.errors import (
     bad_parameter,
     missing,
 )
+from exchange.binance.signing import is_digits
 from exchange.engine.commands import CancelAllOrders
 from exchange.engine.events import OrderCancelled
 from exchange.pipeline.history import Window
@@ -167,14 +168,15 @@ def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
         order: OrderView | None = None
         raw_id = given.get("orderId")
         if raw_id:
-            if not raw_id.isdigit() or len(raw_id) > 18:
+            if not is_digits(raw_id, 18):
                 raise bad_parameter("Illegal characters found in parameter 'orderId'.", -1100)
             order = await services.history.order(int(raw_id))
         elif given.get("origClientOrderId"):
             order = await services.history.client_order(account, given["origClientOrderId"])
         else:
             raise missing("orderId")
-        if order is None or order.account_id != account.account_id:
+        if order is None or order.account_id != account.account_id or (
+                order.symbol != instrument(given.get("symbol")).symbol):
             raise unknown
         return order
 
@@ -241,6 +243,9 @@ def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
         account, given = await signed()
         inst = instrument(given.get("symbol"))
         entry.admit(account, answer_headers())
+        # The open orders now, held here: the cancels update these very views, which stay
+        # readable however soon they leave memory (no database read after the fact).
+        open_now = {order_id: readmodel.orders[order_id] for order_id in account.open_ids}
         events = await services.engine().execute(
             CancelAllOrders(account_id=account.account_id, symbol=inst.symbol),
             deadline=services.settings.request_timeout)
@@ -250,9 +255,11 @@ def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
         out = []
         for event in events:
             if type(event) is OrderCancelled and event.account_id == account.account_id:
-                order = await services.history.order(event.order_id)
+                order = open_now.get(event.order_id) or readmodel.orders.get(event.order_id)
                 if order is not None:
                     out.append(render(order))
+        if not out:
+            raise BinanceError(400, -2011, UNKNOWN_ORDER)
         return json_response(out)
 
     @app.get(prefix + "/allOrders")
@@ -269,7 +276,7 @@ def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
         account, given = await signed()
         inst = instrument(given.get("symbol"))
         order_id = given.get("orderId")
-        if order_id is not None and (not order_id.isdigit() or len(order_id) > 18):
+        if order_id is not None and not is_digits(order_id, 18):
             raise bad_parameter("Illegal characters found in parameter 'orderId'.", -1100)
         window = _window(given, "fromId")
         fills = await services.history.fills(account, inst.symbol,
@@ -287,7 +294,7 @@ def _window(given: dict[str, str], cursor: str) -> Window:
         raw = given.get(name)
         if raw is None or raw == "":
             values[name] = None
-        elif not raw.isdigit() or len(raw) > 18:
+        elif not is_digits(raw, 18):
             raise bad_parameter(f"Illegal characters found in parameter '{name}'.", -1100)
         else:
             values[name] = int(raw)
@@ -296,6 +303,8 @@ def _window(given: dict[str, str], cursor: str) -> Window:
         raise bad_parameter("Illegal characters found in parameter 'limit'; legal range is "
                             "'1..1000'.", -1100)
     start, end, first = values["startTime"], values["endTime"], values[cursor]
+    if first is None and start is not None:
+        first = 1  # from startTime on, the oldest first (as Binance pages forward)
     return Window(
         after=None if first is None else first - 1,
         start=None if start is None else start * 1000,

@@ -16,7 +16,8 @@ from quart_trio import QuartTrio
 
 from exchange.binance import orders
 from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
-from exchange.binance.signing import KEY_HEADER, api_key_of, parameters, verify
+from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
+from exchange.binance.streams import agg_trade, aggregate
 from exchange.engine.events import TradeExecuted
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
@@ -62,20 +63,6 @@ def trade_row(inst: InstrumentView, t: TradeExecuted) -> dict[str, Any]:
     return {"id": t.trade_id, "price": dec(tick * t.price), "qty": dec(lot * t.quantity),
             "quoteQty": dec(tick * lot * t.price * t.quantity), "time": t.ts // 1000,
             "isBuyerMaker": t.taker_side == "sell", "isBestMatch": True}
-
-
-def aggregate(trades: list[TradeExecuted]) -> list[list[TradeExecuted]]:
-    """Binance's aggregate trades: consecutive trades (oldest first) of one taker order at
-    one price, each aggregate named by its first trade's id."""
-    groups: list[list[TradeExecuted]] = []
-    for trade in trades:
-        last = groups[-1][-1] if groups else None
-        if (last is not None and last.taker_order_id == trade.taker_order_id
-                and last.price == trade.price and last.trade_id + 1 == trade.trade_id):
-            groups[-1].append(trade)
-        else:
-            groups.append([trade])
-    return groups
 
 
 def symbol_info(inst: InstrumentView) -> dict[str, Any]:
@@ -172,7 +159,7 @@ def register(app: QuartTrio, services: Services) -> None:
         if "symbols" in given:
             try:
                 names = json.loads(given["symbols"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 names = None
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise bad_parameter("Illegal characters found in parameter 'symbols'.", -1100)
@@ -183,7 +170,7 @@ def register(app: QuartTrio, services: Services) -> None:
         raw = given.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit() or not 1 <= int(raw) <= most:
+        if not is_digits(raw, 10) or not 1 <= int(raw) <= most:
             raise bad_parameter(f"Illegal characters found in parameter '{name}'; legal "
                                 f"range is '1..{most}'.", -1100)
         return int(raw)
@@ -192,7 +179,7 @@ def register(app: QuartTrio, services: Services) -> None:
         raw = given.get(name)
         if raw is None or raw == "":
             return None
-        if not raw.isdigit() or len(raw) > 15:
+        if not is_digits(raw, 15):
             raise bad_parameter(f"Illegal characters found in parameter '{name}'.", -1100)
         return int(raw)
 
@@ -256,29 +243,23 @@ def register(app: QuartTrio, services: Services) -> None:
                              millis(given, "endTime"))
         if start is not None and end is not None and not 0 <= end - start <= 3_600_000:
             raise bad_parameter("startTime and endTime must be at most 1 hour apart.", -1127)
-        window = Window(after=None if first is None else first - 1,
+        # From `fromId` or `startTime` on: the oldest first (as Binance, for paging
+        # forward); else the newest.
+        forward = first is not None or start is not None
+        window = Window(after=(first - 1 if first is not None else 0) if forward else None,
                         start=None if start is None else start * 1000,
                         end=None if end is None else end * 1000 + 1000,
                         limit=min(1000, 2 * limit + 1))
         trades = await services.history.trades(inst, window)
         trades.reverse()  # oldest first
         groups = aggregate(trades)
-        # A group at an edge of what was read may go on beyond it: cut it off, unless the
-        # read reached the end there (fewer trades than asked for, or the newest ones).
-        if len(trades) == window.limit:
-            if first is None and groups:
-                groups = groups[1:]
-            elif groups:
-                groups = groups[:-1]
-        groups = groups[:limit] if first is not None else groups[-limit:]
-        tick, lot = inst.tick_size, inst.lot_size
-        return json_response([
-            {"a": group[0].trade_id, "p": dec(tick * group[0].price),
-             "q": dec(lot * sum(t.quantity for t in group)), "f": group[0].trade_id,
-             "l": group[-1].trade_id, "T": group[0].ts // 1000,
-             "m": group[0].taker_side == "sell", "M": True}
-            for group in groups
-        ])
+        # A group at the far edge of what was read may go on beyond it: cut it off, unless
+        # the read reached the end there (fewer trades than asked for), or it is the only
+        # one (then it is answered as far as it was read).
+        if len(trades) == window.limit and len(groups) > 1:
+            groups = groups[:-1] if forward else groups[1:]
+        groups = groups[:limit] if forward else groups[-limit:]
+        return json_response([agg_trade(inst, group) for group in groups])
 
     @app.get(PREFIX + "/klines")
     @app.get(PREFIX + "/uiKlines")
@@ -296,7 +277,8 @@ def register(app: QuartTrio, services: Services) -> None:
         start, end = millis(given, "startTime"), millis(given, "endTime")
         candles = inst.candles_between(
             width // 1000, None if start is None else start * 1000,
-            None if end is None else end * 1000 + 1, limit)
+            None if end is None else end * 1000 + 1, limit,
+            oldest=start is not None)  # from startTime on, as Binance pages forward
         tick, lot = inst.tick_size, inst.lot_size
         return json_response([
             [c[0] // 1000, dec(tick * c[1]), dec(tick * c[2]), dec(tick * c[3]),

@@ -75,14 +75,14 @@ def verify(keys: KeyRing, header: str | None, query: bytes, body: bytes,
     """The key that signed this request, or the refusal."""
     key = api_key_of(keys, header)
     raw_time = params.get("timestamp")
-    if raw_time is None or not raw_time.isdigit() or len(raw_time) > 16:
+    if raw_time is None or not is_digits(raw_time, 16):
         raise missing("timestamp")
     window = DEFAULT_WINDOW
     raw_window = params.get("recvWindow")
     if raw_window is not None:
         try:
             window = int(float(raw_window))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise bad_parameter("Illegal characters found in parameter 'recvWindow'; legal "
                                 "range is '^[0-9]{1,20}$'.", -1100) from None
         if not 0 < window <= MAX_WINDOW:
@@ -93,9 +93,24 @@ def verify(keys: KeyRing, header: str | None, query: bytes, body: bytes,
     payload, signature = signed_payload(query, body)
     if signature is None:
         raise missing("signature")
+    if _carries(query) and _carries(body):
+        # The signature covers query + body run together, which does not say where one ends:
+        # moving the boundary would change what was signed ("quantity=1" + "0&...").
+        raise bad_parameter("Send the parameters in the query string or in the body, not "
+                            "both.", -1104)
     if not key.verifies(payload, _signature_bytes(key, signature)):
         raise BinanceError(400, -1022, BAD_SIGNATURE)
     return key
+
+
+def is_digits(raw: str, most: int) -> bool:
+    """1 to `most` ASCII digits (`str.isdigit` also takes "²", which `int` refuses)."""
+    return 0 < len(raw) <= most and raw.isascii() and raw.isdigit()
+
+
+def _carries(raw: bytes) -> bool:
+    """Whether a query string or body has a parameter besides `signature`."""
+    return any(pair and not pair.startswith(b"signature=") for pair in raw.split(b"&"))
 
 
 def _signature_bytes(key: ApiKey, signature: str) -> bytes:

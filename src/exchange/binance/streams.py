@@ -8,8 +8,8 @@ A stream `btcusd@depth` is the fan-out channel `bn:btcusd@depth` for a raw conne
   book, `U`/`u` the first and last book sequence it covers (each `U` is the previous `u` + 1,
   and REST `depth`'s `lastUpdateId` is the same counter), levels as absolute quantities
   (`"0"`: gone).
-- `<symbol>@trade`: one `trade` per trade; `<symbol>@aggTrade`: one `aggTrade` per trade
-  (the aggregation of `/api/v3/aggTrades` needs the next trade to close one).
+- `<symbol>@trade`: one `trade` per trade; `<symbol>@aggTrade`: the aggregates of
+  `/api/v3/aggTrades` (a batch holds all the fills of a taker order).
 - `<symbol>@bookTicker`: the best bid and ask, after each batch that changed either.
 - `<symbol>@kline_<interval>` (`1m 5m 15m 1h 1d`): the current candle after each batch that
   traded.
@@ -85,9 +85,10 @@ class BinanceStreams:
                            partial(self._book_ticker, inst, changes[-1].sequence))
             if traded:
                 for trade in traded:
-                    self._emit(lower, "trade", partial(_trade, inst, trade, now, "trade"))
-                    self._emit(lower, "aggTrade",
-                               partial(_trade, inst, trade, now, "aggTrade"))
+                    self._emit(lower, "trade", partial(_trade, inst, trade, now))
+                # A batch holds every fill of a taker order: its aggregates are whole.
+                for group in aggregate(traded):
+                    self._emit(lower, "aggTrade", partial(_agg_event, inst, group, now))
                 candles = fanout.books[inst.symbol].candles
                 for name, seconds in KLINES.items():
                     self._emit(lower, name, partial(_kline, inst, candles.get(seconds),
@@ -118,6 +119,29 @@ class BinanceStreams:
                 "A": "0" if ask is None else dec(lot * book.asks[ask])}
 
 
+def aggregate(trades: list[TradeExecuted]) -> list[list[TradeExecuted]]:
+    """Binance's aggregate trades: consecutive trades (oldest first) of one taker order at
+    one price, each aggregate named by its first trade's id."""
+    groups: list[list[TradeExecuted]] = []
+    for trade in trades:
+        last = groups[-1][-1] if groups else None
+        if (last is not None and last.taker_order_id == trade.taker_order_id
+                and last.price == trade.price and last.trade_id + 1 == trade.trade_id):
+            groups[-1].append(trade)
+        else:
+            groups.append([trade])
+    return groups
+
+
+def agg_trade(inst: InstrumentView, group: list[TradeExecuted]) -> dict[str, Any]:
+    """An aggregate trade as `/api/v3/aggTrades` lists it (the stream's event adds to it)."""
+    tick, lot = inst.tick_size, inst.lot_size
+    return {"a": group[0].trade_id, "p": dec(tick * group[0].price),
+            "q": dec(lot * sum(t.quantity for t in group)), "f": group[0].trade_id,
+            "l": group[-1].trade_id, "T": group[0].ts // 1000,
+            "m": group[0].taker_side == "sell", "M": True}
+
+
 def _depth(inst: InstrumentView, changes: list[BookLevelChanged], now: int) -> dict[str, Any]:
     tick, lot = inst.tick_size, inst.lot_size
     bids: dict[str, str] = {}
@@ -130,16 +154,15 @@ def _depth(inst: InstrumentView, changes: list[BookLevelChanged], now: int) -> d
             "b": [[p, q] for p, q in bids.items()], "a": [[p, q] for p, q in asks.items()]}
 
 
-def _trade(inst: InstrumentView, trade: TradeExecuted, now: int, kind: str) -> dict[str, Any]:
+def _trade(inst: InstrumentView, trade: TradeExecuted, now: int) -> dict[str, Any]:
     tick, lot = inst.tick_size, inst.lot_size
-    event: dict[str, Any] = {"e": kind, "E": now, "s": binance_symbol(inst)}
-    if kind == "trade":
-        event["t"] = trade.trade_id
-    else:
-        event.update(a=trade.trade_id, f=trade.trade_id, l=trade.trade_id)
-    event.update(p=dec(tick * trade.price), q=dec(lot * trade.quantity), T=trade.ts // 1000,
-                 m=trade.taker_side == "sell", M=True)
-    return event
+    return {"e": "trade", "E": now, "s": binance_symbol(inst), "t": trade.trade_id,
+            "p": dec(tick * trade.price), "q": dec(lot * trade.quantity),
+            "T": trade.ts // 1000, "m": trade.taker_side == "sell", "M": True}
+
+
+def _agg_event(inst: InstrumentView, group: list[TradeExecuted], now: int) -> dict[str, Any]:
+    return {"e": "aggTrade", "E": now, "s": binance_symbol(inst), **agg_trade(inst, group)}
 
 
 def _kline(inst: InstrumentView, candle: list[int] | None, interval: str, seconds: int,

@@ -29,7 +29,7 @@ from exchange.pipeline.keyring import KeyRing
 from exchange.web.app import Services
 from exchange.web.edge import WEBSOCKET, Route
 from exchange.web.fanout import ChannelError, Subscriber
-from exchange.web.outbox import Outbox
+from exchange.web.outbox import GOING_AWAY, Outbox
 
 log = logging.getLogger("exchange.web")
 
@@ -42,33 +42,53 @@ def routes(services: Services) -> list[Route]:
     """The edge's entries for the streams and the WebSocket API."""
     BinanceStreams(services.fanout)
     UserStreams(services.fanout)
+    sockets: set[Subscriber] = set()
+    stopping: list[bool] = []
+
+    def shutdown() -> None:
+        """With the server's other WebSockets: each sends what it has, then 1001."""
+        stopping.append(True)
+        for subscriber in list(sockets):
+            subscriber.outbox.close(GOING_AWAY, "server shutting down")
+
+    services.websockets.on_shutdown.append(shutdown)
+
+    async def _serve(prefix: str, names: list[str], receive: Any, send: Any) -> None:
+        if stopping:
+            if (await receive())["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": GOING_AWAY})
+            return
+        await serve(services, prefix, names, receive, send, sockets)
 
     async def raw(scope: Any, receive: Any, send: Any, params: dict[str, Any]) -> None:
         names = params.get("streams", "")
-        await _serve(services, RAW, [n for n in names.split("/") if n], receive, send)
+        await _serve(RAW, [n for n in names.split("/") if n], receive, send)
 
     async def combined(scope: Any, receive: Any, send: Any, _: dict[str, Any]) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         names = [n for value in query.get("streams", []) for n in value.split("/") if n]
-        await _serve(services, COMBINED, names, receive, send)
+        await _serve(COMBINED, names, receive, send)
 
     async def api(scope: Any, receive: Any, send: Any, _: dict[str, Any]) -> None:
-        await _serve(services, USER, [], receive, send)
+        await _serve(USER, [], receive, send)
 
     return [Route(WEBSOCKET, "", "/ws", raw), Route(WEBSOCKET, "", "/ws/<path:streams>", raw),
             Route(WEBSOCKET, "", "/stream", combined),
             Route(WEBSOCKET, "", "/ws-api/v3", api)]
 
 
-async def _serve(services: Services, prefix: str, names: list[str], receive: Any, send: Any
-                 ) -> None:
+async def serve(services: Services, prefix: str, names: list[str], receive: Any, send: Any,
+                sockets: set[Subscriber]) -> None:
+    """One connection (`prefix`: raw, combined or the WebSocket API)."""
     if (await receive())["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
     settings = services.settings
     fanout = services.fanout
-    subscriber = Subscriber(Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age))
+    subscriber = Subscriber(Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age),
+                            dialect=prefix)
     fanout.attach(subscriber)
+    sockets.add(subscriber)
     connection = _Connection(fanout, subscriber, prefix, services.keys)
     for name in names[:MAX_STREAMS]:
         with contextlib.suppress(ChannelError):  # `/ws/0` and the like: a name, no stream
@@ -79,6 +99,7 @@ async def _serve(services: Services, prefix: str, names: list[str], receive: Any
             await connection.read(receive)
             nursery.cancel_scope.cancel()
     finally:
+        sockets.discard(subscriber)
         fanout.detach(subscriber)
         if connection.account_id is not None:
             fanout.watch(connection.account_id, -1)
@@ -144,8 +165,8 @@ class _Connection:
             else:
                 raise BinanceError(400, -1100, f"unknown method {str(method)[:40]!r}")
             return _encode({"id": request_id, "status": 200, "result": result}).decode()
-        except msgspec.DecodeError:
-            error = BinanceError(400, -1100, "the request is not JSON")
+        except (msgspec.DecodeError, RecursionError):
+            error = BinanceError(400, -1100, "the request is not JSON, or nested too deeply")
         except BinanceError as exc:
             error = exc
         return _encode({"id": request_id, "status": error.status, "error": {
@@ -174,6 +195,9 @@ class _Connection:
                 else:
                     self.fanout.unsubscribe(self.subscriber, f"{self.prefix}:{name}")
             return _encode({"result": None, "id": request_id}).decode()
+        except RecursionError:
+            return _encode({"error": {"code": 2, "msg": "the message is nested too deeply"},
+                            "id": request_id}).decode()
         except (ValueError, msgspec.DecodeError, ChannelError) as exc:
             text = exc.message if isinstance(exc, ChannelError) else str(exc)
             return _encode({"error": {"code": 2, "msg": text[:200]},

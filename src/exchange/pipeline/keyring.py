@@ -20,7 +20,7 @@ import os
 import secrets
 import string
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class ApiKey:
     account_id: int
     kind: str  # "hmac" or "ed25519"
     created_at: int  # microseconds
-    secret: bytes | None = None  # HMAC: the secret, in memory only
+    secret: bytes | None = field(default=None, repr=False)  # HMAC: in memory only, unlogged
     public_key: Ed25519PublicKey | None = None  # Ed25519
 
     def verifies(self, payload: bytes, signature: bytes) -> bool:
@@ -156,14 +156,13 @@ class KeyRing:
         return key
 
     async def revoke(self, api_key: str) -> ApiKey | None:
-        key = self.keys.get(api_key)
+        key = self.keys.pop(api_key, None)  # refused from now on, even while it is stored
         if key is None:
             return None
         if self.bridge is not None:
             from exchange.store.keys import revoke_key
 
             await self._run(revoke_key, api_key, _now())
-        del self.keys[api_key]
         return key
 
     async def _store(self, key: ApiKey, secret: str | None, public_key: str | None) -> None:

@@ -208,12 +208,15 @@ class InstrumentView:
         return _spanned(self.trades, span, _trade_id, _trade_ts)
 
     def candles_between(self, seconds: int, start: int | None, end: int | None,
-                        limit: int) -> list[list[int]]:
-        """Oldest first: the newest `limit` candles starting in [start, end)."""
+                        limit: int, *, oldest: bool = False) -> list[list[int]]:
+        """Oldest first: the newest `limit` candles starting in [start, end) (`oldest`:
+        the oldest `limit`)."""
         candles = self.candles[seconds]
         starts = [candle[0] for candle in candles]
         lo = 0 if start is None else bisect.bisect_left(starts, start - start % (seconds * 10**6))
         hi = len(candles) if end is None else bisect.bisect_left(starts, end)
+        if oldest:
+            return candles[lo:min(hi, lo + limit)]
         return candles[max(lo, hi - limit):hi]
 
     def day_stats(self, now: int) -> tuple[int | None, int | None, int | None, int]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import msgspec
@@ -96,6 +97,10 @@ class _Watched:
     def __contains__(self, account_id: object) -> bool:
         return account_id in self.orders or account_id in self.extra
 
+    def __iter__(self) -> Iterator[int]:
+        yield from self.orders
+        yield from (account_id for account_id in self.extra if account_id not in self.orders)
+
 
 class ChannelError(Exception):
     """A subscription refused: `code` is the contract's error code."""
@@ -109,11 +114,13 @@ class ChannelError(Exception):
 class Subscriber:
     """One connection as the fan-out sees it: its outbox, account and channels."""
 
-    __slots__ = ("account_id", "channels", "held", "held_until", "outbox", "since")
+    __slots__ = ("account_id", "channels", "dialect", "held", "held_until", "outbox", "since")
 
-    def __init__(self, outbox: Outbox, account_id: int | None = None) -> None:
+    def __init__(self, outbox: Outbox, account_id: int | None = None,
+                 dialect: str | None = None) -> None:
         self.outbox = outbox
         self.account_id = account_id
+        self.dialect = dialect  # the channel prefix of another surface's connection
         self.channels: set[str] = set()
         # private channel -> the read model's batch count when it was subscribed: the
         # batches up to it were applied before the account was watched, so they carry no
@@ -265,9 +272,11 @@ class Fanout:
         if not isinstance(channel, str) or len(channel) > 64:
             raise ChannelError("invalid_request", "a channel is a string like book.BTC-USD")
         prefix, colon, _ = channel.partition(":")
-        if colon and prefix in self.dialects:
+        if colon and prefix in self.dialects and subscriber.dialect == prefix:
             self.dialects[prefix].check(channel)
             return
+        if subscriber.dialect is not None:
+            raise ChannelError("invalid_request", f"unknown stream {channel!r}")
         if channel in PRIVATE_CHANNELS:
             if subscriber.account_id is None:
                 raise ChannelError("unauthorized", f"{channel} needs authentication first")

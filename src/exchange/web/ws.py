@@ -122,6 +122,8 @@ class WebSocketHub:
         self.fanout = fanout
         self.connections: set[Connection] = set()
         self.stopping = False
+        # Other surfaces' WebSocket connections stop with these (`exchange.binance.ws`).
+        self.on_shutdown: list[Callable[[], None]] = []
         self._slots = [trio.Event() for _ in range(SLOTS)]
         self._joined = 0
         settings = services.settings
@@ -167,6 +169,8 @@ class WebSocketHub:
         self.stopping = True
         for connection in list(self.connections):
             connection.stop_reading()
+        for stop in self.on_shutdown:
+            stop()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """The ASGI handler of one WebSocket connection (the route table sends it those on
