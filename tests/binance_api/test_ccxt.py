@@ -52,15 +52,20 @@ class Venue:
         return account["account_id"], account["api_key"], key["api_key"], key["secret_key"]
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[Venue]:
+def serve_venue(tick: str, lot: str, maker: str, taker: str) -> Iterator[Venue]:
+    """A server with a `BTC-USD` of these steps and fees (the modules' `venue` fixtures)."""
     with threaded_exchange(rate_limit=0) as url:
         made = Venue(url)
         made.call("POST", "/v1/admin/instruments", json={
-            "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": "0.01",
-            "lot_size": "0.0001", "maker_fee_rate": "0.001", "taker_fee_rate": "0.002"})
+            "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": tick,
+            "lot_size": lot, "maker_fee_rate": maker, "taker_fee_rate": taker})
         yield made
         made.admin.close()
+
+
+@pytest.fixture(scope="module")
+def venue() -> Iterator[Venue]:
+    yield from serve_venue("0.01", "0.0001", "0.001", "0.002")
 
 
 def test_markets_book_ticker_and_candles(venue: Venue) -> None:

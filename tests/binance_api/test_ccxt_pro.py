@@ -17,22 +17,14 @@ import pytest
 import trio
 import trio_websocket
 
-from web.support import threaded_exchange
-
-from .test_ccxt import Venue
+from .test_ccxt import Venue, serve_venue
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
 def venue() -> Iterator[Venue]:
-    with threaded_exchange(rate_limit=0) as url:
-        made = Venue(url)
-        made.call("POST", "/v1/admin/instruments", json={
-            "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": "1",
-            "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
-        yield made
-        made.admin.close()
+    yield from serve_venue("1", "1", "0", "0")
 
 
 def pro(base: str) -> Any:

@@ -10,22 +10,14 @@ import pytest
 from binance import AsyncClient, Client
 from binance.exceptions import BinanceAPIException
 
-from web.support import threaded_exchange
-
-from .test_ccxt import Venue
+from .test_ccxt import Venue, serve_venue
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
 def venue() -> Iterator[Venue]:
-    with threaded_exchange(rate_limit=0) as url:
-        made = Venue(url)
-        made.call("POST", "/v1/admin/instruments", json={
-            "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": "0.01",
-            "lot_size": "0.0001", "maker_fee_rate": "0.001", "taker_fee_rate": "0.002"})
-        yield made
-        made.admin.close()
+    yield from serve_venue("0.01", "0.0001", "0.001", "0.002")
 
 
 def test_client(venue: Venue) -> None:
