@@ -247,3 +247,38 @@ async def test_streams_close_with_the_server() -> None:
                     await ws.get_message()
             assert closed.value.reason.code == 1001
             assert trio.current_time() - started < 2
+
+
+def test_order_entry_through_the_websocket_api(venue: Venue) -> None:
+    """ccxt.pro's `*_ws` methods: `order.place`, `order.status`, `openOrders.status`,
+    `order.cancel` and `account.status` on `/ws-api/v3`, signed in their params."""
+    _, _, key, secret = venue.trader("ws-trader", USD="100000", BTC="100")
+
+    async def main() -> dict[str, Any]:
+        exchange = pro_private(venue.url, key, secret)
+        try:
+            await exchange.load_markets()
+            placed = await exchange.create_order_ws("BTC/USD", "limit", "buy", 2, 20)
+            fetched = await exchange.fetch_order_ws(placed["id"], "BTC/USD")
+            listed = await exchange.fetch_open_orders_ws("BTC/USD")
+            balance = await exchange.fetch_balance_ws()
+            cancelled = await exchange.cancel_order_ws(placed["id"], "BTC/USD")
+            with pytest.raises(ccxt.OrderNotFound):
+                await exchange.cancel_order_ws(placed["id"], "BTC/USD")
+            with pytest.raises(ccxt.InsufficientFunds):
+                await exchange.create_order_ws("BTC/USD", "limit", "buy", 100000, 20)
+            return {"placed": placed, "fetched": fetched, "listed": listed,
+                    "balance": balance, "cancelled": cancelled}
+        finally:
+            await exchange.close()
+
+    seen = asyncio.run(main())
+    assert seen["placed"]["status"] == "open"
+    assert seen["fetched"]["id"] == seen["placed"]["id"]
+    assert seen["fetched"]["amount"] == 2
+    assert [o["id"] for o in seen["listed"]] == [seen["placed"]["id"]]
+    # ccxt.pro parses account.status as a futures account unless told the type; what the
+    # venue sent is Binance's spot answer.
+    assert {"asset": "USD", "free": "99960", "locked": "40"} in seen["balance"]["info"][
+        "balances"]
+    assert seen["cancelled"]["status"] == "canceled"

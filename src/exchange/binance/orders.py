@@ -10,6 +10,7 @@ Types: `LIMIT` (`timeInForce` `GTC`/`IOC`/`FOK`), `LIMIT_MAKER` (post-only), `MA
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from exchange.binance.errors import (
     missing,
 )
 from exchange.binance.signing import is_digits
+from exchange.binance.symbols import instrument_of
 from exchange.engine.commands import CancelAllOrders
 from exchange.engine.events import OrderCancelled
 from exchange.pipeline.history import Window
@@ -155,88 +157,117 @@ def refused(error: ApiError) -> ApiError:
     return BinanceError(400, code, msg, headers=error.headers)
 
 
-def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
-             instrument: Callable[[str | None], InstrumentView],
-             now_ms: Callable[[], int]) -> None:
-    readmodel = services.readmodel
-    entry = services.order_entry
-    prefix = "/api/v3"
+class BinanceOrders:
+    """Order entry and order queries in Binance's words, for the REST routes and the
+    WebSocket API alike (`given`: the request's parameters, as strings)."""
 
-    async def find(account: AccountView, given: dict[str, str], unknown: BinanceError
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.readmodel = services.readmodel
+        self.entry = services.order_entry
+
+    def instrument(self, symbol: str | None) -> InstrumentView:
+        return instrument_of(self.readmodel.instruments, symbol)
+
+    def render(self, order: OrderView) -> dict[str, Any]:
+        return order_body(self.readmodel.instruments[order.symbol], order)
+
+    async def find(self, account: AccountView, given: dict[str, str], unknown: BinanceError
                    ) -> OrderView:
-        """The account's order named by `orderId` or `origClientOrderId`."""
+        """The account's order named by `orderId` or `origClientOrderId` (of `symbol`)."""
+        history = self.services.history
         order: OrderView | None = None
         raw_id = given.get("orderId")
         if raw_id:
             if not is_digits(raw_id, 18):
                 raise bad_parameter("Illegal characters found in parameter 'orderId'.", -1100)
-            order = await services.history.order(int(raw_id))
+            order = await history.order(int(raw_id))
         elif given.get("origClientOrderId"):
-            order = await services.history.client_order(account, given["origClientOrderId"])
+            order = await history.client_order(account, given["origClientOrderId"])
         else:
             raise missing("orderId")
         if order is None or order.account_id != account.account_id or (
-                order.symbol != instrument(given.get("symbol")).symbol):
+                order.symbol != self.instrument(given.get("symbol")).symbol):
             raise unknown
         return order
 
-    def render(order: OrderView) -> dict[str, Any]:
-        return order_body(readmodel.instruments[order.symbol], order)
+    async def place(self, account: AccountView, given: dict[str, str], headers: dict[str, str],
+                    *, test: bool = False) -> dict[str, Any]:
+        inst = self.instrument(given.get("symbol"))
+        body = place_body(inst, given)
+        entry = self.entry
+        try:
+            entry.admit(account, headers)
+            command = entry.place_command(account, validate(PlaceOrderBody, body, "the order"))
+            if test:
+                return {}
+            _, order, fills = await entry.place_view(account, command)
+        except ApiError as error:
+            raise refused(error) from None
+        answer = given.get("newOrderRespType", "FULL")
+        out = order_body(inst, order, time.time_ns() // 1_000_000,
+                         fills if answer == "FULL" else None)
+        if answer == "ACK":
+            out = {key: out[key] for key in ("symbol", "orderId", "orderListId",
+                                             "clientOrderId", "transactTime")}
+        return out
+
+    async def status(self, account: AccountView, given: dict[str, str]) -> dict[str, Any]:
+        return self.render(await self.find(account, given, BinanceError(400, -2013, NO_ORDER)))
+
+    async def cancel(self, account: AccountView, given: dict[str, str],
+                     headers: dict[str, str]) -> dict[str, Any]:
+        unknown = BinanceError(400, -2011, UNKNOWN_ORDER)
+        order = await self.find(account, given, unknown)
+        if not order.is_open:
+            raise unknown
+        entry = self.entry
+        try:
+            entry.admit(account, headers)
+            command, _ = entry.cancel_command(account, order)
+            events = await self.services.engine().execute(command, deadline=entry.timeout)
+            entry.changed_result(order, events)
+        except ApiError as error:
+            raise (unknown if error.code == "order_not_open" else refused(error)) from None
+        out = self.render(order)
+        out["origClientOrderId"] = out["clientOrderId"]
+        return out
+
+    def open_orders(self, account: AccountView, given: dict[str, str]) -> list[dict[str, Any]]:
+        symbol = self.instrument(given["symbol"]).symbol if given.get("symbol") else None
+        orders = self.readmodel.recent_orders(
+            account, Span(None, None, None, None, 10**9, False), symbol, "open")
+        return [self.render(order) for order in orders]
+
+
+def register(app: QuartTrio, services: Services, signed: Callable[..., Any]) -> None:
+    readmodel = services.readmodel
+    entry = services.order_entry
+    prefix = "/api/v3"
+    orders = BinanceOrders(services)
+    instrument, render = orders.instrument, orders.render
 
     @app.post(prefix + "/order")
     @app.post(prefix + "/order/test")
     async def binance_place() -> Response:
         account, given = await signed()
-        inst = instrument(given.get("symbol"))
-        body = place_body(inst, given)
-        try:
-            entry.admit(account, answer_headers())
-            command = entry.place_command(account, validate(PlaceOrderBody, body, "the order"))
-            if request.path.endswith("/test"):
-                return json_response({})
-            _, order, fills = await entry.place_view(account, command)
-        except ApiError as error:
-            raise refused(error) from None
-        answer = given.get("newOrderRespType", "FULL")
-        out = order_body(inst, order, now_ms(), fills if answer == "FULL" else None)
-        if answer == "ACK":
-            out = {key: out[key] for key in ("symbol", "orderId", "orderListId",
-                                             "clientOrderId", "transactTime")}
-        return json_response(out)
+        return json_response(await orders.place(account, given, answer_headers(),
+                                                test=request.path.endswith("/test")))
 
     @app.get(prefix + "/order")
     async def binance_order() -> Response:
         account, given = await signed()
-        instrument(given.get("symbol"))
-        return json_response(render(await find(account, given,
-                                               BinanceError(400, -2013, NO_ORDER))))
+        return json_response(await orders.status(account, given))
 
     @app.delete(prefix + "/order")
     async def binance_cancel() -> Response:
         account, given = await signed()
-        instrument(given.get("symbol"))
-        unknown = BinanceError(400, -2011, UNKNOWN_ORDER)
-        order = await find(account, given, unknown)
-        if not order.is_open:
-            raise unknown
-        try:
-            entry.admit(account, answer_headers())
-            command, _ = entry.cancel_command(account, order)
-            events = await services.engine().execute(command, deadline=entry.timeout)
-            entry.changed_result(order, events)
-        except ApiError as error:
-            raise (unknown if error.code == "order_not_open" else refused(error)) from None
-        out = render(order)
-        out["origClientOrderId"] = out["clientOrderId"]
-        return json_response(out)
+        return json_response(await orders.cancel(account, given, answer_headers()))
 
     @app.get(prefix + "/openOrders")
     async def binance_open_orders() -> Response:
         account, given = await signed()
-        symbol = instrument(given["symbol"]).symbol if given.get("symbol") else None
-        orders = readmodel.recent_orders(account, Span(None, None, None, None, 10**9, False),
-                                         symbol, "open")
-        return json_response([render(order) for order in orders])
+        return json_response(orders.open_orders(account, given))
 
     @app.delete(prefix + "/openOrders")
     async def binance_cancel_all() -> Response:
@@ -267,9 +298,9 @@ def register(app: QuartTrio, services: Services, signed: Callable[..., Any],
         account, given = await signed()
         inst = instrument(given.get("symbol"))
         window = _window(given, "orderId")
-        orders = await services.history.orders(account, inst.symbol, "all", window)
-        orders.reverse()  # Binance lists them oldest first
-        return json_response([render(order) for order in orders])
+        found = await services.history.orders(account, inst.symbol, "all", window)
+        found.reverse()  # Binance lists them oldest first
+        return json_response([render(order) for order in found])
 
     @app.get(prefix + "/myTrades")
     async def binance_my_trades() -> Response:

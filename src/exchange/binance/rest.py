@@ -15,9 +15,10 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from exchange.binance import orders
-from exchange.binance.errors import BAD_SYMBOL, BinanceError, bad_parameter
+from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
+from exchange.binance.symbols import binance_symbol, instrument_of
 from exchange.engine.events import TradeExecuted
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
@@ -28,10 +29,6 @@ PREFIX = "/api/v3"
 KLINE_INTERVALS = {name: seconds * 1000 for name, seconds in INTERVALS.items()}
 _MAX_PRICE = "1000000000"
 _MAX_QTY = "1000000000"
-
-
-def binance_symbol(inst: InstrumentView) -> str:
-    return inst.base + inst.quote
 
 
 def now_ms() -> int:
@@ -144,13 +141,7 @@ def register(app: QuartTrio, services: Services) -> None:
         return parameters(request.query_string, b"")
 
     def instrument(symbol: str | None) -> InstrumentView:
-        if not symbol:
-            raise bad_parameter("Mandatory parameter 'symbol' was not sent, was empty/null, "
-                                "or malformed.")
-        for inst in readmodel.instruments.values():
-            if binance_symbol(inst) == symbol:
-                return inst
-        raise BinanceError(400, -1121, BAD_SYMBOL)
+        return instrument_of(readmodel.instruments, symbol)
 
     def selected(given: dict[str, str]) -> list[InstrumentView] | None:
         """`symbol=` or `symbols=["A","B"]`: those instruments; neither: None (all)."""
@@ -397,4 +388,4 @@ def register(app: QuartTrio, services: Services) -> None:
         account, _ = await signed()
         return json_response(account_info(account, services))
 
-    orders.register(app, services, signed, instrument, now_ms)
+    orders.register(app, services, signed)

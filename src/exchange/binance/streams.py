@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from exchange.binance.symbols import binance_symbol
 from exchange.engine.events import BookLevelChanged, TradeExecuted
 from exchange.pipeline.readmodel import INTERVALS, InstrumentView
 from exchange.pipeline.sequencer import Published
@@ -35,10 +36,6 @@ KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
 KLINES = {f"kline_{name}": seconds for name, seconds in INTERVALS.items()}
 
 _encode = msgspec.json.encode
-
-
-def binance_symbol(inst: InstrumentView) -> str:
-    return inst.base + inst.quote
 
 
 class BinanceStreams:

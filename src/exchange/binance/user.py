@@ -29,7 +29,7 @@ import msgspec
 
 from exchange.binance.errors import BAD_SIGNATURE, OUTSIDE_WINDOW, BinanceError, missing
 from exchange.binance.signing import AHEAD, DEFAULT_WINDOW, MAX_WINDOW, api_key_of
-from exchange.binance.streams import binance_symbol
+from exchange.binance.symbols import binance_symbol
 from exchange.engine.events import (
     BalanceChanged,
     FundsDeposited,
@@ -67,7 +67,7 @@ def verify_ws(keys: KeyRing, params: dict[str, Any], now_ms: int) -> int:
     signature = params.get("signature")
     if not isinstance(signature, str):
         raise missing("signature")
-    payload = "&".join(f"{name}={params[name]}" for name in sorted(params)
+    payload = "&".join(f"{name}={_text(params[name])}" for name in sorted(params)
                        if name != "signature").encode()
     try:
         raw = (bytes.fromhex(signature) if key.kind == "hmac"
@@ -77,6 +77,13 @@ def verify_ws(keys: KeyRing, params: dict[str, Any], now_ms: int) -> int:
     if not key.verifies(payload, raw):
         raise BinanceError(400, -1022, BAD_SIGNATURE)
     return key.account_id
+
+
+def _text(value: object) -> str:
+    """A parameter as the signer wrote it: JSON's `true`/`false`, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class UserStreams:

@@ -21,19 +21,24 @@ from urllib.parse import parse_qs
 import msgspec
 import trio
 
-from exchange.binance.errors import BinanceError
+from exchange.binance.errors import BinanceError, envelope
+from exchange.binance.orders import BinanceOrders
+from exchange.binance.rest import account_info
 from exchange.binance.streams import COMBINED, RAW, BinanceStreams
 from exchange.binance.user import PREFIX as USER
 from exchange.binance.user import UserStreams, verify_ws
-from exchange.pipeline.keyring import KeyRing
 from exchange.web.app import Services
 from exchange.web.edge import WEBSOCKET, Route
+from exchange.web.errors import ApiError, PipelineError, pipeline_error
 from exchange.web.fanout import ChannelError, Subscriber
 from exchange.web.outbox import GOING_AWAY, Outbox
 
 log = logging.getLogger("exchange.web")
 
 MAX_STREAMS = 1024  # Binance's limit per connection
+# The WebSocket API's methods signed in their params, answered by a task each.
+_SIGNED = ("order.place", "order.cancel", "order.status", "openOrders.status",
+           "account.status")
 _encode = msgspec.json.encode
 _decode = msgspec.json.Decoder()
 
@@ -89,12 +94,13 @@ async def serve(services: Services, prefix: str, names: list[str], receive: Any,
                             dialect=prefix)
     fanout.attach(subscriber)
     sockets.add(subscriber)
-    connection = _Connection(fanout, subscriber, prefix, services.keys)
+    connection = _Connection(fanout, subscriber, prefix, services)
     for name in names[:MAX_STREAMS]:
         with contextlib.suppress(ChannelError):  # `/ws/0` and the like: a name, no stream
             connection.subscribe(name)
     try:
         async with trio.open_nursery() as nursery:
+            connection.nursery = nursery
             nursery.start_soon(connection.write, send, nursery.cancel_scope)
             await connection.read(receive)
             nursery.cancel_scope.cancel()
@@ -106,13 +112,22 @@ async def serve(services: Services, prefix: str, names: list[str], receive: Any,
 
 
 class _Connection:
-    def __init__(self, fanout: Any, subscriber: Subscriber, prefix: str, keys: KeyRing
+    def __init__(self, fanout: Any, subscriber: Subscriber, prefix: str, services: Services
                  ) -> None:
         self.fanout = fanout
         self.subscriber = subscriber
         self.prefix = prefix
-        self.keys = keys
+        self.services = services
+        self.keys = services.keys
         self.account_id: int | None = None  # the WebSocket API's, once subscribed
+        self.nursery: trio.Nursery | None = None
+        self._orders: BinanceOrders | None = None
+
+    @property
+    def orders(self) -> BinanceOrders:
+        if self._orders is None:
+            self._orders = BinanceOrders(self.services)
+        return self._orders
 
     def subscribe(self, name: str) -> None:
         channel = f"{self.prefix}:{name}"
@@ -130,10 +145,12 @@ class _Connection:
                 return
             data = message.get("text") or message.get("bytes") or ""
             answer = self.request(data) if self.prefix == USER else self.control(data)
-            self.subscriber.outbox.put(answer)
+            if answer is not None:  # else a task answers it
+                self.subscriber.outbox.put(answer)
 
-    def request(self, data: str | bytes) -> str:
-        """The WebSocket API's answer to one request."""
+    def request(self, data: str | bytes) -> str | None:
+        """The WebSocket API's answer to one request (None: a task answers it: order
+        entry and the account's reads, signed in their `params`, as Binance's)."""
         request_id: Any = None
         try:
             request = _decode.decode(data)
@@ -156,6 +173,13 @@ class _Connection:
                     self.fanout.watch(account_id)
                     self.account_id = account_id
                 result = {"subscriptionId": 0}
+            elif method in _SIGNED:
+                account_id = verify_ws(self.keys, params, time.time_ns() // 1_000_000)
+                given = {name: str(value).lower() if isinstance(value, bool) else str(value)
+                         for name, value in params.items()}
+                assert self.nursery is not None
+                self.nursery.start_soon(self._signed, request_id, method, account_id, given)
+                return None
             elif method == "userDataStream.unsubscribe":
                 if self.account_id is not None:
                     self.fanout.unsubscribe(self.subscriber, f"{USER}:{self.account_id}")
@@ -202,6 +226,30 @@ class _Connection:
             text = exc.message if isinstance(exc, ChannelError) else str(exc)
             return _encode({"error": {"code": 2, "msg": text[:200]},
                             "id": request_id}).decode()
+
+    async def _signed(self, request_id: Any, method: str, account_id: int,
+                      given: dict[str, str]) -> None:
+        account = self.services.readmodel.accounts[account_id]
+        orders = self.orders
+        try:
+            try:
+                if method == "order.place":
+                    result: Any = await orders.place(account, given, {})
+                elif method == "order.cancel":
+                    result = await orders.cancel(account, given, {})
+                elif method == "order.status":
+                    result = await orders.status(account, given)
+                elif method == "openOrders.status":
+                    result = orders.open_orders(account, given)
+                else:  # account.status
+                    result = account_info(account, self.services)
+            except PipelineError as exc:
+                raise pipeline_error(exc) from None
+            answer = {"id": request_id, "status": 200, "result": result}
+        except ApiError as error:
+            status, body, _ = envelope(error)
+            answer = {"id": request_id, "status": status, "error": _decode.decode(body)}
+        self.subscriber.outbox.put(_encode(answer).decode())
 
     async def write(self, send: Any, scope: trio.CancelScope) -> None:
         outbox = self.subscriber.outbox
