@@ -266,3 +266,27 @@ async def test_orders_and_balances_snapshots_plus_updates_are_the_read_models_st
     assert sorted(open_orders) == sorted(account.open_ids)
     assert [balances[asset] for asset in sorted(balances)] == render.balances(account)
     assert len([k for k in kinds if k == "balance"]) > 10
+
+
+def test_a_dialects_channels_are_indexed_and_let_go() -> None:
+    """Another surface's channels (`Fanout.dialects`) are found under their prefix while
+    subscribed, and the index forgets them with their last subscriber; a /v1 subscriber
+    cannot take them."""
+    from exchange.binance.streams import BinanceStreams
+
+    readmodel = ReadModel()
+    fanout = Fanout(readmodel, Metrics())
+    BinanceStreams(fanout)
+    fanout.books["BTC-USD"] = type("Book", (), {"inst": type("I", (), {
+        "base": "BTC", "quote": "USD", "symbol": "BTC-USD"})()})()  # type: ignore[assignment]
+    first, second = (Subscriber(Outbox(), dialect="bn") for _ in range(2))
+    for subscriber in (first, second):
+        fanout.check(subscriber, "bn:btcusd@trade")
+        fanout.subscribe(subscriber, "bn:btcusd@trade")
+    assert fanout.dialect_channels == {"bn": {"bn:btcusd@trade": {first, second}}}
+    with pytest.raises(ChannelError):
+        fanout.check(Subscriber(Outbox()), "bn:btcusd@trade")
+    fanout.unsubscribe(first, "bn:btcusd@trade")
+    assert fanout.dialect_channels == {"bn": {"bn:btcusd@trade": {second}}}
+    fanout.detach(second)
+    assert fanout.dialect_channels == {}

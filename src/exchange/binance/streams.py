@@ -60,8 +60,7 @@ class BinanceStreams:
             raise ChannelError("unknown_symbol", f"Invalid symbol {symbol[:32]!r}")
 
     def publish(self, published: Published, fanout: Fanout) -> None:
-        channels = fanout.channels
-        if not any(name.startswith(("bn:", "bnc:")) for name in channels):
+        if RAW not in fanout.dialect_channels and COMBINED not in fanout.dialect_channels:
             return
         events = published.events
         now = time.time_ns() // 1_000_000

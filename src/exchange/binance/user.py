@@ -98,11 +98,10 @@ class UserStreams:
             raise ChannelError("invalid_request", "not a user data stream")
 
     def publish(self, published: Published, fanout: Fanout) -> None:
-        channels = fanout.channels
-        watched = {int(name[3:]): members for name, members in channels.items()
-                   if name.startswith("ub:") and members}
-        if not watched:
+        own = fanout.dialect_channels.get(PREFIX)
+        if not own:
             return
+        watched = {int(name[len(PREFIX) + 1:]): members for name, members in own.items()}
         now = time.time_ns() // 1_000_000
         instruments = fanout.books
         out: dict[int, list[dict[str, Any]]] = {}
@@ -170,7 +169,7 @@ def execution_report(inst: Any, name: str, order: dict[str, Any],
         "r": "NONE", "i": order["order_id"], "l": "0", "z": order["filled_quantity"],
         "L": "0", "n": "0", "N": None, "T": now, "t": -1, "I": 0,
         "w": order["status"] in ("new", "partially_filled"), "m": False, "M": False,
-        "O": now, "Z": _plain(cumulative), "Y": "0",
+        "O": now, "Z": dec(cumulative), "Y": "0",
         "Q": order["quote_quantity"] or "0", "W": now, "V": "EXPIRE_TAKER",
     }
     if name == "cancelled":
@@ -179,10 +178,9 @@ def execution_report(inst: Any, name: str, order: dict[str, Any],
         event, maker = trade
         fee = event.maker_fee if maker else event.taker_fee
         report.update(
-            l=_plain(lot * event.quantity), L=_plain(tick * event.price), n=units(fee),
+            l=dec(lot * event.quantity), L=dec(tick * event.price), n=units(fee),
             N=inst.quote, T=event.ts // 1000, t=event.trade_id, m=maker, M=True,
-            Y=_plain(tick * lot * event.price * event.quantity))
+            Y=dec(tick * lot * event.price * event.quantity))
     return report
 
 
-_plain = dec

@@ -243,6 +243,9 @@ class Fanout:
         instruments = readmodel.instruments
         readmodel.render_order = lambda order: render.order(instruments[order.symbol], order)
         self.dialects: dict[str, Dialect] = {}  # channel prefix -> the surface's streams
+        # prefix -> its subscribed channels -> their members (the sets of `channels`), so
+        # a dialect finds its own without walking every channel at every batch.
+        self.dialect_channels: dict[str, dict[str, set[Subscriber]]] = {}
 
     # -- FROM THE REPLIES TASK --
 
@@ -325,8 +328,11 @@ class Fanout:
                 self.candle_channels += 1
         elif kind == "leaderboard":
             _send(subscriber, self._leaderboard_text(channel))
-        self.channels.setdefault(channel, set()).add(subscriber)
+        members = self.channels.setdefault(channel, set())
+        members.add(subscriber)
         subscriber.channels.add(channel)
+        if ":" in kind:
+            self.dialect_channels.setdefault(kind.partition(":")[0], {})[channel] = members
 
     def _private_snapshot(self, channel: str, account_id: int) -> str | None:
         """The first message of a private channel: the read model's state of the account
@@ -359,6 +365,12 @@ class Fanout:
         _discard(subscriber, channel)
         if channel not in self.channels:
             self._leaderboards_sent.pop(channel, None)
+            prefix, colon, _ = channel.partition(":")
+            own = self.dialect_channels.get(prefix) if colon else None
+            if own is not None:
+                own.pop(channel, None)
+                if not own:
+                    del self.dialect_channels[prefix]
 
     def close_all(self, code: int = GOING_AWAY, reason: str = "server shutting down") -> None:
         for subscriber in list(self.subscribers):
