@@ -66,11 +66,12 @@ class Listening:
 
 
 class ListenKeys:
-    """The live listenKeys, in memory (see the module docstring). `clock` (monotonic
-    seconds) and `seconds` are settings for tests of expiry."""
+    """The live listenKeys, in memory (see the module docstring), on Trio's clock (the one
+    the watchers sleep on: a test's mock clock runs an hour at once); `seconds` is the
+    `listen_key_seconds` setting."""
 
     def __init__(self, keys: KeyRing, fanout: Fanout, seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = trio.current_time) -> None:
         self.fanout = fanout
         self.seconds = seconds
         self.clock = clock
