@@ -146,6 +146,23 @@ async def test_unknown_keys_close_deleted_and_revoked_keys_end_their_streams() -
     assert fanout.watchers == {}
 
 
+async def test_one_connection_on_two_keys_of_an_account_keeps_it_until_the_last() -> None:
+    listen, fanout, keys, first, _ = await registry()
+    second = keys.get("B" * 64)
+    assert second is not None
+    socket = connection(fanout)
+    one, two = (listen.attach(listen.start(key), socket) for key in (first, second))
+    assert one is not None
+    assert two is not None
+    assert fanout.watchers == {1: 2}
+    listen.close(first, one.listen_key)  # its key closes the connection, which then ends:
+    assert socket.outbox.close_code == 1000
+    assert fanout.dialect_channels["ul"] == {"ul:1": {socket}}  # still on the other key
+    listen.detach(socket, two)
+    assert "ul" not in fanout.dialect_channels
+    assert fanout.watchers == {}
+
+
 @pytest.mark.parametrize("seed", range(3))
 async def test_the_same_events_as_the_websocket_api_in_the_engines_order(seed: int) -> None:
     """A listenKey connection gets exactly the WebSocket API subscription's events,

@@ -101,12 +101,18 @@ class ListenKeys:
 
     def _own(self, key: ApiKey, listen_key: str) -> Listening:
         """The API key's live listenKey `listen_key`, or -1125."""
+        listening = self._live(listen_key)
+        if listening is None or listening.api_key != key.api_key:
+            raise BinanceError(400, -1125, UNKNOWN)
+        return listening
+
+    def _live(self, listen_key: str) -> Listening | None:
+        """`listen_key` if it is live (one found due is expired now: its watcher may not
+        have woken yet)."""
         listening = self.live.get(listen_key)
         if listening is not None and listening.expires <= self.clock():
             self._expire(listening)
-            listening = None
-        if listening is None or listening.api_key != key.api_key:
-            raise BinanceError(400, -1125, UNKNOWN)
+            return None
         return listening
 
     # -- THE CONNECTIONS (`exchange.binance.ws`) --
@@ -119,10 +125,7 @@ class ListenKeys:
     def attach(self, listen_key: str, subscriber: Subscriber) -> Listening | None:
         """Subscribes the connection to the account of the live `listen_key`; None (and the
         connection closes with 1008) if it is not live."""
-        listening = self.live.get(listen_key)
-        if listening is not None and listening.expires <= self.clock():
-            self._expire(listening)
-            listening = None
+        listening = self._live(listen_key)
         if listening is None:
             subscriber.outbox.close(POLICY, UNKNOWN)
             return None
@@ -134,10 +137,14 @@ class ListenKeys:
 
     def detach(self, subscriber: Subscriber, listening: Listening) -> None:
         """The connection ended (or its key did)."""
-        if subscriber in listening.sockets:
-            listening.sockets.discard(subscriber)
-            self.fanout.unsubscribe(subscriber, f"{LISTEN}:{listening.account_id}")
-            self.fanout.watch(listening.account_id, -1)
+        if subscriber not in listening.sockets:
+            return
+        listening.sockets.discard(subscriber)
+        account_id = listening.account_id
+        self.fanout.watch(account_id, -1)
+        if not any(subscriber in other.sockets for other in self.live.values()
+                   if other.account_id == account_id):  # not on another of its keys
+            self.fanout.unsubscribe(subscriber, f"{LISTEN}:{account_id}")
 
     async def watch(self, listening: Listening) -> None:
         """Runs beside a connection on `listening`: expires the key when it is due (a
