@@ -11,10 +11,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 
-from exchange.binance import orders
+from exchange.binance import listenkey, orders, usage
 from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
@@ -180,6 +180,7 @@ def register(app: QuartTrio, services: Services) -> None:
         given = parameters(request.query_string, body)
         key = verify(services.keys, request.headers.get(KEY_HEADER), request.query_string,
                      body, given, now_ms())
+        g.binance_account = key.account_id  # its order counts go in the answer's headers
         return readmodel.accounts[key.account_id], given
 
     @app.get(PREFIX + "/ping")
@@ -389,3 +390,5 @@ def register(app: QuartTrio, services: Services) -> None:
         return json_response(account_info(account, services))
 
     orders.register(app, services, signed)
+    listenkey.register(app, services)
+    usage.register(app, services)

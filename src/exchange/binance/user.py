@@ -15,6 +15,8 @@ connection to its account's events, each wrapped `{"subscriptionId": 0, "event":
 
 `ping` and `time` answer too. The events are a dialect of the fan-out (`ub:<account>`
 channels), through the same bounded outbox as every stream (4008 when it falls behind).
+The same events, rendered once, go unwrapped to the `ul:<account>` channels of the legacy
+listenKey streams (`exchange.binance.listenkey`).
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from exchange.engine.events import (
 )
 from exchange.pipeline.keyring import KeyRing
 from exchange.pipeline.sequencer import Published
-from exchange.web.fanout import ChannelError, Fanout
+from exchange.web.fanout import ChannelError, Fanout, Subscriber
 from exchange.web.render import dec, units
 
-PREFIX = "ub"
+PREFIX = "ub"  # the WebSocket API's subscriptions: {"subscriptionId": 0, "event": ...}
+LISTEN = "ul"  # the listenKey streams': the event itself
 _encode = msgspec.json.encode
 _EXECUTION = {"new": "NEW", "fill": "TRADE", "cancelled": "CANCELED", "expired": "EXPIRED",
               "rejected": "REJECTED", "amended": "REPLACED", "triggered": "NEW"}
@@ -92,16 +95,19 @@ class UserStreams:
     def __init__(self, fanout: Fanout) -> None:
         self.fanout = fanout
         fanout.dialects[PREFIX] = self
+        fanout.dialects[LISTEN] = self
 
     def check(self, channel: str) -> None:
         if not channel[len(PREFIX) + 1:].isdigit():
             raise ChannelError("invalid_request", "not a user data stream")
 
     def publish(self, published: Published, fanout: Fanout) -> None:
-        own = fanout.dialect_channels.get(PREFIX)
-        if not own:
+        wrapped = fanout.dialect_channels.get(PREFIX)
+        bare = fanout.dialect_channels.get(LISTEN)
+        if not wrapped and not bare:
             return
-        watched = {int(name[len(PREFIX) + 1:]): members for name, members in own.items()}
+        api, streams = _by_account(wrapped), _by_account(bare)
+        watched = api.keys() | streams.keys()
         now = time.time_ns() // 1_000_000
         instruments = fanout.books
         out: dict[int, list[dict[str, Any]]] = {}
@@ -144,10 +150,18 @@ class UserStreams:
                 "B": [{"a": asset, "f": units(b.total - b.held), "l": units(b.held)}
                       for asset, b in sorted(changed.items())]})
         for account_id, reports in out.items():
-            members = watched[account_id]
+            subscribed, listening = api.get(account_id), streams.get(account_id)
             for report in reports:
-                fanout.broadcast(members, _encode({"subscriptionId": 0,
-                                                   "event": report}).decode())
+                if subscribed:
+                    fanout.broadcast(subscribed, _encode({"subscriptionId": 0,
+                                                          "event": report}).decode())
+                if listening:
+                    fanout.broadcast(listening, _encode(report).decode())
+
+
+def _by_account(channels: dict[str, set[Subscriber]] | None) -> dict[int, set[Subscriber]]:
+    """`<prefix>:<account_id>` channels by account."""
+    return {int(name.partition(":")[2]): members for name, members in (channels or {}).items()}
 
 
 def execution_report(inst: Any, name: str, order: dict[str, Any],

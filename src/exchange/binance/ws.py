@@ -3,7 +3,8 @@
 A connection is a fan-out `Subscriber` with an outbox, like one of `/v1/ws`, but every
 message goes out in a frame of its own (Binance clients read one JSON object a frame). A
 `/ws/<name>` path subscribes to its streams (separated by `/`) at connect; a name that is
-no stream (ccxt opens `/ws/0`, `/ws/1`, ...) subscribes to nothing. Control messages:
+no stream (ccxt opens `/ws/0`, `/ws/1`, ...) subscribes to nothing; a listenKey
+(`/ws/<listenKey>`) to its account's user data (`exchange.binance.listenkey`). Control messages:
 `{"method": "SUBSCRIBE" | "UNSUBSCRIBE", "params": [...], "id": n}` answer
 `{"result": null, "id": n}`, `LIST_SUBSCRIPTIONS` the streams; a bad one
 `{"error": {"code": 2, "msg": ...}, "id": n}`. Pings are answered by the server (a
@@ -95,17 +96,28 @@ async def serve(services: Services, prefix: str, names: list[str], receive: Any,
     fanout.attach(subscriber)
     sockets.add(subscriber)
     connection = _Connection(fanout, subscriber, prefix, services)
+    listen_keys = services.listen_keys
+    listening = []  # the listenKeys among the names (`/ws/<listenKey>`)
     for name in names[:MAX_STREAMS]:
+        if prefix == RAW and listen_keys.is_key(name):
+            found = listen_keys.attach(name, subscriber)
+            if found is not None:
+                listening.append(found)
+            continue
         with contextlib.suppress(ChannelError):  # `/ws/0` and the like: a name, no stream
             connection.subscribe(name)
     try:
         async with trio.open_nursery() as nursery:
             connection.nursery = nursery
             nursery.start_soon(connection.write, send, nursery.cancel_scope)
+            for found in listening:
+                nursery.start_soon(listen_keys.watch, found)
             await connection.read(receive)
             nursery.cancel_scope.cancel()
     finally:
         sockets.discard(subscriber)
+        for found in listening:
+            listen_keys.detach(subscriber, found)
         fanout.detach(subscriber)
         if connection.account_id is not None:
             fanout.watch(connection.account_id, -1)
@@ -135,8 +147,9 @@ class _Connection:
         self.fanout.subscribe(self.subscriber, channel)
 
     def streams(self) -> list[str]:
-        cut = len(self.prefix) + 1
-        return sorted(channel[cut:] for channel in self.subscriber.channels)
+        own = self.prefix + ":"  # not a listenKey's user data
+        return sorted(channel[len(own):] for channel in self.subscriber.channels
+                      if channel.startswith(own))
 
     async def read(self, receive: Any) -> None:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -167,7 +168,8 @@ class ExchangeClient:
         return await self._object("GET", f"/v1/orders/{order_id}")
 
     async def order_by_client_id(self, client_order_id: str) -> Json:
-        return await self._object("GET", f"/v1/orders/by-client-id/{client_order_id}")
+        path = "/v1/orders/by-client-id/" + quote(client_order_id, safe="")  # "/" is %2F
+        return await self._object("GET", path)
 
     async def cancel_order(self, order_id: int) -> Json:
         return await self._object("DELETE", f"/v1/orders/{order_id}")

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # key), else the key file (made on first start; default beside the SQLite file).
     server_key: str | None = None
     server_key_file: str | None = None
+    # How long a Binance listenKey (`POST /api/v3/userDataStream`) lives without a
+    # keep-alive (Binance: 60 minutes); short in tests of its expiry.
+    listen_key_seconds: float = Field(default=3600.0, gt=0)
     # Chaos mode (`exchange.pipeline.chaos`): "latency=20ms..200ms,reject=0.02,...,seed=42".
     chaos: str = ""
 

@@ -36,7 +36,9 @@ log = logging.getLogger("exchange.server")
 T = TypeVar("T")
 R = TypeVar("R")
 MAX_ID = 2**63 - 1  # what an id column holds: no larger id is anywhere
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")  # as order entry takes them
+# As order entry takes them, on both surfaces: Binance's `newClientOrderId` characters
+# (`/v1`'s letters, digits, `_` and `-`, and `.`, `:` and `/`).
+CLIENT_ORDER_ID = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import os
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ class KeyRing:
         self.fernet = fernet
         self.bridge = bridge
         self.keys: dict[str, ApiKey] = {}
+        # Called with each key as it is revoked (the listenKeys made with it end).
+        self.on_revoke: list[Callable[[ApiKey], None]] = []
 
     async def load(self) -> None:
         """The stored keys that are not revoked (at start)."""
@@ -159,6 +162,8 @@ class KeyRing:
         key = self.keys.pop(api_key, None)  # refused from now on, even while it is stored
         if key is None:
             return None
+        for listener in self.on_revoke:
+            listener(key)
         if self.bridge is not None:
             from exchange.store.keys import revoke_key
 

@@ -35,6 +35,7 @@ from exchange.web.errors import ApiError, internal_error, pipeline_error, too_la
 from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
+    from exchange.binance.listenkey import ListenKeys
     from exchange.pipeline.deadman import DeadMan
     from exchange.web.fanout import Fanout
     from exchange.web.orders import OrderEntry
@@ -94,6 +95,13 @@ class Services:
         from exchange.web.ws import WebSocketHub
 
         return WebSocketHub(self, self.fanout)
+
+    @cached_property
+    def listen_keys(self) -> ListenKeys:
+        """The Binance surface's listenKeys, for its REST routes and streams (one of them)."""
+        from exchange.binance.listenkey import ListenKeys
+
+        return ListenKeys(self.keys, self.fanout, self.settings.listen_key_seconds)
 
     def engine(self) -> Sequencer:
         if self.sequencer.closed:

@@ -392,7 +392,7 @@ def register(app: QuartTrio, services: Services) -> None:
         account = authenticate(readmodel, request_authorization())
         return json_response(entry.render(await entry.own_order(account, order_id)))
 
-    @app.get("/v1/orders/by-client-id/<client_order_id>")
+    @app.get("/v1/orders/by-client-id/<path:client_order_id>")  # an id may hold a "/"
     async def get_by_client_id(client_order_id: str) -> Response:
         account = authenticate(readmodel, request_authorization())
         order = await services.history.client_order(account, client_order_id)

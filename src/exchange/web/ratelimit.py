@@ -6,12 +6,15 @@ tell a client where its bucket stands.
     X-RateLimit-Reset      whole seconds until the bucket is full again (0: it is full)
 
 `headers` is the one place they are computed; with the limit off (`rate` 0) there are none.
+`orders` counts the requests that took a token (all of them with the limit off) in the
+current 10-second window and UTC day, for the Binance surface's `X-MBX-ORDER-COUNT-*`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from exchange.web.errors import ApiError
 
@@ -19,10 +22,14 @@ from exchange.web.errors import ApiError
 class RateLimiter:
     """`rate` requests per second on average, bursts of up to `burst`; `rate` 0 is off."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.time
+                 ) -> None:
         self.rate = rate
         self.burst = burst
+        self.clock = clock  # UTC seconds: the order counts' windows
         self._buckets: dict[int, list[float]] = {}  # account -> [tokens, last refill]
+        # account -> [10 s window, its count, UTC day, its count]
+        self._counts: dict[int, list[int]] = {}
 
     def _bucket(self, account_id: int, now: float | None) -> list[float]:
         """The account's bucket, refilled up to `now`."""
@@ -37,11 +44,35 @@ class RateLimiter:
     def take(self, account_id: int, count: int, now: float | None = None) -> int:
         """Takes up to `count` tokens and returns how many it took (all when off)."""
         if self.rate <= 0:
+            self._count(account_id, count)
             return count
         bucket = self._bucket(account_id, now)
         taken = min(count, int(bucket[0]))
         bucket[0] -= taken
+        if taken:
+            self._count(account_id, taken)
         return taken
+
+    def _count(self, account_id: int, taken: int) -> None:
+        counts = self._counts.get(account_id)
+        if counts is None:
+            counts = self._counts[account_id] = [0, 0, 0, 0]
+        second = int(self.clock())
+        if counts[0] != second // 10:
+            counts[0], counts[1] = second // 10, 0
+        if counts[2] != second // 86400:
+            counts[2], counts[3] = second // 86400, 0
+        counts[1] += taken
+        counts[3] += taken
+
+    def orders(self, account_id: int) -> tuple[int, int]:
+        """The account's counted requests in the current 10 s window and UTC day."""
+        counts = self._counts.get(account_id)
+        if counts is None:
+            return 0, 0
+        second = int(self.clock())
+        return (counts[1] if counts[0] == second // 10 else 0,
+                counts[3] if counts[2] == second // 86400 else 0)
 
     def check(self, account_id: int, now: float | None = None) -> dict[str, str]:
         """Takes one token and returns the headers, or raises 429 with them and
