@@ -211,6 +211,14 @@ def test_the_order_named_by_client_order_id_and_bad_requests(venue: Venue) -> No
     assert body["cancelResponse"]["origClientOrderId"] == "mine"
     assert body["cancelResponse"]["clientOrderId"] == "cancel-1"
     assert body["newOrderResponse"]["clientOrderId"] == "second"
+    # Allowing failure, a used client order id: the cancel alone.
+    answer = trader.replace("ALLOW_FAILURE", cancelOrigClientOrderId="second", quantity="1",
+                            price="41", newClientOrderId="mine")
+    assert answer.status_code == 409
+    data = answer.json()["data"]
+    assert (data["cancelResult"], data["cancelResponse"]["status"]) == ("SUCCESS", "CANCELED")
+    assert data["newOrderResponse"] == {"code": -2010, "msg": "Duplicate order sent."}
+    assert trader.open_ids() == []
 
 
 def test_amend_keep_priority(venue: Venue) -> None:

@@ -82,12 +82,12 @@ async def cancel_replace(orders: BinanceOrders, account: AccountView, given: dic
         target, cancel_part = None, _unknown_cancel()
         if not allow_failure:
             _fail("FAILURE", "NOT_ATTEMPTED", cancel_part, None)
-    if duplicate and not allow_failure:
-        _fail("NOT_ATTEMPTED", "FAILURE", None, _part(*DUPLICATE))
+    if duplicate and (target is None or not allow_failure):
+        _fail("NOT_ATTEMPTED" if target else "FAILURE", "FAILURE", cancel_part,
+              _part(*DUPLICATE))
     engine_command: ReplaceOrder | CancelOrder | PlaceOrder
-    if duplicate:  # allowing failure: the cancel alone
-        engine_command = CancelOrder(account_id=account.account_id,
-                                     order_id=0 if target is None else target.order_id)
+    if duplicate and target is not None:  # allowing failure: the cancel alone
+        engine_command = CancelOrder(account_id=account.account_id, order_id=target.order_id)
     elif target is None:  # allowing failure: the placement alone
         engine_command = command
     else:
