@@ -43,12 +43,15 @@ _BY_CODE: dict[str, tuple[int, str | None]] = {
 
 
 class BinanceError(ApiError):
-    """Answers with Binance's envelope: HTTP `status`, `code` (negative) and `msg`."""
+    """Answers with Binance's envelope: HTTP `status`, `code` (negative) and `msg`, and
+    `data` when given (a cancel-replace's halves)."""
 
     def __init__(self, status: int, code: int, msg: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 data: dict[str, Any] | None = None) -> None:
         super().__init__(status, "binance", msg, headers=headers)
         self.binance_code = code
+        self.data = data
 
 
 def bad_parameter(msg: str, code: int = -1102) -> BinanceError:
@@ -69,4 +72,6 @@ def envelope(error: ApiError) -> tuple[int, bytes, dict[str, str]]:
         code, text = _BY_CODE.get(error.code, (-1000, None))
         msg = text or error.message
     body: dict[str, Any] = {"code": code, "msg": msg}
+    if isinstance(error, BinanceError) and error.data is not None:
+        body["data"] = error.data
     return error.status, msgspec.json.encode(body), dict(error.headers or {})

@@ -28,7 +28,7 @@ from exchange.binance.errors import (
 )
 from exchange.binance.signing import is_digits
 from exchange.binance.symbols import instrument_of
-from exchange.engine.commands import CancelAllOrders
+from exchange.engine.commands import CancelAllOrders, PlaceOrder
 from exchange.engine.events import OrderCancelled
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
@@ -99,6 +99,18 @@ def order_body(inst: InstrumentView, order: OrderView, now_ms: int | None = None
                           "commission": units(f.fee), "commissionAsset": inst.quote,
                           "tradeId": f.trade_id} for f in fills]
     return body
+
+
+def placed_body(inst: InstrumentView, order: OrderView, fills: list[Fill],
+                given: dict[str, str]) -> dict[str, Any]:
+    """A placement's answer as `newOrderRespType` asks (`FULL` by default)."""
+    answer = given.get("newOrderRespType", "FULL")
+    out = order_body(inst, order, time.time_ns() // 1_000_000,
+                     fills if answer == "FULL" else None)
+    if answer == "ACK":
+        out = {key: out[key] for key in ("symbol", "orderId", "orderListId",
+                                         "clientOrderId", "transactTime")}
+    return out
 
 
 def trade_body(inst: InstrumentView, fill: Fill) -> dict[str, Any]:
@@ -191,26 +203,31 @@ class BinanceOrders:
             raise unknown
         return order
 
-    async def place(self, account: AccountView, given: dict[str, str], headers: dict[str, str],
-                    *, test: bool = False) -> dict[str, Any]:
+    def placement(self, account: AccountView, given: dict[str, str], headers: dict[str, str]
+                  ) -> tuple[InstrumentView, PlaceOrder]:
+        """Admits an order-entry request (its rate-limit token) and makes the engine's
+        placement of a `POST order`'s parameters: the one parse of them (`cancelReplace`'s
+        new order too)."""
         inst = self.instrument(given.get("symbol"))
         body = place_body(inst, given)
         entry = self.entry
         try:
             entry.admit(account, headers)
-            command = entry.place_command(account, validate(PlaceOrderBody, body, "the order"))
-            if test:
-                return {}
-            _, order, fills = await entry.place_view(account, command)
+            return inst, entry.place_command(account, validate(PlaceOrderBody, body,
+                                                               "the order"))
         except ApiError as error:
             raise refused(error) from None
-        answer = given.get("newOrderRespType", "FULL")
-        out = order_body(inst, order, time.time_ns() // 1_000_000,
-                         fills if answer == "FULL" else None)
-        if answer == "ACK":
-            out = {key: out[key] for key in ("symbol", "orderId", "orderListId",
-                                             "clientOrderId", "transactTime")}
-        return out
+
+    async def place(self, account: AccountView, given: dict[str, str], headers: dict[str, str],
+                    *, test: bool = False) -> dict[str, Any]:
+        inst, command = self.placement(account, given, headers)
+        if test:
+            return {}
+        try:
+            _, order, fills = await self.entry.place_view(account, command)
+        except ApiError as error:
+            raise refused(error) from None
+        return placed_body(inst, order, fills, given)
 
     async def status(self, account: AccountView, given: dict[str, str]) -> dict[str, Any]:
         return self.render(await self.find(account, given, BinanceError(400, -2013, NO_ORDER)))
@@ -229,8 +246,16 @@ class BinanceOrders:
             entry.changed_result(order, events)
         except ApiError as error:
             raise (unknown if error.code == "order_not_open" else refused(error)) from None
+        return self.cancelled(order, given.get("newClientOrderId"))
+
+    def cancelled(self, order: OrderView, client_order_id: str | None = None
+                  ) -> dict[str, Any]:
+        """A cancel's answer (`client_order_id`: the cancel's own, `newClientOrderId`)."""
         out = self.render(order)
         out["origClientOrderId"] = out["clientOrderId"]
+        if client_order_id:
+            out["clientOrderId"] = client_order_id
+        out["transactTime"] = time.time_ns() // 1_000_000
         return out
 
     def open_orders(self, account: AccountView, given: dict[str, str]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
-from exchange.binance import listenkey, orders, usage
+from exchange.binance import listenkey, orders, replace, usage
 from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
@@ -79,7 +79,8 @@ def symbol_info(inst: InstrumentView) -> dict[str, Any]:
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": _filters(inst),
@@ -390,5 +391,6 @@ def register(app: QuartTrio, services: Services) -> None:
         return json_response(account_info(account, services))
 
     orders.register(app, services, signed)
+    replace.register(app, services, signed)
     listenkey.register(app, services)
     usage.register(app, services)

@@ -24,6 +24,7 @@ import trio
 
 from exchange.binance.errors import BinanceError, envelope
 from exchange.binance.orders import BinanceOrders
+from exchange.binance.replace import amend_keep_priority, cancel_replace
 from exchange.binance.rest import account_info
 from exchange.binance.streams import COMBINED, RAW, BinanceStreams
 from exchange.binance.user import PREFIX as USER
@@ -39,7 +40,7 @@ log = logging.getLogger("exchange.web")
 MAX_STREAMS = 1024  # Binance's limit per connection
 # The WebSocket API's methods signed in their params, answered by a task each.
 _SIGNED = ("order.place", "order.cancel", "order.status", "openOrders.status",
-           "account.status")
+           "account.status", "order.cancelReplace", "order.amend.keepPriority")
 _encode = msgspec.json.encode
 _decode = msgspec.json.Decoder()
 
@@ -254,6 +255,10 @@ class _Connection:
                     result = await orders.status(account, given)
                 elif method == "openOrders.status":
                     result = orders.open_orders(account, given)
+                elif method == "order.cancelReplace":
+                    result = await cancel_replace(orders, account, given, {})
+                elif method == "order.amend.keepPriority":
+                    result = await amend_keep_priority(orders, account, given, {})
                 else:  # account.status
                     result = account_info(account, self.services)
             except PipelineError as exc:

@@ -129,6 +129,20 @@ class AmendOrder(Command, frozen=True, gc=False, kw_only=True):
     price: int | None = None
 
 
+class ReplaceOrder(Command, frozen=True, gc=False, kw_only=True):
+    """Cancels the open `order_id` and places `order` in one step (the account is
+    `account_id`'s, whatever `order` says). `allow_failure` false: both or neither: a cancel
+    that fails places nothing, and a placement the engine would refuse once the order is
+    gone (its hold released, its place in the book free) leaves the order as it was,
+    with only the refusal as event. True: each half stands on its own: a failed cancel
+    still places, a refused placement leaves the cancel done."""
+
+    account_id: int
+    order_id: int
+    order: PlaceOrder
+    allow_failure: bool = False
+
+
 class ExpireOrders(Command, frozen=True, gc=False, kw_only=True):
     """Expires every good-till-date order whose `expire_time` is at or before `ts`."""
 
@@ -137,6 +151,7 @@ AnyCommand = (
     PlaceOrder
     | CancelOrder
     | AmendOrder
+    | ReplaceOrder
     | CancelAllOrders
     | ExpireOrders
     | Deposit

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from typing import Any
 
-from exchange.engine import book
+from msgspec.structs import replace
+
+from exchange.engine import book, contingent
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
 from exchange.engine.checks import check_state, state_digest
@@ -41,6 +43,7 @@ from exchange.engine.commands import (
     ExpireOrders,
     HaltInstrument,
     PlaceOrder,
+    ReplaceOrder,
     ResumeInstrument,
     SetHouse,
     StartRound,
@@ -63,7 +66,7 @@ from exchange.engine.events import (
 )
 from exchange.engine.flow import OrderFlow
 from exchange.engine.instruments import Instrument
-from exchange.engine.settlement import Settlement, required_hold
+from exchange.engine.settlement import Settlement, held_balance, required_hold
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS, EngineState
 
 
@@ -80,6 +83,7 @@ class Engine:
             PlaceOrder: self._place,
             CancelOrder: self._cancel,
             AmendOrder: self._amend,
+            ReplaceOrder: self._replace,
             CancelAllOrders: self._cancel_all,
             ExpireOrders: self._expire_command,
             Deposit: self._transfer,
@@ -193,7 +197,9 @@ class Engine:
 
     # -- ORDERS --
 
-    def _place(self, ctx: Context, cmd: PlaceOrder) -> None:
+    def _place(self, ctx: Context, cmd: PlaceOrder, trial: Order | None = None) -> None:
+        """Places `cmd`, or refuses it with its `OrderRejected`. `trial` given: only checks,
+        counting the open order `trial` as gone (see `_replace_refusal`)."""
         state = self.state
         account = state.accounts.get(cmd.account_id)
         inst = state.instruments.get(cmd.symbol)
@@ -220,7 +226,7 @@ class Engine:
             if reason is not None:
                 self._reject(ctx, cmd, reason)
                 return
-        if len(account.orders) >= state.max_open_orders:
+        if len(account.orders) - (trial is not None) >= state.max_open_orders:
             self._reject(ctx, cmd, RejectReason.TOO_MANY_OPEN_ORDERS)
             return
         if (account.opens_at or account.closes_at) and not self._in_round(account, cmd.ts):
@@ -236,6 +242,8 @@ class Engine:
         hold = self.settlement.placement_hold(cmd, inst, quote_bal if is_buy else base_bal)
         if hold < 0:
             self._reject(ctx, cmd, RejectReason.INSUFFICIENT_FUNDS)
+            return
+        if trial is not None:
             return
         flow = self.flow
         order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0)
@@ -325,11 +333,69 @@ class Engine:
         if isinstance(order, RejectReason):
             ctx.events.append(RequestRejected(cmd.account_id, order, cmd.order_id, cmd.ts))
             return
+        self._cancel_open(ctx, order)
+
+    def _cancel_open(self, ctx: Context, order: Order) -> None:
         flow = self.flow
         flow.unlink(ctx, order)
         flow.close(ctx, order, CLOSED_BY_USER)
         if ctx.spawn:
             flow.settle(ctx, order.instrument)
+
+    def _replace(self, ctx: Context, cmd: ReplaceOrder) -> None:
+        """Cancel and place in one step; see `ReplaceOrder`."""
+        place = replace(cmd.order, account_id=cmd.account_id, ts=cmd.ts)
+        found = self._own_open(cmd.account_id, cmd.order_id)
+        if isinstance(found, RejectReason):
+            ctx.events.append(RequestRejected(cmd.account_id, found, cmd.order_id, cmd.ts))
+            if cmd.allow_failure:
+                self._place(ctx, place)
+            return
+        if not cmd.allow_failure:
+            refusal = self._replace_refusal(place, found)
+            if refusal is not None:
+                ctx.events.append(refusal)
+                return
+        self._cancel_open(ctx, found)
+        self._place(ctx, place)
+
+    def _replace_refusal(self, cmd: PlaceOrder, target: Order) -> AnyEvent | None:
+        """The refusal `_place` would give `cmd` once `target` is cancelled, found without
+        cancelling it: `_place`'s own checks (a trial) against the state as the cancel
+        would leave it, set up here and put back after. What the cancel changes that the
+        checks read: the account's open orders (one fewer), what is held (the target's hold
+        released; a bracket take-profit's shared hold taken over by its stop-loss) and the
+        best price of the target's side (its level gone if it was alone there). A bracket
+        parent with fills makes its children as it is cancelled, which may trade: that
+        cannot be foreseen, so it is refused whole."""
+        if target.filled and contingent.is_bracket_parent(target):
+            return OrderRejected(cmd.account_id, RejectReason.INVALID_ORDER,
+                                 cmd.client_order_id, 0, cmd.ts)
+        released = target.hold
+        held = held_balance(target)
+        held.held -= released
+        sibling = target.sibling
+        taken_over = 0
+        if sibling is not None and target.holds_for_sibling:
+            taken_over = (sibling.quantity - sibling.filled) * sibling.instrument.base_mult
+            sibling.base_balance.held += taken_over
+        level = target.level
+        inst = target.instrument
+        side = inst.bids if target.is_buy else inst.asks
+        keys = side.keys
+        best: int | None = None  # the best key, taken off while the trial runs
+        if level is not None and level.count == 1 and keys[-1] == level.price * side.sign:
+            best = keys.pop()
+        trial = Context(cmd.ts)
+        try:
+            self._place(trial, cmd, target)
+        finally:
+            if best is not None:
+                keys.append(best)
+            if sibling is not None:
+                sibling.base_balance.held -= taken_over
+            held.held += released
+        return trial.events[0] if trial.events else None
 
     def _cancel_all(self, ctx: Context, cmd: CancelAllOrders) -> None:
         account = self.state.accounts.get(cmd.account_id)
