@@ -4,8 +4,7 @@ restart."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -13,8 +12,7 @@ import trio
 
 from exchange.client import ExchangeError
 
-from .conftest import DATABASES
-from .support import Exchange, Templates, database_url_for, drop_database, start_exchange
+from .support import Exchange, start_exchange
 
 FILTERS = {"min_notional": "10", "max_quantity": "5"}
 
@@ -93,14 +91,6 @@ async def test_a_market_order_is_valued_at_the_last_trade(exchange: Exchange) ->
     assert (status, code) == (422, "notional_below_minimum")  # 9.80 at the last 200
     taken = await alice.client.place_order("ETH-USD", "buy", "market", quantity="0.05")
     assert taken["status"] == "filled"
-
-
-@pytest.fixture(params=DATABASES)
-async def url(request: pytest.FixtureRequest, tmp_path: Path, templates: Templates
-              ) -> AsyncIterator[str]:
-    made = await database_url_for(request.param, tmp_path, templates)
-    yield made
-    await drop_database(made)
 
 
 async def test_the_filters_survive_a_restart(url: str) -> None:
