@@ -21,11 +21,11 @@ EXACT_INT = sa.Numeric(38, 0).with_variant(sa.String(40), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("instruments") as batch:
-        batch.add_column(sa.Column("min_notional", EXACT_INT, nullable=False,
-                                   server_default=sa.text("'0'")))
-        batch.add_column(sa.Column("max_quantity", sa.BigInteger(), nullable=False,
-                                   server_default=sa.text("0")))
+    # A plain ADD COLUMN with its default (SQLite too): existing rows read the default.
+    op.add_column("instruments", sa.Column("min_notional", EXACT_INT, nullable=False,
+                                           server_default=sa.text("'0'")))
+    op.add_column("instruments", sa.Column("max_quantity", sa.BigInteger(), nullable=False,
+                                           server_default=sa.text("0")))
 
 
 def downgrade() -> None:
