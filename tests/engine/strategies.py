@@ -1,11 +1,12 @@
 """Hypothesis strategies: random command sequences for the matching engine.
 
 `command_sequences()` gives whole scenarios for the property tests: two instruments (with
-fees, sharing the quote asset), four accounts funded by `Deposit` at the start, then a mix of
-every order type, time in force, post-only, self-trade prevention mode and bracket, with
-cancels, amends, cancel-alls, expiries, halts and resumes, later transfers, and round
-resets (some ending soon, which refuses later placements). Prices stay
-in a narrow band so that orders cross often, and `ts` never goes back.
+fees, sharing the quote asset; one with a minimum notional and a maximum quantity), four
+accounts funded by `Deposit` at the start, then a mix of every order type, time in force,
+post-only, self-trade prevention mode and bracket, with cancels, amends, cancel-alls,
+expiries, halts and resumes, later transfers, and round resets (some ending soon, which
+refuses later placements). Prices stay in a narrow band so that orders cross often, and
+`ts` never goes back.
 
 Cancels and amends must name orders that exist to be interesting, and ids depend on which
 placements were accepted, so each scenario is built step by step against a scratch engine:
@@ -52,11 +53,12 @@ INSTRUMENTS = (
         lot_size=Decimal("0.01"), maker_fee_rate=Decimal("0.001"),
         taker_fee_rate=Decimal("0.002"),
     ),
-    # A maker rate above a zero taker rate, and a minimum quantity of two lots.
+    # A maker rate above a zero taker rate, a minimum quantity of two lots, and filters:
+    # at least 30 USD (three lots at 100) and at most ten lots an order.
     AddInstrument(
         symbol="BBB-USD", base="BBB", quote="USD", tick_size=Decimal("1"),
         lot_size=Decimal("0.1"), min_quantity=2, maker_fee_rate=Decimal("0.003"),
-        taker_fee_rate=Decimal("0"),
+        taker_fee_rate=Decimal("0"), min_notional=30 * 10**12, max_quantity=10,
     ),
 )
 SYMBOLS = tuple(inst.symbol for inst in INSTRUMENTS)

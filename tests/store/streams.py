@@ -50,9 +50,11 @@ INSTRUMENTS = (
         taker_fee_rate=Decimal("0"),
     ),
 )
+# With filters (about a third of its orders break one), so recovery must restore them.
 LATE_INSTRUMENT = AddInstrument(
     symbol="CCC-AAA", base="CCC", quote="AAA", tick_size=Decimal("0.5"),
     lot_size=Decimal("1"), maker_fee_rate=Decimal("0"), taker_fee_rate=Decimal("0.0005"),
+    min_notional=30 * 10**12, max_quantity=10,
 )
 ASSETS = ("USD", "AAA", "BBB", "CCC")
 RICH = 10**17
@@ -282,6 +284,7 @@ def engine_state(engine: Engine) -> dict[str, Any]:
             "sequence": inst.sequence,
             "last_price": inst.last_price,
             "rates": (inst.maker_rate, inst.taker_rate, inst.quote_mult, inst.base_mult),
+            "filters": (inst.min_quantity, inst.min_notional, inst.max_quantity),
         }
     live_expiries = sorted(
         entry for entry in engine.expiries if entry[1] in engine.orders

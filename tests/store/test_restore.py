@@ -30,6 +30,7 @@ def records(engine: Engine) -> dict[str, Any]:
                 lot_size=inst.lot_size, min_quantity=inst.min_quantity,
                 maker_fee_rate=inst.maker_fee_rate, taker_fee_rate=inst.taker_fee_rate,
                 halted=inst.halted, sequence=inst.sequence, last_price=inst.last_price,
+                min_notional=inst.min_notional, max_quantity=inst.max_quantity,
             )
             for inst in engine.instruments.values()
         ],

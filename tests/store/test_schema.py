@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from exchange.cli import main
 from exchange.store import rows
 from exchange.store.migrate import head_revision, upgrade_engine
+from exchange.store.recovery import recover
 from exchange.store.schema import (
     accounts,
     balances,
@@ -64,19 +65,41 @@ async def _drop_index(engine: AsyncEngine) -> None:
 
 async def test_migrations_create_exactly_the_metadata(db: Database) -> None:
     async with db.bridge(migrate=False) as bridge:
-        assert await bridge.run(upgrade_engine) == head_revision() == "0006"
+        assert await bridge.run(upgrade_engine) == head_revision() == "0007"
         assert await bridge.run(_diff) == []
         # Applying them again changes nothing.
-        assert await bridge.run(upgrade_engine) == "0006"
+        assert await bridge.run(upgrade_engine) == "0007"
         # The comparison does see a difference when there is one.
         await bridge.run(_drop_index)
         assert await bridge.run(_diff) != []
 
 
+async def _old_instrument(engine: AsyncEngine) -> None:
+    """An instrument as a database at 0006 holds it (no filter columns)."""
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO instruments (symbol, base, quote, tick_size, lot_size, min_quantity, "
+            "maker_fee_rate, taker_fee_rate, halted, created_at, updated_at) VALUES "
+            "('OLD-USD', 'OLD', 'USD', '0.01', '0.001', 2, '0', '0.001', false, 5, 5)"
+        ))
+
+
+async def test_0007_leaves_existing_instruments_without_filters(db: Database) -> None:
+    async with db.bridge(migrate=False) as bridge:
+        assert await bridge.run(upgrade_engine, "0006") == "0006"
+        await bridge.run(_old_instrument)
+        assert await bridge.run(upgrade_engine) == "0007"
+        assert await bridge.run(_diff) == []
+        recovered = await recover(bridge)
+        inst = recovered.engine.instruments["OLD-USD"]
+        assert (inst.min_quantity, inst.min_notional, inst.max_quantity) == (2, 0, 0)
+        assert not inst.filtered
+
+
 def test_migrate_command_on_sqlite(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--database-url", url]) == 0
-    assert "0006" in capsys.readouterr().out
+    assert "0007" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url]) == 0
 
 

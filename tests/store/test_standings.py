@@ -52,6 +52,8 @@ async def _standing(exchange: Exchange, traders: list[Trader]) -> dict[str, Any]
 async def _as_before_standings(engine: AsyncEngine) -> None:
     """The database as revision 0004 left it: no standings table (nor the later ones)."""
     async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE instruments DROP COLUMN max_quantity"))  # 0007
+        await conn.execute(text("ALTER TABLE instruments DROP COLUMN min_notional"))
         await conn.execute(text("DROP TABLE api_keys"))
         await conn.execute(text("DROP TABLE standings"))
         await conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))

@@ -37,3 +37,12 @@ async def exchange(request: pytest.FixtureRequest, tmp_path: Path, templates: Te
             await running.admin.aclose()
             running.server.shutdown()
     await drop_database(url)
+
+
+@pytest.fixture(params=DATABASES)
+async def url(request: pytest.FixtureRequest, tmp_path: Path, templates: Templates
+              ) -> AsyncIterator[str]:
+    """A fresh database's URL, for a test that starts (and restarts) servers itself."""
+    made = await database_url_for(request.param, tmp_path, templates)
+    yield made
+    await drop_database(made)

@@ -11,9 +11,8 @@ identically, so the comparison also checks the two sides of the seam against eac
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,7 @@ from exchange.store.database import normalize_url
 from exchange.store.history import Filters, instrument_rows, page
 from exchange.web.render import time_us
 
-from .conftest import DATABASES
-from .support import Exchange, Templates, Trader, database_url_for, drop_database, start_exchange
+from .support import Exchange, Trader, start_exchange
 
 KEEP = {"keep_closed_orders": 3, "keep_fills": 4, "keep_trades": 5}
 SYMBOLS = ("BTC-USD", "ETH-USD")
@@ -40,14 +38,6 @@ class Item:
     key: int  # order id or trade id
     ts: int
     body: dict[str, Any]
-
-
-@pytest.fixture(params=DATABASES)
-async def url(request: pytest.FixtureRequest, tmp_path: Path, templates: Templates
-              ) -> AsyncIterator[str]:
-    made = await database_url_for(request.param, tmp_path, templates)
-    yield made
-    await drop_database(made)
 
 
 async def _stream(exchange: Exchange, seed: int, steps: int) -> list[Trader]:

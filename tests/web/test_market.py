@@ -16,7 +16,8 @@ async def test_instruments_and_book(exchange: Exchange) -> None:
     assert created == {
         "symbol": "BTC-USD", "base": "BTC", "quote": "USD", "tick_size": "0.01",
         "lot_size": "0.001", "min_quantity": "0.002", "maker_fee_rate": "0.001",
-        "taker_fee_rate": "0.002", "status": "trading",
+        "taker_fee_rate": "0.002", "status": "trading", "min_notional": "0",
+        "max_quantity": None,
     }
     assert await exchange.admin.instruments() == [created]
     assert await exchange.admin.instrument("BTC-USD") == created

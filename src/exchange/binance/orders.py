@@ -58,6 +58,8 @@ _REFUSED: dict[str, tuple[int, str]] = {
     "price_not_on_tick": (-1013, "Filter failure: PRICE_FILTER"),
     "quantity_not_on_lot": (-1013, "Filter failure: LOT_SIZE"),
     "quantity_below_minimum": (-1013, "Filter failure: LOT_SIZE"),
+    "quantity_above_maximum": (-1013, "Filter failure: LOT_SIZE"),
+    "notional_below_minimum": (-1013, "Filter failure: NOTIONAL"),
     "instrument_halted": (-1013, "Market is closed."),
     "unknown_symbol": (-1121, "Invalid symbol."),
     "duplicate_client_order_id": (-2010, "Duplicate order sent."),

@@ -36,17 +36,21 @@ def now_ms() -> int:
 
 
 def _filters(inst: InstrumentView) -> list[dict[str, Any]]:
+    """The instrument's rules as Binance's filters. A market order by quantity is valued at
+    the last trade price (Binance's `avgPriceMins` 0), one by `quoteOrderQty` at that amount;
+    the maximum quantity bounds market orders by quantity too (`MARKET_LOT_SIZE`)."""
     tick, lot = dec(inst.tick_size), dec(inst.lot_size)
     min_qty = dec(inst.lot_size * inst.min_quantity)
+    max_qty = dec(inst.lot_size * inst.max_quantity) if inst.max_quantity else _MAX_QTY
     return [
         {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": _MAX_PRICE,
          "tickSize": tick},
-        {"filterType": "LOT_SIZE", "minQty": min_qty, "maxQty": _MAX_QTY, "stepSize": lot},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": min_qty, "maxQty": _MAX_QTY,
+        {"filterType": "LOT_SIZE", "minQty": min_qty, "maxQty": max_qty, "stepSize": lot},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": min_qty, "maxQty": max_qty,
          "stepSize": lot},
-        {"filterType": "NOTIONAL", "minNotional": "0", "applyMinToMarket": False,
-         "maxNotional": "9000000000000000", "applyMaxToMarket": False,
-         "avgPriceMins": 5},
+        {"filterType": "NOTIONAL", "minNotional": units(inst.min_notional),
+         "applyMinToMarket": True, "maxNotional": "9000000000000000",
+         "applyMaxToMarket": False, "avgPriceMins": 0},
     ]
 
 

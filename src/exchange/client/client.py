@@ -226,11 +226,14 @@ class ExchangeClient:
                                 tick_size: Number, lot_size: Number,
                                 min_quantity: Number | None = None,
                                 maker_fee_rate: Number | None = None,
-                                taker_fee_rate: Number | None = None) -> Json:
+                                taker_fee_rate: Number | None = None,
+                                min_notional: Number | None = None,
+                                max_quantity: Number | None = None) -> Json:
         body: Json = {"symbol": symbol, "base": base, "quote": quote,
                       "tick_size": str(tick_size), "lot_size": str(lot_size)}
         for name, value in (("min_quantity", min_quantity), ("maker_fee_rate", maker_fee_rate),
-                            ("taker_fee_rate", taker_fee_rate)):
+                            ("taker_fee_rate", taker_fee_rate), ("min_notional", min_notional),
+                            ("max_quantity", max_quantity)):
             if value is not None:
                 body[name] = str(value)
         return await self._object("POST", "/v1/admin/instruments", json=body, auth="admin")

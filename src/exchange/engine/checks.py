@@ -224,9 +224,15 @@ def _canonical(state: EngineState) -> Iterator[Any]:
                 yield _balance(bal)
     for symbol in sorted(state.instruments):
         inst = state.instruments[symbol]
-        yield ["instrument", symbol, inst.base, inst.quote, str(inst.tick_size.normalize()),
-               str(inst.lot_size.normalize()), inst.min_quantity, inst.maker_rate,
-               inst.taker_rate, inst.halted, inst.sequence, inst.last_price]
+        record: list[Any] = [
+            "instrument", symbol, inst.base, inst.quote, str(inst.tick_size.normalize()),
+            str(inst.lot_size.normalize()), inst.min_quantity, inst.maker_rate,
+            inst.taker_rate, inst.halted, inst.sequence, inst.last_price,
+        ]
+        # Filters only where there are any: a state from before them hashes as it did.
+        if inst.filtered:
+            record += [inst.min_notional, inst.max_quantity]
+        yield record
         for side in (inst.bids, inst.asks):
             for key in reversed(side.keys):
                 level = side.levels[key * side.sign]

@@ -63,6 +63,8 @@ class RejectReason(StrEnum):
     PRICE_NOT_ON_TICK = "price_not_on_tick"
     QUANTITY_NOT_ON_LOT = "quantity_not_on_lot"
     QUANTITY_BELOW_MINIMUM = "quantity_below_minimum"
+    QUANTITY_ABOVE_MAXIMUM = "quantity_above_maximum"  # the instrument's max_quantity
+    NOTIONAL_BELOW_MINIMUM = "notional_below_minimum"  # the instrument's min_notional
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     INSTRUMENT_HALTED = "instrument_halted"
     TOO_MANY_OPEN_ORDERS = "too_many_open_orders"

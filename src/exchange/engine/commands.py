@@ -34,6 +34,9 @@ class AddInstrument(Command, frozen=True, gc=False, kw_only=True):
     min_quantity: int = 1  # lots
     maker_fee_rate: Decimal = Decimal(0)
     taker_fee_rate: Decimal = Decimal(0)
+    # Filters (see `Instrument.refusal`): 0 is none.
+    min_notional: int = 0  # quote asset units
+    max_quantity: int = 0  # lots
 
 
 class HaltInstrument(Command, frozen=True, gc=False, kw_only=True):

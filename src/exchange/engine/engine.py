@@ -226,6 +226,11 @@ class Engine:
             if reason is not None:
                 self._reject(ctx, cmd, reason)
                 return
+        if inst.filtered:
+            reason = inst.refusal(price, cmd.stop_price, quantity, cmd.quote_quantity)
+            if reason is not None:
+                self._reject(ctx, cmd, reason)
+                return
         if len(account.orders) - (trial is not None) >= state.max_open_orders:
             self._reject(ctx, cmd, RejectReason.TOO_MANY_OPEN_ORDERS)
             return
@@ -474,6 +479,10 @@ class Engine:
             return RejectReason.INVALID_ORDER
         if quantity < inst.min_quantity:
             return RejectReason.QUANTITY_BELOW_MINIMUM
+        if inst.filtered:
+            reason = inst.refusal(price, order.command.stop_price, quantity, None)
+            if reason is not None:
+                return reason
         if (
             order.command.post_only
             and not order.pending
@@ -655,7 +664,7 @@ class Engine:
                     symbol=cmd.symbol, base=cmd.base, quote=cmd.quote, tick_size=cmd.tick_size,
                     lot_size=cmd.lot_size, min_quantity=cmd.min_quantity,
                     maker_fee_rate=cmd.maker_fee_rate, taker_fee_rate=cmd.taker_fee_rate,
-                    ts=cmd.ts,
+                    ts=cmd.ts, min_notional=cmd.min_notional, max_quantity=cmd.max_quantity,
                 )
             )
             return

@@ -33,6 +33,8 @@ class InstrumentAdded(Event, frozen=True, gc=False, kw_only=True):
     maker_fee_rate: Decimal
     taker_fee_rate: Decimal
     ts: int
+    min_notional: int = 0  # quote asset units; 0: none
+    max_quantity: int = 0  # lots; 0: none
 
 
 class InstrumentStatusChanged(Event, frozen=True, gc=False):

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from exchange.engine.book import BookSide
+from exchange.engine.codes import RejectReason
 from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, rate_to_int, to_steps
 
 if TYPE_CHECKING:
@@ -24,12 +25,15 @@ class Instrument:
         "base_mult",
         "bids",
         "buy_stops",
+        "filtered",
         "halted",
         "hold_rate",
         "last_price",
         "lot_size",
         "maker_fee_rate",
         "maker_rate",
+        "max_quantity",
+        "min_notional",
         "min_quantity",
         "quote",
         "quote_mult",
@@ -48,6 +52,10 @@ class Instrument:
         self.tick_size = command.tick_size
         self.lot_size = command.lot_size
         self.min_quantity = command.min_quantity
+        self.min_notional = command.min_notional
+        self.max_quantity = command.max_quantity
+        # One test on the hot path for an instrument without filters.
+        self.filtered = bool(command.min_notional or command.max_quantity)
         self.maker_fee_rate = command.maker_fee_rate
         self.taker_fee_rate = command.taker_fee_rate
         maker_rate = rate_to_int(command.maker_fee_rate)
@@ -75,9 +83,14 @@ class Instrument:
 
     @staticmethod
     def valid(command: AddInstrument) -> bool:
-        """Whether the definition is usable: positive sizes on the unit grid, rates in [0, 0.1)."""
+        """Whether the definition is usable: positive sizes on the unit grid, rates in [0, 0.1),
+        filters not negative and a maximum quantity (if any) not below the minimum."""
         try:
             if command.tick_size <= 0 or command.lot_size <= 0 or command.min_quantity < 1:
+                return False
+            if command.min_notional < 0 or command.max_quantity < 0 or (
+                command.max_quantity and command.max_quantity < command.min_quantity
+            ):
                 return False
             for rate in (command.maker_fee_rate, command.taker_fee_rate):
                 if not (0 <= rate < Decimal("0.1")) or rate_to_int(rate) is None:
@@ -88,6 +101,36 @@ class Instrument:
             )
         except ArithmeticError:
             return False
+
+    # -- FILTERS --
+
+    def refusal(self, price: int | None, stop_price: int | None, quantity: int | None,
+                quote_quantity: int | None) -> RejectReason | None:
+        """Why an order (as placed, or as amended) breaks the filters, if it does.
+
+        `max_quantity` bounds an order's quantity in lots (a market order by quote quantity
+        has none, so it is not bounded). `min_notional` bounds what the order is worth in
+        quote units: a market order by quote quantity that amount; any other order its
+        quantity at its limit price, else at its stop price (a stop-market order), else at
+        the last trade price (a market order by quantity; with no trade yet it is not
+        valued, so not refused). Only from the engine's own state, so replay refuses the
+        same orders."""
+        if quantity is not None and self.max_quantity and quantity > self.max_quantity:
+            return RejectReason.QUANTITY_ABOVE_MAXIMUM
+        if not self.min_notional:
+            return None
+        if quote_quantity is not None:
+            notional = quote_quantity
+        else:
+            at = price if price is not None else stop_price
+            if at is None:
+                at = self.last_price
+            if at is None or quantity is None:
+                return None
+            notional = at * quantity * self.quote_mult
+        if notional < self.min_notional:
+            return RejectReason.NOTIONAL_BELOW_MINIMUM
+        return None
 
     # -- CONVERSIONS (for the edges) --
 

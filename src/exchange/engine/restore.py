@@ -58,6 +58,8 @@ class InstrumentRecord(msgspec.Struct, frozen=True, kw_only=True):
     halted: bool = False
     sequence: int = 0  # the book sequence of the last BookLevelChanged
     last_price: int | None = None  # ticks of the last trade
+    min_notional: int = 0  # quote asset units; 0: none
+    max_quantity: int = 0  # lots; 0: none
 
 
 class BalanceRecord(msgspec.Struct, frozen=True):
@@ -203,7 +205,8 @@ def _add_instrument(engine: Engine, record: InstrumentRecord) -> None:
         symbol=record.symbol, base=record.base, quote=record.quote,
         tick_size=record.tick_size, lot_size=record.lot_size,
         min_quantity=record.min_quantity, maker_fee_rate=record.maker_fee_rate,
-        taker_fee_rate=record.taker_fee_rate,
+        taker_fee_rate=record.taker_fee_rate, min_notional=record.min_notional,
+        max_quantity=record.max_quantity,
     )
     if record.symbol in engine.instruments or not Instrument.valid(command):
         raise RestoreError(f"instrument {record.symbol!r} is duplicated or invalid")

@@ -107,20 +107,22 @@ class InstrumentView:
 
     __slots__ = (
         "asks", "base", "base_mult", "bids", "candles", "halted", "last_price", "lot_size",
-        "maker_fee_rate", "min_quantity", "quote", "quote_mult", "sequence", "symbol",
-        "taker_fee_rate", "tick_size", "trade_seam", "trades",
+        "maker_fee_rate", "max_quantity", "min_notional", "min_quantity", "quote", "quote_mult",
+        "sequence", "symbol", "taker_fee_rate", "tick_size", "trade_seam", "trades",
     )
 
     def __init__(self, symbol: str, base: str, quote: str, tick_size: Decimal,
                  lot_size: Decimal, min_quantity: int, maker_fee_rate: Decimal,
-                 taker_fee_rate: Decimal, halted: bool = False, keep: int | None = None
-                 ) -> None:
+                 taker_fee_rate: Decimal, halted: bool = False, keep: int | None = None,
+                 *, min_notional: int = 0, max_quantity: int = 0) -> None:
         self.symbol = symbol
         self.base = base
         self.quote = quote
         self.tick_size = tick_size
         self.lot_size = lot_size
         self.min_quantity = min_quantity
+        self.min_notional = min_notional  # quote units; 0: none
+        self.max_quantity = max_quantity  # lots; 0: none
         self.maker_fee_rate = maker_fee_rate
         self.taker_fee_rate = taker_fee_rate
         self.halted = halted
@@ -543,6 +545,7 @@ class ReadModel:
         self.instruments[ev.symbol] = InstrumentView(
             ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
             ev.maker_fee_rate, ev.taker_fee_rate, keep=self.keep.trades,
+            min_notional=ev.min_notional, max_quantity=ev.max_quantity,
         )
 
     def _instrument_status(self, ev: InstrumentStatusChanged) -> None:

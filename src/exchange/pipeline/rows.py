@@ -24,7 +24,8 @@ def instrument_view(row: Any, keep_trades: int | None = None) -> InstrumentView:
     return InstrumentView(
         row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
         int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
-        bool(row["halted"]), keep=keep_trades,
+        bool(row["halted"]), keep=keep_trades, min_notional=int(row["min_notional"]),
+        max_quantity=int(row["max_quantity"]),
     )
 
 

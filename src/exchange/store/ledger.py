@@ -334,7 +334,8 @@ class _Fold:
         self.ts = ev.ts
         row: list[object] = [
             ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
-            ev.maker_fee_rate, ev.taker_fee_rate, False, ev.ts, ev.ts,
+            ev.maker_fee_rate, ev.taker_fee_rate, False, ev.ts, ev.ts, ev.min_notional,
+            ev.max_quantity,
         ]
         self.ledger._add_instrument(row)
         self.instruments[ev.symbol] = row

@@ -242,6 +242,7 @@ def _instrument(row: tuple[Any, ...], stored: dict[str, int]) -> InstrumentRecor
         taker_fee_rate=fields["taker_fee_rate"], halted=bool(fields["halted"]),
         sequence=stored.get(SEQUENCE + symbol, 0),
         last_price=stored.get(LAST_PRICE + symbol),
+        min_notional=int(fields["min_notional"]), max_quantity=int(fields["max_quantity"]),
     )
 
 

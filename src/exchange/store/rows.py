@@ -43,7 +43,7 @@ STANDING_COLUMNS = (
 )
 INSTRUMENT_COLUMNS = (
     "symbol", "base", "quote", "tick_size", "lot_size", "min_quantity", "maker_fee_rate",
-    "taker_fee_rate", "halted", "created_at", "updated_at",
+    "taker_fee_rate", "halted", "created_at", "updated_at", "min_notional", "max_quantity",
 )
 
 PENDING = "pending"

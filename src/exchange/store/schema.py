@@ -107,6 +107,9 @@ instruments = Table(
     Column("halted", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Filters, 0 for none (rows from before them, migration 0007, have none).
+    Column("min_notional", ExactInt(), nullable=False, server_default=text("'0'")),  # units
+    Column("max_quantity", BigInteger, nullable=False, server_default=text("0")),  # lots
 )
 
 accounts = Table(

@@ -46,6 +46,17 @@ def _refusal(events: list[AnyEvent]) -> str | None:
     return None
 
 
+def _lots(quantity: Decimal | None, lot_size: Decimal, field: str) -> int | None:
+    """`quantity` in lots of `lot_size` (None if not given); a 400 off the grid."""
+    if quantity is None:
+        return None
+    lots = to_steps(quantity, lot_size)
+    if lots is None or not 1 <= lots <= MAX_STEPS:
+        raise invalid(f"{field} must be a positive multiple of lot_size, at most {MAX_STEPS} "
+                      "lots", f"$.{field}")
+    return lots
+
+
 def register(app: QuartTrio, services: Services) -> None:
     readmodel = services.readmodel
     settings = services.settings
@@ -138,13 +149,14 @@ def register(app: QuartTrio, services: Services) -> None:
         body = parse_body(CreateInstrumentBody, await request_body())
         if body.symbol in readmodel.instruments:
             raise ApiError(409, "conflict", f"instrument {body.symbol} exists")
-        min_lots = 1
-        if body.min_quantity is not None:
-            lots = to_steps(body.min_quantity, body.lot_size)
-            if lots is None or not 1 <= lots <= MAX_STEPS:
-                raise invalid("min_quantity must be a positive multiple of lot_size, at most "
-                              f"{MAX_STEPS} lots", "$.min_quantity")
-            min_lots = lots
+        min_lots = _lots(body.min_quantity, body.lot_size, "min_quantity") or 1
+        max_lots = _lots(body.max_quantity, body.lot_size, "max_quantity") or 0
+        if max_lots and max_lots < min_lots:
+            raise invalid("max_quantity must be at least min_quantity", "$.max_quantity")
+        min_notional = to_units(body.min_notional)
+        if min_notional is None or min_notional > MAX_DEPOSIT_UNITS:
+            raise invalid("min_notional must have at most 12 decimals and be at most 10^15",
+                          "$.min_notional")
         for name, size in (("lot_size", body.lot_size),
                            ("tick_size", exact_mul(body.tick_size, body.lot_size))):
             if to_units(size) is None:
@@ -159,6 +171,7 @@ def register(app: QuartTrio, services: Services) -> None:
                 symbol=body.symbol, base=body.base, quote=body.quote,
                 tick_size=body.tick_size, lot_size=body.lot_size, min_quantity=min_lots,
                 maker_fee_rate=body.maker_fee_rate, taker_fee_rate=body.taker_fee_rate,
+                min_notional=min_notional, max_quantity=max_lots,
             ),
             deadline=timeout,
         )

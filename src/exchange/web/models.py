@@ -137,6 +137,10 @@ PositiveDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(gt=0
     r"^(?:\d*[1-9]\d*(?:\.\d*)?|\d*\.\d*[1-9]\d*)$",
     "a positive decimal, as a string (preferred) or a number",
 )]
+Amount = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0), _decimal_schema(
+    {"minimum": 0, "exclusiveMaximum": _MAX}, r"^(?:\d+(?:\.\d*)?|\.\d+)$",
+    "a decimal of 0 or more, as a string (preferred) or a number",
+)]
 FeeRate = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0, lt=Decimal("0.1")),
                     _decimal_schema({"minimum": 0, "exclusiveMaximum": 0.1},
                                     r"^(?:0+(?:\.0\d*)?|0*\.0\d*)$",
@@ -322,6 +326,8 @@ class CreateInstrumentBody(Body):
     min_quantity: PositiveDecimal | None = None
     maker_fee_rate: FeeRate = Decimal(0)
     taker_fee_rate: FeeRate = Decimal(0)
+    min_notional: Amount = Decimal(0)  # quote; 0: none
+    max_quantity: PositiveDecimal | None = None  # base; none: no maximum
 
 
 class InstrumentStatusBody(Body):
@@ -375,6 +381,10 @@ class Instrument(BaseModel):
     maker_fee_rate: DecimalString
     taker_fee_rate: DecimalString
     status: Literal["trading", "halted"]
+    min_notional: Annotated[str, Field(
+        examples=["10"], description="the least an order may be worth, in the quote asset")]
+    max_quantity: Annotated[str | None, Field(
+        examples=["1000"], description="the most an order may be for; null: no maximum")]
 
 
 # `[price, quantity, order_count]`. Not a tuple (`prefixItems`): valid OpenAPI 3.1, but

@@ -91,6 +91,8 @@ def instrument(inst: InstrumentView) -> dict[str, Any]:
         "maker_fee_rate": dec(inst.maker_fee_rate),
         "taker_fee_rate": dec(inst.taker_fee_rate),
         "status": "halted" if inst.halted else "trading",
+        "min_notional": units(inst.min_notional),
+        "max_quantity": dec(inst.quantity(inst.max_quantity)) if inst.max_quantity else None,
     }
 
 
