@@ -1,11 +1,11 @@
 """Hypothesis strategies: random command sequences for the matching engine.
 
-`command_sequences()` gives whole scenarios for the property tests: two instruments (with
-fees, sharing the quote asset), four accounts funded by `Deposit` at the start, then a mix of
-every order type, time in force, post-only, self-trade prevention mode and bracket, with
-cancels, amends, cancel-alls, expiries, halts and resumes, later transfers, and round
-resets (some ending soon, which refuses later placements). Prices stay
-in a narrow band so that orders cross often, and `ts` never goes back.
+`command_sequences()` gives whole scenarios for the property tests: two instruments (with fees,
+sharing the quote asset), four accounts funded by `Deposit` at the start, then a mix of every
+order type (stops and take-profits among them), time in force, post-only, self-trade prevention
+mode and bracket, with cancels, amends, cancel-alls, expiries, halts and resumes, later
+transfers, and round resets (some ending soon, which refuses later placements). Prices stay in a
+narrow band so that orders cross often, and `ts` never goes back.
 
 Cancels and amends must name orders that exist to be interesting, and ids depend on which
 placements were accepted, so each scenario is built step by step against a scratch engine:
@@ -25,7 +25,14 @@ from typing import Any
 from hypothesis import strategies as st
 
 from exchange.engine import Engine
-from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import (
+    TRIGGER_LIMITS,
+    TRIGGERS,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from exchange.engine.commands import (
     AddInstrument,
     AmendOrder,
@@ -93,7 +100,7 @@ _poor = _weighted((False, 2), (True, 1))
 _poor_amounts = {asset: st.integers(0, _POOR[asset]) for asset in ASSETS}
 _kinds = _weighted(
     (OrderType.LIMIT, 12), (OrderType.MARKET, 3), (OrderType.STOP_MARKET, 2),
-    (OrderType.STOP_LIMIT, 2),
+    (OrderType.STOP_LIMIT, 2), (OrderType.TAKE_PROFIT_MARKET, 2), (OrderType.TAKE_PROFIT_LIMIT, 2),
 )
 _symbols = _weighted((SYMBOLS[0], 2), (SYMBOLS[1], 1))
 _accounts = st.sampled_from(ACCOUNTS)
@@ -175,7 +182,7 @@ def _place(draw: st.DrawFn, ts: int, number: int) -> PlaceOrder:
         "type": kind,
         "self_trade_prevention": draw(_stp),
     }
-    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+    if kind in (OrderType.LIMIT, *TRIGGER_LIMITS):
         fields["price"] = draw(PRICES)
         fields["quantity"] = draw(QUANTITIES)
         tif = fields["time_in_force"] = draw(_limit_tif)
@@ -194,7 +201,7 @@ def _place(draw: st.DrawFn, ts: int, number: int) -> PlaceOrder:
             )
         else:
             fields["quantity"] = draw(QUANTITIES)
-    if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+    if kind in TRIGGERS:
         fields["stop_price"] = draw(STOP_PRICES)
     if draw(_one_in_4):
         which = draw(_bracket_kind)
