@@ -268,6 +268,13 @@ class Sim:
         return self.place(account_id, side, quantity, price, type=kind, stop_price=stop_price,
                           **fields)
 
+    def take_profit(self, account_id: int, side: str, quantity: str, stop_price: str,
+                    price: str | None = None, **fields: Any) -> list[AnyEvent]:
+        """A take-profit market order, or a take-profit limit one when `price` is given."""
+        kind = OrderType.TAKE_PROFIT_MARKET if price is None else OrderType.TAKE_PROFIT_LIMIT
+        return self.place(account_id, side, quantity, price, type=kind, stop_price=stop_price,
+                          **fields)
+
     def trade_at(self, price: str, quantity: str = "0.001", *, buyer: int, seller: int,
                  ) -> list[AnyEvent]:
         """Prints a trade at `price` between two accounts (the buyer takes)."""

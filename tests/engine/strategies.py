@@ -14,7 +14,8 @@ id at all. The result is a plain list of commands, so a failing example prints a
 fresh engine replays it.
 
 `plain_sequences()` gives the simpler scenarios of the differential test: one instrument
-without fees, generous funds, limit (GTC/IOC) and market orders by quantity, and cancels.
+without fees, generous funds, limit (GTC/IOC) and market orders by quantity, and cancels;
+`trigger_sequences()` adds stops and take-profits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 from exchange.engine import Engine
 from exchange.engine.codes import (
     TRIGGER_LIMITS,
+    TRIGGER_MARKETS,
     TRIGGERS,
     OrderType,
     SelfTradePrevention,
@@ -323,8 +325,17 @@ _one_in_9 = _weighted((False, 8), (True, 1))
 _plain_time_steps = st.integers(0, 2)
 
 
-def _plain_step(draw: st.DrawFn, ts: int, owners: list[int]) -> AnyCommand:
-    kind = draw(_plain_kinds)
+# With triggers: stops and take-profits (market or limit) among the plain orders.
+_trigger_kinds = _weighted(
+    ("limit", 6), ("market", 2), ("cancel", 2), (OrderType.STOP_MARKET, 1),
+    (OrderType.STOP_LIMIT, 1), (OrderType.TAKE_PROFIT_MARKET, 1),
+    (OrderType.TAKE_PROFIT_LIMIT, 1),
+)
+
+
+def _plain_step(draw: st.DrawFn, ts: int, owners: list[int],
+                kinds: st.SearchStrategy[Any] = _plain_kinds) -> AnyCommand:
+    kind = draw(kinds)
     if kind == "cancel":
         if owners and not draw(_one_in_6):
             order_id = draw(_indexes) % len(owners) + 1
@@ -347,6 +358,12 @@ def _plain_step(draw: st.DrawFn, ts: int, owners: list[int]) -> AnyCommand:
     }
     if kind == "market":
         return PlaceOrder(type=OrderType.MARKET, time_in_force=draw(_market_tif), **common)
+    if kind in TRIGGER_MARKETS:
+        return PlaceOrder(type=kind, stop_price=draw(STOP_PRICES),
+                          time_in_force=draw(_market_tif), **common)
+    if kind in TRIGGER_LIMITS:
+        return PlaceOrder(type=kind, stop_price=draw(STOP_PRICES), price=draw(PRICES),
+                          time_in_force=draw(_plain_limit_tif), **common)
     return PlaceOrder(
         type=OrderType.LIMIT, price=draw(PRICES), time_in_force=draw(_plain_limit_tif), **common
     )
@@ -361,4 +378,16 @@ def plain_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
     for _ in range(draw(st.integers(1, max_steps))):
         ts += draw(_plain_time_steps)
         commands.append(_plain_step(draw, ts, owners))
+    return commands
+
+
+@st.composite
+def trigger_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
+    """`plain_sequences()` with stops and take-profits (market and limit, GTC or IOC) too."""
+    owners: list[int] = []
+    commands: list[AnyCommand] = []
+    ts = 1
+    for _ in range(draw(st.integers(1, max_steps))):
+        ts += draw(_plain_time_steps)
+        commands.append(_plain_step(draw, ts, owners, _trigger_kinds))
     return commands
