@@ -42,6 +42,7 @@ from exchange.engine.events import (
     FundsDeposited,
     FundsWithdrawn,
     OrderAccepted,
+    OrderTriggered,
     TradeExecuted,
 )
 
@@ -139,6 +140,10 @@ def accepted_id(events: list[AnyEvent]) -> int:
 def fills(events: list[AnyEvent]) -> list[tuple[int, int]]:
     """`(price, quantity)` of each trade, in order."""
     return [(trade.price, trade.quantity) for trade in of_type(events, TradeExecuted)]
+
+
+def triggered(events: list[AnyEvent]) -> list[int]:
+    return [e.order_id for e in of_type(events, OrderTriggered)]
 
 
 def levels(events: list[AnyEvent]) -> list[tuple[str, int, int, int]]:

@@ -370,24 +370,20 @@ def _plain_step(draw: st.DrawFn, ts: int, owners: list[int],
 
 
 @st.composite
-def plain_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
-    """Plain limit, market and cancel commands, to follow `plain_setup()`."""
+def plain_sequences(draw: st.DrawFn, max_steps: int = 80, *,
+                    triggers: bool = False) -> list[AnyCommand]:
+    """Plain limit, market and cancel commands, to follow `plain_setup()`; with `triggers`,
+    stops and take-profits too."""
+    kinds = _trigger_kinds if triggers else _plain_kinds
     owners: list[int] = []
     commands: list[AnyCommand] = []
     ts = 1
     for _ in range(draw(st.integers(1, max_steps))):
         ts += draw(_plain_time_steps)
-        commands.append(_plain_step(draw, ts, owners))
+        commands.append(_plain_step(draw, ts, owners, kinds))
     return commands
 
 
-@st.composite
-def trigger_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
+def trigger_sequences(max_steps: int = 80) -> st.SearchStrategy[list[AnyCommand]]:
     """`plain_sequences()` with stops and take-profits (market and limit, GTC or IOC) too."""
-    owners: list[int] = []
-    commands: list[AnyCommand] = []
-    ts = 1
-    for _ in range(draw(st.integers(1, max_steps))):
-        ts += draw(_plain_time_steps)
-        commands.append(_plain_step(draw, ts, owners, _trigger_kinds))
-    return commands
+    return plain_sequences(max_steps, triggers=True)
