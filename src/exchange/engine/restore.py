@@ -26,7 +26,13 @@ import msgspec
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
 from exchange.engine.checks import InvariantError
-from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import (
+    TRIGGER_LIMITS,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from exchange.engine.commands import AddInstrument, PlaceOrder
 from exchange.engine.contingent import PairError, link, pair_of, rises
 from exchange.engine.engine import Engine
@@ -41,7 +47,7 @@ _TYPES = {member.value: member for member in OrderType}
 _TIFS = {member.value: member for member in TimeInForce}
 _STPS = {member.value: member for member in SelfTradePrevention}
 # The types an open order that is not pending can have: those that rest at a limit price.
-_RESTING = (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+_RESTING = (OrderType.LIMIT, *TRIGGER_LIMITS)
 
 
 class RestoreError(ValueError):
