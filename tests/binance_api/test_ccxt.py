@@ -320,3 +320,54 @@ def test_paging_forward_from_a_start(venue: Venue) -> None:
         aggregates = httpx.get(venue.url + "/api/v3/aggTrades",
                                params={"symbol": "PGEUSD", **params}).json()
         assert len(aggregates) == 1, params
+
+
+def test_take_profits_through_ccxt(venue: Venue) -> None:
+    """`TAKE_PROFIT_LIMIT` with `stopPrice` and ccxt's own `takeProfitPrice` (a `TAKE_PROFIT`
+    market order) wait, NEW and not working, until a trade reaches their stop price the other
+    way from a stop-loss: the sell when the price rises to it, the buy when it falls to it.
+    One already due when placed triggers at once (no -2010). On a symbol of its own, so that
+    no other test's trades set a last price."""
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "TPX-USD", "base": "TPX", "quote": "USD", "tick_size": "0.01",
+        "lot_size": "0.0001", "maker_fee_rate": "0.001", "taker_fee_rate": "0.002"})
+    keys = [venue.trader(name, USD="100000", TPX="10")[2:] for name in ("tp", "maker", "taker")]
+    bot, maker, taker = (binance(venue.url, key, secret) for key, secret in keys)
+    assert {"TAKE_PROFIT", "TAKE_PROFIT_LIMIT"} <= set(
+        bot.load_markets()["TPX/USD"]["info"]["orderTypes"])
+
+    sell = bot.create_order("TPX/USD", "TAKE_PROFIT_LIMIT", "sell", 0.5, 104,
+                            {"stopPrice": 105})
+    buy = bot.create_order("TPX/USD", "market", "buy", 0.2, None, {"takeProfitPrice": 95})
+    assert (sell["status"], sell["type"], sell["triggerPrice"], sell["price"]) == (
+        "open", "limit", 105, 104)
+    assert (buy["status"], buy["type"], buy["triggerPrice"]) == ("open", "market", 95)
+    assert buy["info"]["type"] == "TAKE_PROFIT"  # what ccxt made of takeProfitPrice
+    for order in (sell, buy):
+        assert order["info"]["isWorking"] is False
+    assert {o["id"] for o in bot.fetch_open_orders("TPX/USD")} == {sell["id"], buy["id"]}
+
+    maker.create_order("TPX/USD", "limit", "buy", 0.5, 104.5)  # the sell will take this
+    maker.create_order("TPX/USD", "limit", "sell", 0.1, 104.99)
+    taker.create_order("TPX/USD", "market", "buy", 0.1)  # prints 104.99: not yet
+    assert bot.fetch_order(sell["id"], "TPX/USD")["status"] == "open"
+    maker.create_order("TPX/USD", "limit", "sell", 0.1, 105)
+    taker.create_order("TPX/USD", "market", "buy", 0.1)  # prints 105: the sell triggers
+    sold = bot.fetch_order(sell["id"], "TPX/USD")
+    assert (sold["status"], sold["filled"], sold["average"]) == ("closed", 0.5, 104.5)
+    assert (sold["info"]["type"], sold["info"]["stopPrice"]) == ("TAKE_PROFIT_LIMIT", "105")
+    assert bot.fetch_order(buy["id"], "TPX/USD")["status"] == "open"  # 104.5 > 95
+
+    maker.create_order("TPX/USD", "limit", "sell", 0.2, 96)  # the buy will take this
+    taker.create_order("TPX/USD", "limit", "buy", 0.1, 95)
+    maker.create_order("TPX/USD", "market", "sell", 0.1)  # prints 95: the buy triggers
+    bought = bot.fetch_order(buy["id"], "TPX/USD")
+    assert (bought["status"], bought["filled"], bought["average"]) == ("closed", 0.2, 96)
+    assert [(t["order"], t["side"], t["price"]) for t in bot.fetch_my_trades("TPX/USD")] == [
+        (sell["id"], "sell", 104.5), (buy["id"], "buy", 96)]
+
+    taker.create_order("TPX/USD", "limit", "buy", 0.1, 94)
+    at_once = bot.create_order("TPX/USD", "TAKE_PROFIT", "sell", 0.1, None,
+                               {"stopPrice": 90})  # the last price, 95, is above 90
+    assert (at_once["status"], at_once["filled"], at_once["average"]) == ("closed", 0.1, 94)
+    assert bot.fetch_open_orders("TPX/USD") == []

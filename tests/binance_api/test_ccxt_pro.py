@@ -5,6 +5,7 @@ its order book kept in sync through hundreds of updates while orders come and go
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import random
 import time
@@ -283,3 +284,56 @@ def test_order_entry_through_the_websocket_api(venue: Venue) -> None:
     assert {"asset": "USD", "free": "99960", "locked": "40"} in seen["balance"]["info"][
         "balances"]
     assert seen["cancelled"]["status"] == "canceled"
+
+
+def test_a_take_profit_through_the_websocket_api_and_its_execution_reports(
+    venue: Venue,
+) -> None:
+    """A `TAKE_PROFIT_LIMIT` placed with `order.place` (ccxt.pro's `create_order_ws`, with
+    `stopPrice`) shows in `executionReport` as that type with its stop price, NEW while it
+    waits; a trade at its stop price sets it off and it fills."""
+    venue.call("POST", "/v1/admin/instruments", json={
+        "symbol": "TPW-USD", "base": "TPW", "quote": "USD", "tick_size": "1",
+        "lot_size": "1", "maker_fee_rate": "0", "taker_fee_rate": "0"})
+    _, _, key, secret = venue.trader("tp-watcher", USD="100000", TPW="100")
+    others = [venue.trader(name, USD="100000", TPW="100")[1] for name in ("tp-a", "tp-b")]
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        exchange = pro_private(venue.url, key, secret)
+        try:
+            await exchange.load_markets()
+            watching = asyncio.create_task(exchange.watch_orders("TPW/USD"))
+            await asyncio.sleep(0.5)  # subscribed through /ws-api/v3
+            placed = await exchange.create_order_ws("TPW/USD", "TAKE_PROFIT_LIMIT", "sell", 2,
+                                                    399, {"stopPrice": 400})
+            # A copy: ccxt.pro updates the orders it has already returned in place.
+            first = copy.deepcopy((await asyncio.wait_for(watching, 10))[0])
+            async with httpx.AsyncClient(base_url=venue.url) as http:
+                for token, side, price in ((others[0], "buy", "399"),  # the sell takes this
+                                           (others[0], "sell", "400"),
+                                           (others[1], "buy", "400")):  # prints 400
+                    answer = await http.post(
+                        "/v1/orders", headers={"Authorization": f"Bearer {token}"},
+                        json={"symbol": "TPW-USD", "side": side, "type": "limit",
+                              "quantity": "2" if price == "399" else "1", "price": price})
+                    assert answer.status_code == 201, answer.text
+            # The reports of the trigger and the fill may come in one read, resolving one
+            # watch: wait for the order in ccxt.pro's own cache of them instead.
+            deadline = time.monotonic() + 20
+            while True:
+                [last] = [o for o in exchange.orders if o["id"] == placed["id"]]
+                if last["status"] == "closed" or time.monotonic() > deadline:
+                    return first, last, placed
+                await asyncio.sleep(0.05)
+        finally:
+            await exchange.close()
+
+    first, last, placed = asyncio.run(main())
+    assert placed["info"]["type"] == "TAKE_PROFIT_LIMIT"
+    assert first["id"] == last["id"] == placed["id"]
+    assert (first["info"]["o"], first["info"]["X"], first["info"]["P"]) == (
+        "TAKE_PROFIT_LIMIT", "NEW", "400")
+    assert first["info"]["w"] is False  # waiting for its trigger: not working yet
+    assert (last["info"]["o"], last["status"], last["filled"]) == (
+        "TAKE_PROFIT_LIMIT", "closed", 2)
+    assert last["average"] == 399

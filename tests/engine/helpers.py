@@ -42,6 +42,7 @@ from exchange.engine.events import (
     FundsDeposited,
     FundsWithdrawn,
     OrderAccepted,
+    OrderTriggered,
     TradeExecuted,
 )
 
@@ -139,6 +140,10 @@ def accepted_id(events: list[AnyEvent]) -> int:
 def fills(events: list[AnyEvent]) -> list[tuple[int, int]]:
     """`(price, quantity)` of each trade, in order."""
     return [(trade.price, trade.quantity) for trade in of_type(events, TradeExecuted)]
+
+
+def triggered(events: list[AnyEvent]) -> list[int]:
+    return [e.order_id for e in of_type(events, OrderTriggered)]
 
 
 def levels(events: list[AnyEvent]) -> list[tuple[str, int, int, int]]:
@@ -265,6 +270,13 @@ class Sim:
              price: str | None = None, **fields: Any) -> list[AnyEvent]:
         """A stop-market order, or a stop-limit one when `price` is given."""
         kind = OrderType.STOP_MARKET if price is None else OrderType.STOP_LIMIT
+        return self.place(account_id, side, quantity, price, type=kind, stop_price=stop_price,
+                          **fields)
+
+    def take_profit(self, account_id: int, side: str, quantity: str, stop_price: str,
+                    price: str | None = None, **fields: Any) -> list[AnyEvent]:
+        """A take-profit market order, or a take-profit limit one when `price` is given."""
+        kind = OrderType.TAKE_PROFIT_MARKET if price is None else OrderType.TAKE_PROFIT_LIMIT
         return self.place(account_id, side, quantity, price, type=kind, stop_price=stop_price,
                           **fields)
 

@@ -2,11 +2,11 @@
 
 `command_sequences()` gives whole scenarios for the property tests: two instruments (with
 fees, sharing the quote asset; one with a minimum notional and a maximum quantity), four
-accounts funded by `Deposit` at the start, then a mix of every order type, time in force,
-post-only, self-trade prevention mode and bracket, with cancels, amends, cancel-alls,
-expiries, halts and resumes, later transfers, and round resets (some ending soon, which
-refuses later placements). Prices stay in a narrow band so that orders cross often, and
-`ts` never goes back.
+accounts funded by `Deposit` at the start, then a mix of every order type (stops and
+take-profits among them), time in force, post-only, self-trade prevention mode and bracket,
+with cancels, amends, cancel-alls, expiries, halts and resumes, later transfers, and round
+resets (some ending soon, which refuses later placements). Prices stay in a narrow band so
+that orders cross often, and `ts` never goes back.
 
 Cancels and amends must name orders that exist to be interesting, and ids depend on which
 placements were accepted, so each scenario is built step by step against a scratch engine:
@@ -15,7 +15,8 @@ id at all. The result is a plain list of commands, so a failing example prints a
 fresh engine replays it.
 
 `plain_sequences()` gives the simpler scenarios of the differential test: one instrument
-without fees, generous funds, limit (GTC/IOC) and market orders by quantity, and cancels.
+without fees, generous funds, limit (GTC/IOC) and market orders by quantity, and cancels;
+`trigger_sequences()` adds stops and take-profits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from typing import Any
 from hypothesis import strategies as st
 
 from exchange.engine import Engine
-from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import (
+    TRIGGER_LIMITS,
+    TRIGGER_MARKETS,
+    TRIGGERS,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from exchange.engine.commands import (
     AddInstrument,
     AmendOrder,
@@ -95,7 +104,7 @@ _poor = _weighted((False, 2), (True, 1))
 _poor_amounts = {asset: st.integers(0, _POOR[asset]) for asset in ASSETS}
 _kinds = _weighted(
     (OrderType.LIMIT, 12), (OrderType.MARKET, 3), (OrderType.STOP_MARKET, 2),
-    (OrderType.STOP_LIMIT, 2),
+    (OrderType.STOP_LIMIT, 2), (OrderType.TAKE_PROFIT_MARKET, 2), (OrderType.TAKE_PROFIT_LIMIT, 2),
 )
 _symbols = _weighted((SYMBOLS[0], 2), (SYMBOLS[1], 1))
 _accounts = st.sampled_from(ACCOUNTS)
@@ -177,7 +186,7 @@ def _place(draw: st.DrawFn, ts: int, number: int) -> PlaceOrder:
         "type": kind,
         "self_trade_prevention": draw(_stp),
     }
-    if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+    if kind in (OrderType.LIMIT, *TRIGGER_LIMITS):
         fields["price"] = draw(PRICES)
         fields["quantity"] = draw(QUANTITIES)
         tif = fields["time_in_force"] = draw(_limit_tif)
@@ -196,7 +205,7 @@ def _place(draw: st.DrawFn, ts: int, number: int) -> PlaceOrder:
             )
         else:
             fields["quantity"] = draw(QUANTITIES)
-    if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+    if kind in TRIGGERS:
         fields["stop_price"] = draw(STOP_PRICES)
     if draw(_one_in_4):
         which = draw(_bracket_kind)
@@ -318,8 +327,17 @@ _one_in_9 = _weighted((False, 8), (True, 1))
 _plain_time_steps = st.integers(0, 2)
 
 
-def _plain_step(draw: st.DrawFn, ts: int, owners: list[int]) -> AnyCommand:
-    kind = draw(_plain_kinds)
+# With triggers: stops and take-profits (market or limit) among the plain orders.
+_trigger_kinds = _weighted(
+    ("limit", 6), ("market", 2), ("cancel", 2), (OrderType.STOP_MARKET, 1),
+    (OrderType.STOP_LIMIT, 1), (OrderType.TAKE_PROFIT_MARKET, 1),
+    (OrderType.TAKE_PROFIT_LIMIT, 1),
+)
+
+
+def _plain_step(draw: st.DrawFn, ts: int, owners: list[int],
+                kinds: st.SearchStrategy[Any] = _plain_kinds) -> AnyCommand:
+    kind = draw(kinds)
     if kind == "cancel":
         if owners and not draw(_one_in_6):
             order_id = draw(_indexes) % len(owners) + 1
@@ -342,18 +360,32 @@ def _plain_step(draw: st.DrawFn, ts: int, owners: list[int]) -> AnyCommand:
     }
     if kind == "market":
         return PlaceOrder(type=OrderType.MARKET, time_in_force=draw(_market_tif), **common)
+    if kind in TRIGGER_MARKETS:
+        return PlaceOrder(type=kind, stop_price=draw(STOP_PRICES),
+                          time_in_force=draw(_market_tif), **common)
+    if kind in TRIGGER_LIMITS:
+        return PlaceOrder(type=kind, stop_price=draw(STOP_PRICES), price=draw(PRICES),
+                          time_in_force=draw(_plain_limit_tif), **common)
     return PlaceOrder(
         type=OrderType.LIMIT, price=draw(PRICES), time_in_force=draw(_plain_limit_tif), **common
     )
 
 
 @st.composite
-def plain_sequences(draw: st.DrawFn, max_steps: int = 80) -> list[AnyCommand]:
-    """Plain limit, market and cancel commands, to follow `plain_setup()`."""
+def plain_sequences(draw: st.DrawFn, max_steps: int = 80, *,
+                    triggers: bool = False) -> list[AnyCommand]:
+    """Plain limit, market and cancel commands, to follow `plain_setup()`; with `triggers`,
+    stops and take-profits too."""
+    kinds = _trigger_kinds if triggers else _plain_kinds
     owners: list[int] = []
     commands: list[AnyCommand] = []
     ts = 1
     for _ in range(draw(st.integers(1, max_steps))):
         ts += draw(_plain_time_steps)
-        commands.append(_plain_step(draw, ts, owners))
+        commands.append(_plain_step(draw, ts, owners, kinds))
     return commands
+
+
+def trigger_sequences(max_steps: int = 80) -> st.SearchStrategy[list[AnyCommand]]:
+    """`plain_sequences()` with stops and take-profits (market and limit, GTC or IOC) too."""
+    return plain_sequences(max_steps, triggers=True)

@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from exchange.engine import Engine
 from exchange.engine.book import Order
-from exchange.engine.codes import OrderType, Side
+from exchange.engine.codes import (
+    TAKE_PROFITS,
+    TRIGGER_LIMITS,
+    TRIGGER_MARKETS,
+    TRIGGERS,
+    OrderType,
+    Side,
+)
 from exchange.engine.commands import AnyCommand, PlaceOrder
 from exchange.engine.events import (
     AnyEvent,
@@ -120,7 +127,7 @@ def test_levels_match_their_linked_orders(commands: list[AnyCommand]) -> None:
             assert order.account.orders.get(order_id) is order
             if order.pending:
                 assert order.level is None
-                assert order.command.type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+                assert order.command.type in TRIGGERS
             else:
                 assert order_id in on_book, f"open order {order} neither resting nor pending"
         for account in engine.accounts.values():
@@ -354,7 +361,7 @@ def test_open_orders_hold_what_the_rules_say(commands: list[AnyCommand]) -> None
     """Each open order's hold, from the README's rules and the events alone: a sell its
     remaining base (a stop-loss nothing while its take-profit holds for both); a buy limit or
     stop-limit `price x remaining` plus the rise of its rounded-up fee at the higher rate; a
-    stop-market buy nothing. Fills release any excess at once."""
+    stop-market or take-profit market buy nothing. Fills release any excess at once."""
     known = Orders()
 
     def check(engine: Engine, command: AnyCommand, events: list[AnyEvent]) -> None:
@@ -369,7 +376,7 @@ def test_open_orders_hold_what_the_rules_say(commands: list[AnyCommand]) -> None
             if request.side == Side.SELL:
                 shared = request.type == OrderType.STOP_MARKET and order.sibling is not None
                 want = 0 if shared else remaining * LOT_UNITS[symbol]
-            elif request.type == OrderType.STOP_MARKET:
+            elif request.type in TRIGGER_MARKETS:
                 want = 0
             else:
                 price = known.price[order_id]
@@ -439,11 +446,11 @@ def test_time_in_force_is_honoured(commands: list[AnyCommand]) -> None:
 
 @given(command_sequences())
 def test_stops_trigger_when_due_and_only_then(commands: list[AnyCommand]) -> None:
-    """A buy stop triggers when the last trade price is at or above its stop price, a sell
-    stop at or below, and not before; after a command no stop that is due waits (but on a
-    halted instrument, where stops wait for the resume). Stops found due together all trigger
-    in turn, even when an earlier one moves the price back, so a trigger is checked against
-    every last price of its command."""
+    """A buy stop (or sell take-profit) triggers when the last trade price is at or above
+    its stop price, a sell stop (or buy take-profit) at or below, and not before; after a
+    command no stop that is due waits (but on a halted instrument, where stops wait for the
+    resume). Stops found due together all trigger in turn, even when an earlier one moves
+    the price back, so a trigger is checked against every last price of its command."""
     known = Orders()
     last: dict[str, int] = {}
 
@@ -451,7 +458,7 @@ def test_stops_trigger_when_due_and_only_then(commands: list[AnyCommand]) -> Non
         request = known.command[order_id]
         stop = request.stop_price
         assert stop is not None, request
-        if request.side == Side.BUY:
+        if (request.side == Side.BUY) != (request.type in TAKE_PROFITS):
             return any(price >= stop for price in prices)
         return any(price <= stop for price in prices)
 
@@ -506,7 +513,7 @@ def test_trades_at_maker_price_within_taker_limit(commands: list[AnyCommand]) ->
             assert known.command[taker].side == event.taker_side, event
             assert known.price[maker] == event.price, (event, known.price[maker])
             limit = known.price[taker]
-            if known.command[taker].type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            if known.command[taker].type in (OrderType.LIMIT, *TRIGGER_LIMITS):
                 assert limit is not None
                 if event.taker_side == Side.BUY:
                     assert event.price <= limit, (event, limit)
@@ -702,6 +709,7 @@ def test_strategies_reach_the_interesting_paths() -> None:
     """Guards the generator: a fixed-seed batch of scenarios meets trades, fees, stops,
     brackets, amends, STP, GTD expiries and halts (else the properties above test little)."""
     seen: Counter[str] = Counter()
+    types: dict[int, str] = {}
 
     @seed(20240601)
     @settings(max_examples=60, database=None, suppress_health_check=list(HealthCheck))
@@ -716,6 +724,10 @@ def test_strategies_reach_the_interesting_paths() -> None:
                     seen["fee"] += 1
                 elif isinstance(event, OrderAccepted) and event.parent_order_id:
                     name += ":child"
+                elif isinstance(event, OrderTriggered):
+                    seen[f"OrderTriggered:{types[event.order_id]}"] += 1
+                if isinstance(event, OrderAccepted):
+                    types[event.order_id] = str(event.order.type)
                 seen[name] += 1
 
         run(commands, check)
@@ -725,5 +737,7 @@ def test_strategies_reach_the_interesting_paths() -> None:
         "TradeExecuted", "fee", "OrderTriggered", "OrderAccepted:child", "OrderAmended",
         "OrderExpired:stp", "OrderExpired:gtd", "OrderExpired:fok", "OrderCancelled:user",
         "OrderCancelled:oco", "OrderFilled", "FundsWithdrawn", "InstrumentStatusChanged",
+        "OrderTriggered:stop_market", "OrderTriggered:stop_limit",
+        "OrderTriggered:take_profit_market", "OrderTriggered:take_profit_limit",
     ):
         assert seen[name] > 0, (name, seen)

@@ -1,4 +1,8 @@
-"""Stop-market and stop-limit orders: triggers, cascades, holds and rejections at trigger."""
+"""Stop-market and stop-limit orders: triggers, cascades, holds and rejections at trigger.
+
+What take-profits do alike (holds, rejections at trigger, cancels, expiry, amends, the fields
+they need) is tested here for both kinds, through the `trigger` fixture; what is their own
+(the direction of the trigger) in `test_take_profit.py`."""
 
 import pytest
 
@@ -15,10 +19,12 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 
+from .conftest import Trigger
 from .helpers import (
     ALICE,
     BOB,
     CAROL,
+    SYMBOL,
     Sim,
     accepted_id,
     btc,
@@ -27,33 +33,25 @@ from .helpers import (
     levels,
     of_type,
     one,
+    px,
+    triggered,
     usd,
 )
 
 
-def triggered(events: list) -> list[int]:
-    return [e.order_id for e in of_type(events, OrderTriggered)]
-
-
-@pytest.fixture
-def at_100(sim: Sim) -> Sim:
-    """Last price 100 (BOB bought 0.001 from CAROL); ask 1 @ 106 and bid 1 @ 94 (BOB)."""
-    sim.trade_at("100", buyer=BOB, seller=CAROL)
-    sim.limit(BOB, "sell", "1", "106")
-    sim.limit(BOB, "buy", "1", "94")
-    return sim
-
-
-def test_buy_stop_triggers_when_the_last_price_reaches_it(at_100: Sim) -> None:
+def test_buy_stop_triggers_when_the_last_price_reaches_it(
+    at_100: Sim, trigger: Trigger
+) -> None:
+    """A buy stop when the price rises to it, a buy take-profit when it falls to it."""
     sim = at_100
-    placed = sim.stop(ALICE, "buy", "1", "105")
+    placed = trigger.place(sim, ALICE, "buy", "1")
     stop_id = accepted_id(placed)
 
-    below = sim.trade_at("104.99", buyer=BOB, seller=CAROL)
-    reached = sim.trade_at("105", buyer=BOB, seller=CAROL)
+    short = sim.trade_at(trigger.buy_near, buyer=BOB, seller=CAROL)
+    reached = sim.trade_at(trigger.buy_at, buyer=BOB, seller=CAROL)
 
     assert one(placed, OrderAccepted).pending is True
-    assert triggered(placed) == triggered(below) == []
+    assert triggered(placed) == triggered(short) == []
     assert triggered(reached) == [stop_id]
     trade = of_type(reached, TradeExecuted)[1]
     assert (trade.price, trade.quantity, trade.taker_order_id) == (10600, 1000, stop_id)
@@ -62,24 +60,31 @@ def test_buy_stop_triggers_when_the_last_price_reaches_it(at_100: Sim) -> None:
     assert sim.balance(ALICE, "USD") == (usd("1000000") - usd("106.212"), 0)
 
 
-def test_buy_stop_triggers_when_the_last_price_jumps_past_it(at_100: Sim) -> None:
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_stop_triggers_when_the_last_price_jumps_past_it(
+    at_100: Sim, trigger: Trigger, side: str
+) -> None:
     sim = at_100
-    stop_id = accepted_id(sim.stop(ALICE, "buy", "1", "105"))
+    stop_id = accepted_id(trigger.place(sim, ALICE, side, "1"))
 
-    events = sim.trade_at("105.5", buyer=BOB, seller=CAROL)
+    events = sim.trade_at(trigger.buy_past if side == "buy" else trigger.sell_past,
+                          buyer=BOB, seller=CAROL)
 
     assert triggered(events) == [stop_id]
 
 
-def test_sell_stop_triggers_when_the_last_price_falls_to_it(at_100: Sim) -> None:
+def test_sell_stop_triggers_when_the_last_price_falls_to_it(
+    at_100: Sim, trigger: Trigger
+) -> None:
+    """A sell stop when the price falls to it, a sell take-profit when it rises to it."""
     sim = at_100
-    placed = sim.stop(ALICE, "sell", "1", "95")
+    placed = trigger.place(sim, ALICE, "sell", "1")
     stop_id = accepted_id(placed)
 
-    above = sim.trade_at("95.01", buyer=BOB, seller=CAROL)
-    reached = sim.trade_at("95", buyer=BOB, seller=CAROL)
+    short = sim.trade_at(trigger.sell_near, buyer=BOB, seller=CAROL)
+    reached = sim.trade_at(trigger.sell_at, buyer=BOB, seller=CAROL)
 
-    assert triggered(placed) == triggered(above) == []
+    assert triggered(placed) == triggered(short) == []
     assert triggered(reached) == [stop_id]
     trade = of_type(reached, TradeExecuted)[1]
     assert (trade.price, trade.quantity, trade.taker_order_id) == (9400, 1000, stop_id)
@@ -87,26 +92,32 @@ def test_sell_stop_triggers_when_the_last_price_falls_to_it(at_100: Sim) -> None
     assert sim.balance(ALICE, "USD") == (usd("1000000") + usd("94") - usd("0.188"), 0)
 
 
-def test_stops_on_the_wrong_side_of_the_move_stay_pending(at_100: Sim) -> None:
+def test_stops_on_the_wrong_side_of_the_move_stay_pending(
+    at_100: Sim, trigger: Trigger
+) -> None:
     sim = at_100
-    sim.stop(ALICE, "buy", "1", "105")
-    sim.stop(ALICE, "sell", "1", "95")
+    trigger.place(sim, ALICE, "buy", "1")
+    trigger.place(sim, ALICE, "sell", "1")
 
     events = sim.trade_at("99", buyer=BOB, seller=CAROL)
     events += sim.trade_at("101", buyer=BOB, seller=CAROL)
 
     assert triggered(events) == []
     assert sim.balance(ALICE, "BTC") == (btc("100"), btc("1"))
+    assert sim.balance(ALICE, "USD") == (usd("1000000"), 0)  # a market buy holds nothing
 
 
-@pytest.mark.parametrize(("side", "stop", "price"), [("buy", "100", 10600), ("buy", "99", 10600),
-                                                      ("sell", "100", 9400),
-                                                      ("sell", "101", 9400)])
+@pytest.mark.parametrize(("side", "beyond", "price"), [("buy", 0, 10600), ("buy", 1, 10600),
+                                                        ("sell", 0, 9400), ("sell", 1, 9400)])
 def test_stop_whose_condition_holds_when_placed_triggers_at_once(
-    at_100: Sim, side: str, stop: str, price: int
+    at_100: Sim, trigger: Trigger, side: str, beyond: int, price: int
 ) -> None:
+    """At the last price (100), or `beyond` it on the side where it is due: triggered in the
+    placement, never refused."""
     sim = at_100
-    events = sim.stop(ALICE, side, "1", stop)
+    stop = str(100 - beyond if trigger.rises(side) else 100 + beyond)
+    place = sim.stop if trigger.name == "stop" else sim.take_profit
+    events = place(ALICE, side, "1", stop)
 
     stop_id = accepted_id(events)
     assert kinds(events)[:3] == ["OrderAccepted", "OrderTriggered", "TradeExecuted"]
@@ -177,13 +188,13 @@ def test_stops_due_together_trigger_in_placement_order(at_100: Sim) -> None:
     ]
 
 
-def test_stop_limit_holds_like_a_limit(at_100: Sim) -> None:
+def test_stop_limit_holds_like_a_limit(at_100: Sim, trigger: Trigger) -> None:
     sim = at_100
-    buy = sim.stop(ALICE, "buy", "1", "105", price="106")
+    buy = trigger.place(sim, ALICE, "buy", "1", price="106")
     assert kinds(buy) == ["OrderAccepted"]  # nothing on the book
     assert sim.balance(ALICE, "USD") == (usd("1000000"), usd("106.212"))
 
-    sell = sim.stop(ALICE, "sell", "2", "95", price="94")
+    sell = trigger.place(sim, ALICE, "sell", "2", price="94")
     assert sim.balance(ALICE, "BTC") == (btc("100"), btc("2"))
 
     sim.cancel(ALICE, accepted_id(buy))
@@ -205,10 +216,12 @@ def test_triggered_stop_limit_rests_what_it_cannot_fill(at_100: Sim) -> None:
     assert sim.balance(ALICE, "USD") == (usd("1000000"), usd("105.711"))
 
 
-def test_stop_market_sell_holds_its_base_and_buy_holds_nothing(at_100: Sim) -> None:
+def test_stop_market_sell_holds_its_base_and_buy_holds_nothing(
+    at_100: Sim, trigger: Trigger
+) -> None:
     sim = at_100
-    sell = sim.stop(ALICE, "sell", "1.5", "95")
-    buy = sim.stop(ALICE, "buy", "1", "105")
+    sell = trigger.place(sim, ALICE, "sell", "1.5")
+    buy = trigger.place(sim, ALICE, "buy", "1")
 
     assert sim.balance(ALICE, "BTC") == (btc("100"), btc("1.5"))
     assert sim.balance(ALICE, "USD") == (usd("1000000"), 0)
@@ -216,25 +229,27 @@ def test_stop_market_sell_holds_its_base_and_buy_holds_nothing(at_100: Sim) -> N
     assert one(sell, OrderAccepted).pending is True
 
 
-def test_stop_market_sell_beyond_the_base_balance_is_rejected(at_100: Sim) -> None:
+def test_stop_market_sell_beyond_the_base_balance_is_rejected(
+    at_100: Sim, trigger: Trigger
+) -> None:
     sim = at_100
     dave = sim.new_account(BTC="0.5")
 
-    events = sim.stop(dave, "sell", "1", "95")
+    events = trigger.place(sim, dave, "sell", "1")
 
     rejected = one(events, OrderRejected)
     assert (rejected.reason, rejected.order_id) == ("insufficient_funds", 0)
 
 
 def test_stop_market_buy_with_nothing_available_is_rejected_when_it_triggers(
-    at_100: Sim,
+    at_100: Sim, trigger: Trigger
 ) -> None:
     sim = at_100
-    dave = sim.new_account(USD="100.2")
-    sim.limit(dave, "buy", "1", "100")  # holds all of it
-    stop_id = accepted_id(sim.stop(dave, "buy", "1", "105", client_order_id="sl-1"))
+    dave = sim.new_account(USD="90.18")
+    sim.limit(dave, "buy", "1", "90")  # holds all of it
+    stop_id = accepted_id(trigger.place(sim, dave, "buy", "1", client_order_id="sl-1"))
 
-    events = sim.trade_at("105", buyer=BOB, seller=CAROL)
+    events = sim.trade_at(trigger.buy_at, buyer=BOB, seller=CAROL)
 
     assert triggered(events) == [stop_id]
     rejected = one(events, OrderRejected)
@@ -242,9 +257,9 @@ def test_stop_market_buy_with_nothing_available_is_rejected_when_it_triggers(
         dave, "insufficient_funds", stop_id,
     )
     assert rejected.client_order_id == "sl-1"
-    assert fills(events) == [(10500, 1)]
+    assert fills(events) == [(px(trigger.buy_at), 1)]
     assert sim.depth()[1] == [(10600, 1000, 1)]
-    assert sim.balance(dave, "USD") == (usd("100.2"), usd("100.2"))
+    assert sim.balance(dave, "USD") == (usd("90.18"), usd("90.18"))
 
 
 def test_stop_market_buy_with_no_funds_triggered_at_once_is_rejected(at_100: Sim) -> None:
@@ -288,60 +303,72 @@ def test_triggered_stop_market_buy_whose_balance_covers_nothing_is_rejected(
     assert of_type(events, OrderExpired) == []
 
 
-def test_triggered_post_only_stop_limit_that_would_take_is_rejected(at_100: Sim) -> None:
+def test_triggered_post_only_stop_limit_that_would_take_is_rejected(
+    at_100: Sim, trigger: Trigger
+) -> None:
     sim = at_100
-    stop_id = accepted_id(sim.stop(ALICE, "buy", "1", "105", price="106", post_only=True))
+    stop_id = accepted_id(trigger.place(sim, ALICE, "buy", "1", price="106", post_only=True))
     assert sim.balance(ALICE, "USD")[1] == usd("106.212")
 
-    events = sim.trade_at("105", buyer=BOB, seller=CAROL)
+    events = sim.trade_at(trigger.buy_at, buyer=BOB, seller=CAROL)
 
     assert triggered(events) == [stop_id]
     rejected = one(events, OrderRejected)
     assert (rejected.order_id, rejected.reason) == (stop_id, "post_only_would_take")
-    assert fills(events) == [(10500, 1)]
+    assert fills(events) == [(px(trigger.buy_at), 1)]
     assert sim.balance(ALICE, "USD") == (usd("1000000"), 0)
 
 
-def test_cancelled_stop_never_triggers(at_100: Sim) -> None:
+def test_cancelled_stop_never_triggers(at_100: Sim, trigger: Trigger) -> None:
     sim = at_100
-    stop_id = accepted_id(sim.stop(ALICE, "sell", "1", "95"))
+    stop_id = accepted_id(trigger.place(sim, ALICE, "sell", "1"))
 
     cancelled = sim.cancel(ALICE, stop_id)
-    later = sim.trade_at("95", buyer=BOB, seller=CAROL)
+    later = sim.trade_at(trigger.sell_at, buyer=BOB, seller=CAROL)
 
     assert kinds(cancelled) == ["OrderCancelled"]
     assert triggered(later) == []
     assert sim.balance(ALICE, "BTC") == (btc("100"), 0)
+    inst = sim.engine.instruments[SYMBOL]
+    assert (inst.buy_stops, inst.sell_stops) == ([], [])
 
 
-def test_pending_gtd_stop_limit_expires_and_releases_its_hold(at_100: Sim) -> None:
+def test_pending_gtd_stop_limit_expires_and_releases_its_hold(
+    at_100: Sim, trigger: Trigger
+) -> None:
     sim = at_100
     expire_time = sim.ts + 100
-    stop_id = accepted_id(sim.stop(ALICE, "buy", "1", "105", price="106",
-                                   time_in_force="gtd", expire_time=expire_time))
+    stop_id = accepted_id(trigger.place(sim, ALICE, "buy", "1", price="106",
+                                        time_in_force="gtd", expire_time=expire_time))
 
     events = sim.expire(expire_time)
 
     assert kinds(events) == ["OrderExpired"]
     assert [(e.order_id, e.reason) for e in of_type(events, OrderExpired)] == [(stop_id, "gtd")]
     assert sim.balance(ALICE, "USD") == (usd("1000000"), 0)
-    assert triggered(sim.trade_at("105", buyer=BOB, seller=CAROL)) == []
+    assert triggered(sim.trade_at(trigger.buy_at, buyer=BOB, seller=CAROL)) == []
 
 
-def test_amending_a_pending_stop_limit_moves_its_hold(at_100: Sim) -> None:
+def test_amending_a_pending_stop_limit_moves_its_hold(at_100: Sim, trigger: Trigger) -> None:
     sim = at_100
-    stop_id = accepted_id(sim.stop(ALICE, "buy", "1", "105", price="106"))
+    stop_id = accepted_id(trigger.place(sim, ALICE, "buy", "1", price="106"))
 
     events = sim.amend(ALICE, stop_id, quantity="2", price="107")
 
     assert [(e.price, e.quantity) for e in of_type(events, OrderAmended)] == [(10700, 2000)]
     assert of_type(events, BookLevelChanged) == []
     assert sim.balance(ALICE, "USD") == (usd("1000000"), usd("214.428"))
+    assert sim.engine.orders[stop_id].pending
+    # Still waiting for its trigger; then it buys at the amended price and quantity.
+    reached = sim.trade_at(trigger.buy_at, buyer=BOB, seller=CAROL)
+    assert triggered(reached) == [stop_id]
+    assert fills(reached) == [(px(trigger.buy_at), 1), (10600, 1000)]
+    assert levels(reached)[-1] == ("buy", 10700, 1000, 1)
 
 
-def test_a_stop_market_has_no_price_to_amend(at_100: Sim) -> None:
+def test_a_stop_market_has_no_price_to_amend(at_100: Sim, trigger: Trigger) -> None:
     sim = at_100
-    stop_id = accepted_id(sim.stop(ALICE, "sell", "1", "95"))
+    stop_id = accepted_id(trigger.place(sim, ALICE, "sell", "1"))
 
     events = sim.amend(ALICE, stop_id, price="94")
     reduced = sim.amend(ALICE, stop_id, quantity="0.5")
@@ -354,14 +381,23 @@ def test_a_stop_market_has_no_price_to_amend(at_100: Sim) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        {"type": "stop_market"},  # no stop_price
-        {"type": "stop_limit", "stop_price": 10_500},  # no price
-        {"type": "stop_market", "stop_price": 10_500, "time_in_force": "fok"},
+        {"type": "_market"},  # no stop_price
+        {"type": "_limit", "stop_price": 10_500},  # no price
+        {"type": "_limit", "price": 10_500},  # no stop_price
+        {"type": "_market", "stop_price": 10_500, "price": 10_600},
+        {"type": "_market", "stop_price": 10_500, "time_in_force": "fok"},
+        {"type": "_market", "stop_price": 0},
+        {"type": "_market", "stop_price": 10_500, "quote_quantity": 10**12, "quantity": None},
         {"type": "limit", "price": 10_000, "stop_price": 10_500},
     ],
 )
-def test_stop_fields_are_checked(at_100: Sim, fields: dict[str, object]) -> None:
+def test_stop_fields_are_checked(at_100: Sim, trigger: Trigger,
+                                 fields: dict[str, object]) -> None:
+    """`_market`/`_limit`: the trigger kind's types."""
     sim = at_100
-    events = sim.place(ALICE, "buy", "1", **fields)
+    kind = str(fields["type"])
+    fields = {**fields, "type": trigger.name + kind if kind.startswith("_") else kind}
+    quantity = fields.pop("quantity", "1")
+    events = sim.place(ALICE, "buy", quantity, **fields)  # type: ignore[arg-type]
 
     assert one(events, OrderRejected).reason == "invalid_order"

@@ -1,11 +1,12 @@
 """Random command streams for the store's tests, deterministic from a seed.
 
-Every feature whose state recovery must bring back appears: limit, market, stop and stop-limit
-orders with every time in force (GTD with expiries), post-only, each self-trade prevention
-mode, brackets (take-profit and stop-loss pairs sharing a hold), amends that keep or lose
-priority, cancels, cancel-alls, deposits and withdrawals with (repeated) transfer ids, halts,
-late accounts and instruments. Cancels and amends target live orders, found with a scratch
-engine that runs the stream as it is drawn (as a client would learn them from events).
+Every feature whose state recovery must bring back appears: limit, market, stop, stop-limit,
+take-profit market and take-profit limit orders with every time in force (GTD with expiries),
+post-only, each self-trade prevention mode, brackets (take-profit and stop-loss pairs sharing a
+hold), amends that keep or lose priority, cancels, cancel-alls, deposits and withdrawals with
+(repeated) transfer ids, halts, late accounts and instruments. Cancels and amends target live
+orders, found with a scratch engine that runs the stream as it is drawn (as a client would learn
+them from events).
 
 `engine_state` describes an engine completely enough to compare a recovered one with the
 original: every level's orders in queue order with their holds and fees, stops, expiries,
@@ -21,7 +22,7 @@ from typing import Any
 import msgspec
 
 from exchange.engine import Engine
-from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import TRIGGERS, OrderType, SelfTradePrevention, Side, TimeInForce
 from exchange.engine.commands import (
     AddInstrument,
     AmendOrder,
@@ -150,7 +151,8 @@ class StreamMaker:
         rng = self.rng
         symbol = rng.choice(self.symbols)
         kind = rng.choice([OrderType.LIMIT] * 10 + [OrderType.MARKET] * 2
-                          + [OrderType.STOP_MARKET] * 2 + [OrderType.STOP_LIMIT] * 2)
+                          + [OrderType.STOP_MARKET] * 2 + [OrderType.STOP_LIMIT] * 2
+                          + [OrderType.TAKE_PROFIT_MARKET, OrderType.TAKE_PROFIT_LIMIT])
         fields: dict[str, Any] = {
             "ts": self.ts,
             "account_id": self._account(),
@@ -161,7 +163,7 @@ class StreamMaker:
         }
         if rng.random() < 0.3:
             fields["client_order_id"] = f"c{rng.randrange(10**6)}"
-        if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
             fields["price"] = self._price(symbol, fields["side"])
             fields["quantity"] = rng.randint(1, 12)
             tif = rng.choice([TimeInForce.GTC] * 5 + [TimeInForce.IOC, TimeInForce.FOK]
@@ -177,7 +179,7 @@ class StreamMaker:
                 fields["quote_quantity"] = rng.randint(1, 3000) * 10**10
             else:
                 fields["quantity"] = rng.randint(1, 12)
-        if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+        if kind in TRIGGERS:
             fields["stop_price"] = self._price(symbol) + rng.choice((-8, -4, 0, 4, 8))
         if rng.random() < 0.25:
             # Mostly a sensible bracket (profit above a buy, loss below), now and then not.

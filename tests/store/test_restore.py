@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from exchange.engine import Engine
+from exchange.engine.codes import TAKE_PROFITS, OrderType
 from exchange.engine.restore import (
     BalanceRecord,
     Counters,
@@ -140,3 +141,21 @@ def test_inconsistent_orders_are_refused() -> None:
     given["counters"] = Counters(next_order_id=1, next_priority=10**9, next_account_id=10**3)
     with pytest.raises(RestoreError, match="next order id"):
         restore(**given)
+
+
+def test_take_profits_are_restored_pending_or_resting() -> None:
+    """A pending take-profit goes back to the stop list of its trigger's direction (a buy
+    into the falling one, a sell into the rising one); a triggered take-profit limit rests."""
+    engine, _ = busy_engine(21)
+    take_profits = [o for o in engine.orders.values() if o.command.type in TAKE_PROFITS]
+    pending = [o for o in take_profits if o.pending]
+    assert {o.is_buy for o in pending} == {True, False}
+    assert any(not o.pending and o.command.type == OrderType.TAKE_PROFIT_LIMIT
+               for o in take_profits)
+    restored = restore(**records(engine))
+    for order in pending:
+        inst = restored.instruments[order.instrument.symbol]
+        assert (order.stop_price, order.order_id) in (
+            inst.sell_stops if order.is_buy else inst.buy_stops
+        )
+    assert restored.state_hash() == engine.state_hash()

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from exchange.engine import Engine
+from exchange.engine.codes import TRIGGERS
 from exchange.engine.commands import AnyCommand
 from exchange.engine.events import AnyEvent
 from exchange.store.bridge import Bridge
@@ -79,13 +80,15 @@ async def test_recovered_engine_is_the_same_engine(db: Database, seed: int) -> N
 
 
 async def test_stream_covers_what_recovery_must_restore(db: Database) -> None:
-    """The random streams leave brackets, stops, GTD orders and partial fills open (so the
-    round trip above is not vacuous)."""
+    """The random streams leave brackets, stops, take-profits, GTD orders and partial fills
+    open (so the round trip above is not vacuous)."""
     maker = StreamMaker(7)
     engine = Engine()
     engine.process(maker.setup() + maker.commands(1200))
     orders = list(engine.orders.values())
     assert any(order.pending for order in orders)
+    # Take-profits too, whose type is the longest a row stores (`take_profit_market`).
+    assert {order.command.type for order in orders if order.pending} >= set(TRIGGERS)
     assert any(order.sibling is not None for order in orders)
     assert any(order.expire_time is not None for order in orders)
     assert any(order.filled > 0 for order in orders)

@@ -65,10 +65,10 @@ async def _drop_index(engine: AsyncEngine) -> None:
 
 async def test_migrations_create_exactly_the_metadata(db: Database) -> None:
     async with db.bridge(migrate=False) as bridge:
-        assert await bridge.run(upgrade_engine) == head_revision() == "0007"
+        assert await bridge.run(upgrade_engine) == head_revision() == "0008"
         assert await bridge.run(_diff) == []
         # Applying them again changes nothing.
-        assert await bridge.run(upgrade_engine) == "0007"
+        assert await bridge.run(upgrade_engine) == "0008"
         # The comparison does see a difference when there is one.
         await bridge.run(_drop_index)
         assert await bridge.run(_diff) != []
@@ -88,7 +88,7 @@ async def test_0007_leaves_existing_instruments_without_filters(db: Database) ->
     async with db.bridge(migrate=False) as bridge:
         assert await bridge.run(upgrade_engine, "0006") == "0006"
         await bridge.run(_old_instrument)
-        assert await bridge.run(upgrade_engine) == "0007"
+        assert await bridge.run(upgrade_engine) == "0008"
         assert await bridge.run(_diff) == []
         recovered = await recover(bridge)
         inst = recovered.engine.instruments["OLD-USD"]
@@ -99,7 +99,7 @@ async def test_0007_leaves_existing_instruments_without_filters(db: Database) ->
 def test_migrate_command_on_sqlite(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--database-url", url]) == 0
-    assert "0007" in capsys.readouterr().out
+    assert "0008" in capsys.readouterr().out
     assert main(["migrate", "--database-url", url]) == 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 from cryptography.fernet import Fernet
@@ -26,7 +26,7 @@ from exchange.web.app import Services, create_app
 from exchange.web.edge import HTTP
 from exchange.web.errors import ApiError
 from exchange.web.fanout import Fanout
-from exchange.web.models import PlaceOrderBody
+from exchange.web.models import OrderType, PlaceOrderBody
 from exchange.web.models import validate as validate_body
 from exchange.web.openapi import build_openapi
 
@@ -97,7 +97,8 @@ def test_the_order_schema_states_the_rules_between_fields_as_the_validator_check
     document = Draft202012Validator(schema)
     optional = {"price": "100", "stop_price": "90", "quantity": "1", "quote_quantity": "50",
                 "expire_time": "2030-01-01T00:00:00Z"}
-    kinds = ("limit", "market", "stop_market", "stop_limit")
+    kinds = get_args(OrderType)
+    assert "take_profit_limit" in kinds
     for kind, tif, given in itertools.product(
         kinds, ("gtc", "gtd"), itertools.product((False, True), repeat=len(optional))
     ):

@@ -10,6 +10,7 @@ import trio
 from exchange.client import ExchangeError
 
 from .support import Exchange, Trader
+from .wsclient import connect
 
 
 async def _pair(exchange: Exchange) -> tuple[Trader, Trader]:
@@ -111,6 +112,63 @@ async def test_stops_trigger(exchange: Exchange) -> None:
     triggered = await alice.client.order(stop["order_id"])
     assert triggered["status"] == "filled"
     assert (await alice.client.order(stop_limit["order_id"]))["status"] == "filled"
+
+
+async def test_take_profits_wait_then_trigger_the_other_way(exchange: Exchange) -> None:
+    """A sell take-profit (REST) triggers when a trade rises to its stop price, a buy
+    take-profit limit (WebSocket) when one falls to it; each then fills as a market or limit
+    order, and the order reads back with its type and stop price throughout."""
+    alice, bob = await _pair(exchange)
+    carol = await exchange.trader("carol", USD="100000", BTC="100")
+    sell = await alice.client.place_order("BTC-USD", "sell", "take_profit_market",
+                                          quantity="1", stop_price="110")
+    assert (sell["status"], sell["type"], sell["stop_price"], sell["price"]) == (
+        "pending", "take_profit_market", "110", None)
+    async with connect(exchange.url, api_key=alice.api_key) as ws:
+        reply = await ws.call("place", order={
+            "symbol": "BTC-USD", "side": "buy", "type": "take_profit_limit", "quantity": "1",
+            "stop_price": "95", "price": "96"})
+    buy = reply["order"]
+    assert (buy["status"], buy["type"], buy["stop_price"], buy["price"]) == (
+        "pending", "take_profit_limit", "95", "96")
+    held = {b["asset"]: b["held"] for b in (await alice.client.account())["balances"]}
+    assert held == {"BTC": "1", "USD": "96.192"}  # the sell's base; the limit and its fee
+    assert {o["order_id"] for o in await alice.client.orders(status="open")} == {
+        sell["order_id"], buy["order_id"]}
+
+    await bob.client.place_order("BTC-USD", "buy", quantity="1", price="108")
+    await bob.client.place_order("BTC-USD", "sell", quantity="1", price="109.99")
+    await carol.client.place_order("BTC-USD", "buy", quantity="1", price="109.99")
+    assert (await alice.client.order(sell["order_id"]))["status"] == "pending"  # 109.99 < 110
+    await bob.client.place_order("BTC-USD", "sell", quantity="1", price="110")
+    await carol.client.place_order("BTC-USD", "buy", quantity="1", price="110")
+    sold = await alice.client.order(sell["order_id"])
+    assert (sold["status"], sold["type"], sold["filled_quantity"]) == (
+        "filled", "take_profit_market", "1")
+    assert sold["average_fill_price"] == "108"  # the best bid when it triggered
+    assert (await alice.client.order(buy["order_id"]))["status"] == "pending"  # 108 > 95
+
+    await bob.client.place_order("BTC-USD", "sell", quantity="1", price="96")
+    await bob.client.place_order("BTC-USD", "buy", quantity="1", price="95")
+    await carol.client.place_order("BTC-USD", "sell", quantity="1", price="95")
+    bought = await alice.client.order(buy["order_id"])
+    assert (bought["status"], bought["filled_quantity"], bought["average_fill_price"]) == (
+        "filled", "1", "96")
+    fills = await alice.client.fills()
+    assert sorted((f["order_id"], f["price"]) for f in fills) == [
+        (sell["order_id"], "108"), (buy["order_id"], "96")]
+    assert await alice.client.orders(status="open") == []
+
+
+async def test_take_profit_fields_are_checked(exchange: Exchange) -> None:
+    alice, _ = await _pair(exchange)
+    for fields in ({"type": "take_profit_market", "quantity": "1"},
+                   {"type": "take_profit_limit", "quantity": "1", "stop_price": "95"},
+                   {"type": "take_profit_market", "quantity": "1", "stop_price": "95",
+                    "price": "96"}):
+        with pytest.raises(ExchangeError) as caught:
+            await alice.client.place_order("BTC-USD", "buy", **fields)
+        assert (caught.value.status, caught.value.code) == (400, "invalid_request"), fields
 
 
 async def test_post_only_and_stp(exchange: Exchange) -> None:

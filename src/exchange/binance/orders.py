@@ -3,7 +3,10 @@ entry (`exchange.web.orders.OrderEntry`: the same validation, idempotency, rate 
 durability), in Binance's field names, types and errors.
 
 Types: `LIMIT` (`timeInForce` `GTC`/`IOC`/`FOK`), `LIMIT_MAKER` (post-only), `MARKET`
-(`quantity` or `quoteOrderQty`), `STOP_LOSS`, `STOP_LOSS_LIMIT`. `selfTradePreventionMode`
+(`quantity` or `quoteOrderQty`), `STOP_LOSS`, `STOP_LOSS_LIMIT`, `TAKE_PROFIT`,
+`TAKE_PROFIT_LIMIT` (the venue's stop and take-profit types, `stopPrice` their stop price; one
+already due when placed triggers at once, as on `/v1`, rather than being refused with -2010).
+`selfTradePreventionMode`
 `EXPIRE_TAKER`/`EXPIRE_MAKER`/`EXPIRE_BOTH`/`NONE` are the venue's `cancel_newest`/
 `cancel_oldest`/`cancel_both`/`none`; absent, the venue's default (`EXPIRE_TAKER`).
 """
@@ -42,12 +45,17 @@ from exchange.web.render import dec, units
 STATUS = {"pending": "NEW", "new": "NEW", "partially_filled": "PARTIALLY_FILLED",
           "filled": "FILLED", "cancelled": "CANCELED", "expired": "EXPIRED",
           "rejected": "REJECTED"}
-_TYPES: dict[str, tuple[str, bool]] = {  # Binance type -> (venue type, post-only)
+ORDER_TYPES: dict[str, tuple[str, bool]] = {  # Binance type -> (venue type, post-only)
     "LIMIT": ("limit", False), "LIMIT_MAKER": ("limit", True), "MARKET": ("market", False),
     "STOP_LOSS": ("stop_market", False), "STOP_LOSS_LIMIT": ("stop_limit", False),
+    "TAKE_PROFIT": ("take_profit_market", False),
+    "TAKE_PROFIT_LIMIT": ("take_profit_limit", False),
 }
-_BINANCE_TYPE = {"limit": "LIMIT", "market": "MARKET", "stop_market": "STOP_LOSS",
-                 "stop_limit": "STOP_LOSS_LIMIT"}
+# Venue type -> Binance type, for orders, execution reports and exchangeInfo's `orderTypes`.
+BINANCE_TYPE = {"limit": "LIMIT", "market": "MARKET", "stop_market": "STOP_LOSS",
+                "stop_limit": "STOP_LOSS_LIMIT", "take_profit_market": "TAKE_PROFIT",
+                "take_profit_limit": "TAKE_PROFIT_LIMIT"}
+_LIMITS = ("limit", "stop_limit", "take_profit_limit")  # the venue types with a timeInForce
 _STP = {"EXPIRE_TAKER": "cancel_newest", "EXPIRE_MAKER": "cancel_oldest",
         "EXPIRE_BOTH": "cancel_both", "NONE": "none"}
 _BINANCE_STP = {value: key for key, value in _STP.items()}
@@ -82,7 +90,7 @@ def order_body(inst: InstrumentView, order: OrderView, now_ms: int | None = None
         "cummulativeQuoteQty": dec(tick * lot * order.notional),
         "status": STATUS[order.status],
         "timeInForce": order.time_in_force.upper(),
-        "type": "LIMIT_MAKER" if post_only else _BINANCE_TYPE[order.type],
+        "type": "LIMIT_MAKER" if post_only else BINANCE_TYPE[order.type],
         "side": order.side.upper(),
         "stopPrice": "0" if order.stop_price is None else dec(tick * order.stop_price),
         "icebergQty": "0",
@@ -132,12 +140,12 @@ def place_body(inst: InstrumentView, given: dict[str, str]) -> dict[str, Any]:
     kind = given.get("type")
     if kind is None:
         raise missing("type")
-    if kind not in _TYPES:
+    if kind not in ORDER_TYPES:
         raise BinanceError(400, -1116, "Invalid orderType.")
     side = given.get("side")
     if side not in ("BUY", "SELL"):
         raise missing("side") if side is None else BinanceError(400, -1117, "Invalid side.")
-    venue_type, post_only = _TYPES[kind]
+    venue_type, post_only = ORDER_TYPES[kind]
     body: dict[str, Any] = {"symbol": inst.symbol, "side": side.lower(), "type": venue_type,
                             "post_only": post_only}
     for name, field in (("quantity", "quantity"), ("quoteOrderQty", "quote_quantity"),
@@ -146,7 +154,7 @@ def place_body(inst: InstrumentView, given: dict[str, str]) -> dict[str, Any]:
         if given.get(name):
             body[field] = given[name]
     tif = given.get("timeInForce")
-    if venue_type in ("limit", "stop_limit"):
+    if venue_type in _LIMITS:
         if kind == "LIMIT_MAKER":
             tif = "GTC"
         if tif not in ("GTC", "IOC", "FOK"):

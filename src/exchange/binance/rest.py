@@ -77,7 +77,7 @@ def symbol_info(inst: InstrumentView) -> dict[str, Any]:
         "quoteAssetPrecision": _precision(inst.tick_size),
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"],
+        "orderTypes": list(orders.ORDER_TYPES),  # exactly those the order entry takes
         "icebergAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,

@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from exchange.binance.errors import BAD_SIGNATURE, OUTSIDE_WINDOW, BinanceError, missing
+from exchange.binance.orders import BINANCE_TYPE
 from exchange.binance.signing import AHEAD, DEFAULT_WINDOW, MAX_WINDOW, api_key_of
 from exchange.binance.symbols import binance_symbol
 from exchange.engine.events import (
@@ -51,8 +52,6 @@ _EXECUTION = {"new": "NEW", "fill": "TRADE", "cancelled": "CANCELED", "expired":
 _STATUS = {"pending": "NEW", "new": "NEW", "partially_filled": "PARTIALLY_FILLED",
            "filled": "FILLED", "cancelled": "CANCELED", "expired": "EXPIRED",
            "rejected": "REJECTED"}
-_TYPE = {"limit": "LIMIT", "market": "MARKET", "stop_market": "STOP_LOSS",
-         "stop_limit": "STOP_LOSS_LIMIT"}
 
 
 def verify_ws(keys: KeyRing, params: dict[str, Any], now_ms: int) -> int:
@@ -176,7 +175,7 @@ def execution_report(inst: Any, name: str, order: dict[str, Any],
         "c": order["client_order_id"] or f"venue-{order['order_id']}",
         "S": order["side"].upper(),
         "o": ("LIMIT_MAKER" if order["post_only"] and order["type"] == "limit"
-              else _TYPE[order["type"]]),
+              else BINANCE_TYPE[order["type"]]),
         "f": order["time_in_force"].upper(), "q": order["quantity"] or "0",
         "p": order["price"] or "0", "P": order["stop_price"] or "0", "F": "0", "g": -1,
         "C": "", "x": _EXECUTION.get(name, "NEW"), "X": _STATUS[order["status"]],

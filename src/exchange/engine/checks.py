@@ -24,7 +24,8 @@ import msgspec
 
 from exchange.engine.accounts import Balance
 from exchange.engine.book import BookSide, Order
-from exchange.engine.codes import GTD
+from exchange.engine.codes import GTD, TRIGGERS
+from exchange.engine.contingent import rises
 from exchange.engine.instruments import Instrument
 from exchange.engine.settlement import required_hold
 from exchange.engine.state import EngineState
@@ -108,8 +109,9 @@ def _check_side(state: EngineState, inst: Instrument, side: BookSide) -> int:
 
 
 def _check_stops(state: EngineState, inst: Instrument, stops: list[tuple[int, int]],
-                 is_buy: bool) -> int:
-    name = f"{inst.symbol} {'buy' if is_buy else 'sell'} stops"
+                 rising: bool) -> int:
+    """`buy_stops` (`rising`) holds buy stops and sell take-profits, `sell_stops` the others."""
+    name = f"{inst.symbol} {'buy' if rising else 'sell'} stops"
     for i in range(1, len(stops)):
         if stops[i - 1] >= stops[i]:
             raise InvariantError(f"{name} not sorted: {stops[i - 1]} before {stops[i]}")
@@ -117,7 +119,9 @@ def _check_stops(state: EngineState, inst: Instrument, stops: list[tuple[int, in
         order = state.orders.get(oid)
         if order is None or not order.pending or order.level is not None:
             raise InvariantError(f"{name}: order {oid} is listed but not a pending stop")
-        if order.instrument is not inst or order.is_buy != is_buy:
+        if order.command.type not in TRIGGERS:
+            raise InvariantError(f"{name}: order {oid} is a {order.command.type} order")
+        if order.instrument is not inst or rises(order) != rising:
             raise InvariantError(f"{name}: order {oid} belongs to another list")
         if order.stop_price != stop_price:
             raise InvariantError(f"{name}: order {oid} listed at {stop_price}, its stop "

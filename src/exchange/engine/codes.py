@@ -17,6 +17,10 @@ class OrderType(StrEnum):
     MARKET = "market"
     STOP_MARKET = "stop_market"
     STOP_LIMIT = "stop_limit"
+    # A stop in the other direction: a sell triggers when the price rises to it, a buy when
+    # it falls to it (`exchange.engine.contingent.rises`).
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    TAKE_PROFIT_LIMIT = "take_profit_limit"
 
 
 class TimeInForce(StrEnum):
@@ -85,6 +89,13 @@ LIMIT = OrderType.LIMIT
 MARKET = OrderType.MARKET
 STOP_MARKET = OrderType.STOP_MARKET
 STOP_LIMIT = OrderType.STOP_LIMIT
+TAKE_PROFIT_MARKET = OrderType.TAKE_PROFIT_MARKET
+TAKE_PROFIT_LIMIT = OrderType.TAKE_PROFIT_LIMIT
+# Orders that wait for a trigger, by what they become when it comes: a market or a limit order.
+TRIGGER_MARKETS = (STOP_MARKET, TAKE_PROFIT_MARKET)
+TRIGGER_LIMITS = (STOP_LIMIT, TAKE_PROFIT_LIMIT)
+TRIGGERS = (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)
+TAKE_PROFITS = (TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)
 GTC = TimeInForce.GTC
 IOC = TimeInForce.IOC
 FOK = TimeInForce.FOK

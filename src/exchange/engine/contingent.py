@@ -1,4 +1,4 @@
-"""Contingent orders: stops waiting for their trigger, and bracket pairs.
+"""Contingent orders: stops and take-profits waiting for their trigger, and bracket pairs.
 
 A bracket parent that finishes with some fill gets two children for its filled quantity on
 the other side: a take-profit limit, accepted first, and a stop-loss stop-market, accepted
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from exchange.engine.book import Order
-from exchange.engine.codes import BUY, GTC, LIMIT, SELL, STOP_MARKET
+from exchange.engine.codes import BUY, GTC, LIMIT, SELL, STOP_MARKET, TAKE_PROFITS
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
 from exchange.engine.events import OrderAmended
@@ -99,12 +99,23 @@ def reduce_sibling(ctx: Context, order: Order, qty: int) -> None:
 
 
 # -- STOPS --
+#
+# Stops and take-profits wait in two lists per instrument, by the direction of their trigger:
+# `buy_stops` holds those due when the last price rises to their stop price (buy stops, sell
+# take-profits), `sell_stops` those due when it falls to it (sell stops, buy take-profits).
+
+
+def rises(order: Order) -> bool:
+    """Whether a pending order triggers when the last price rises to its stop price (a buy
+    stop, a sell take-profit) rather than when it falls to it (a sell stop, a buy
+    take-profit)."""
+    return order.is_buy != (order.command.type in TAKE_PROFITS)
 
 
 def pend(order: Order, inst: Instrument) -> None:
     """Puts a stop in its instrument's list of pending stops."""
     order.pending = True
-    insort(inst.buy_stops if order.is_buy else inst.sell_stops,
+    insort(inst.buy_stops if rises(order) else inst.sell_stops,
            (order.stop_price or 0, order.order_id))
 
 
@@ -112,7 +123,7 @@ def unpend(order: Order) -> None:
     """Takes a pending stop off its list."""
     if order.pending:
         inst = order.instrument
-        stops = inst.buy_stops if order.is_buy else inst.sell_stops
+        stops = inst.buy_stops if rises(order) else inst.sell_stops
         del stops[bisect_left(stops, (order.stop_price or 0, order.order_id))]
         order.pending = False
 
@@ -121,7 +132,7 @@ def triggers_now(order: Order, inst: Instrument) -> bool:
     """Whether a new stop's condition already holds at the last trade price."""
     stop = order.stop_price or 0
     last = inst.last_price
-    return last is not None and (last >= stop if order.is_buy else last <= stop)
+    return last is not None and (last >= stop if rises(order) else last <= stop)
 
 
 def stops_due(inst: Instrument) -> bool:

@@ -27,8 +27,9 @@ from exchange.engine.codes import (
     GTD,
     LIMIT,
     MARKET,
-    STOP_LIMIT,
-    STOP_MARKET,
+    TRIGGER_LIMITS,
+    TRIGGER_MARKETS,
+    TRIGGERS,
     CloseReason,
     RejectReason,
 )
@@ -254,7 +255,7 @@ class Engine:
         order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0)
         if cmd.expire_time is not None and cmd.time_in_force == GTD:
             heappush(state.expiries, (cmd.expire_time, order.order_id))
-        if kind in (STOP_MARKET, STOP_LIMIT):
+        if kind in TRIGGERS:
             flow.add_stop(ctx, order, inst)
         else:
             order.is_market = kind == MARKET
@@ -282,10 +283,10 @@ class Engine:
         quantity = cmd.quantity
         if cmd.side != "buy" and cmd.side != "sell":
             return RejectReason.INVALID_ORDER
-        if kind in (LIMIT, STOP_LIMIT):
+        if kind == LIMIT or kind in TRIGGER_LIMITS:
             if cmd.price is None or cmd.price <= 0 or cmd.quote_quantity is not None:
                 return RejectReason.INVALID_ORDER
-        elif kind in (MARKET, STOP_MARKET):
+        elif kind == MARKET or kind in TRIGGER_MARKETS:
             if cmd.price is not None or cmd.post_only or tif not in ("gtc", "ioc"):
                 return RejectReason.INVALID_ORDER
             if kind == MARKET and (quantity is None) == (cmd.quote_quantity is None):
@@ -294,7 +295,7 @@ class Engine:
                 return RejectReason.INVALID_ORDER
         else:
             return RejectReason.INVALID_ORDER
-        if kind in (STOP_MARKET, STOP_LIMIT):
+        if kind in TRIGGERS:
             if cmd.stop_price is None or cmd.stop_price <= 0 or quantity is None:
                 return RejectReason.INVALID_ORDER
         elif cmd.stop_price is not None:

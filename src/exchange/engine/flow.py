@@ -21,8 +21,8 @@ from exchange.engine.codes import (
     FOK,
     IOC,
     SELL,
-    STOP_LIMIT,
-    STOP_MARKET,
+    TRIGGER_LIMITS,
+    TRIGGERS,
     CloseReason,
     RejectReason,
 )
@@ -70,7 +70,7 @@ class OrderFlow:
         state.orders[order_id] = order
         account.orders[order_id] = order
         kind = cmd.type
-        ctx.events.append(OrderAccepted(order_id, cmd, kind in (STOP_MARKET, STOP_LIMIT),
+        ctx.events.append(OrderAccepted(order_id, cmd, kind in TRIGGERS,
                                         priority, parent_id, ctx.ts))
         return order
 
@@ -209,15 +209,17 @@ class OrderFlow:
     # -- STOPS AND BRACKET CHILDREN --
 
     def add_stop(self, ctx: Context, order: Order, inst: Instrument) -> None:
-        """Keeps a stop pending, or triggers it at once when its condition already holds."""
+        """Keeps a stop (or take-profit) pending, or triggers it at once when its condition
+        already holds: a trigger is never refused for being due at placement."""
         if contingent.triggers_now(order, inst):
             self.trigger(ctx, order, inst)
         else:
             contingent.pend(order, inst)
 
     def trigger(self, ctx: Context, order: Order, inst: Instrument) -> None:
-        """Turns a stop into a market or limit order and runs it. A stop-loss of a bracket
-        pair first cancels its take-profit (one-cancels-other) and takes over the hold."""
+        """Turns a stop or take-profit into a market or limit order and runs it. A stop-loss
+        of a bracket pair first cancels its take-profit (one-cancels-other) and takes over
+        the hold."""
         order.pending = False
         order.priority = self.state.take_priority()
         ctx.events.append(OrderTriggered(order.order_id, order.priority, ctx.ts))
@@ -225,7 +227,7 @@ class OrderFlow:
         if sibling is not None:
             self.unlink(ctx, sibling)
             self.close(ctx, sibling, CLOSED_BY_OCO)
-        if order.command.type == STOP_LIMIT:
+        if order.command.type in TRIGGER_LIMITS:
             if order.command.post_only and book.crosses(inst, order.is_buy, order.price or 0):
                 self._reject_active(ctx, order, RejectReason.POST_ONLY_WOULD_TAKE)
                 return

@@ -77,7 +77,9 @@ class Instrument:
         self.halted = False
         # Pending stops as sorted (stop_price, order_id) keys: a buy stop triggers when the
         # last price rises to it (a prefix of buy_stops), a sell stop when the last price
-        # falls to it (a suffix of sell_stops), so the check after a trade is O(1).
+        # falls to it (a suffix of sell_stops), so the check after a trade is O(1). A
+        # take-profit triggers the other way, so it waits in the other side's list: a sell
+        # take-profit in buy_stops, a buy take-profit in sell_stops (`contingent.rises`).
         self.buy_stops: list[tuple[int, int]] = []
         self.sell_stops: list[tuple[int, int]] = []
 

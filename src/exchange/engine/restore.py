@@ -26,9 +26,15 @@ import msgspec
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.book import Order
 from exchange.engine.checks import InvariantError
-from exchange.engine.codes import OrderType, SelfTradePrevention, Side, TimeInForce
+from exchange.engine.codes import (
+    TRIGGER_LIMITS,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from exchange.engine.commands import AddInstrument, PlaceOrder
-from exchange.engine.contingent import PairError, link, pair_of
+from exchange.engine.contingent import PairError, link, pair_of, rises
 from exchange.engine.engine import Engine
 from exchange.engine.instruments import Instrument
 from exchange.engine.settlement import required_hold
@@ -40,6 +46,8 @@ _SIDES = {member.value: member for member in Side}
 _TYPES = {member.value: member for member in OrderType}
 _TIFS = {member.value: member for member in TimeInForce}
 _STPS = {member.value: member for member in SelfTradePrevention}
+# The types an open order that is not pending can have: those that rest at a limit price.
+_RESTING = (OrderType.LIMIT, *TRIGGER_LIMITS)
 
 
 class RestoreError(ValueError):
@@ -261,7 +269,7 @@ def _order(engine: Engine, record: OrderRecord) -> Order:
     if record.pending:
         if order.stop_price is None:
             raise RestoreError(f"order {record.order_id} is pending without a stop price")
-    elif record.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT) or order.price is None:
+    elif record.type not in _RESTING or order.price is None:
         raise RestoreError(f"order {record.order_id} is open but cannot rest on a book")
     return order
 
@@ -275,7 +283,7 @@ def _place(engine: Engine, by_priority: list[Order]) -> None:
         inst = order.instrument
         if order.pending:
             buys, sells = stops[inst.symbol]
-            (buys if order.is_buy else sells).append((order.stop_price or 0, order.order_id))
+            (buys if rises(order) else sells).append((order.stop_price or 0, order.order_id))
         else:
             side = inst.bids if order.is_buy else inst.asks
             side.level_for(order.price or 0).append(order)

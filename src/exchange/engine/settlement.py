@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
-from exchange.engine.codes import MARKET, STOP_MARKET
+from exchange.engine.codes import MARKET, TRIGGER_MARKETS
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
 from exchange.engine.instruments import Instrument
@@ -33,12 +33,13 @@ def buy_hold(inst: Instrument, price: int, remaining: int, fee_num: int, fee_pai
 def required_hold(order: Order, price: int | None, quantity: int) -> int:
     """What an open (resting or pending) order must hold at `price` for a total of
     `quantity`: the one rule behind placement, amends, recovery and the self-check. A
-    stop-market buy holds nothing until it triggers; a bracket stop-loss sell shares its
-    take-profit's hold; a buy holds `buy_hold`, a sell its remaining base."""
+    stop-market (or take-profit market) buy holds nothing until it triggers; a bracket
+    stop-loss sell shares its take-profit's hold; a buy holds `buy_hold`, a sell its
+    remaining base."""
     remaining = quantity - order.filled
     inst = order.instrument
     if order.is_buy:
-        if order.command.type == STOP_MARKET:
+        if order.command.type in TRIGGER_MARKETS:
             return 0
         return buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
     if order.sibling is not None and not order.holds_for_sibling:
@@ -96,9 +97,9 @@ class Settlement:
                 hold = bal.total - bal.held
                 if hold <= 0:
                     return -1
-        elif kind == STOP_MARKET:
+        elif kind in TRIGGER_MARKETS:
             hold = 0 if is_buy else (quantity or 0) * inst.base_mult
-        elif is_buy:  # limit, stop-limit
+        elif is_buy:  # limit, stop-limit, take-profit limit
             hold = buy_hold(inst, cmd.price or 0, quantity or 0, 0, 0)
         else:
             hold = (quantity or 0) * inst.base_mult

@@ -166,7 +166,8 @@ Asset = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
 ClientOrderId = Annotated[str, Field(pattern=CLIENT_ORDER_ID.pattern)]
 
 Side = Literal["buy", "sell"]
-OrderType = Literal["limit", "market", "stop_market", "stop_limit"]
+OrderType = Literal["limit", "market", "stop_market", "stop_limit", "take_profit_market",
+                    "take_profit_limit"]
 TimeInForce = Literal["gtc", "ioc", "fok", "gtd"]
 SelfTradePrevention = Literal["cancel_newest", "cancel_oldest", "cancel_both", "none"]
 OrderStatus = Literal[
@@ -184,8 +185,8 @@ class Body(BaseModel):
 # Which order types need a field and which refuse it (all others): `PlaceOrderBody`'s
 # validator checks these and its JSON schema states them, so the two cannot disagree.
 NEEDED_BY: dict[str, tuple[str, ...]] = {
-    "price": ("limit", "stop_limit"),
-    "stop_price": ("stop_market", "stop_limit"),
+    "price": ("limit", "stop_limit", "take_profit_limit"),
+    "stop_price": ("stop_market", "stop_limit", "take_profit_market", "take_profit_limit"),
 }
 
 

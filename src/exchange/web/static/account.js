@@ -269,7 +269,7 @@ export class Account {
     setText(c.tif, order.time_in_force.toUpperCase() + (order.post_only ? " · PO" : ""));
     setText(c.status, order.status.replace("_", " "));
     if (!row.editing) {
-      setText(c.price, order.type === "market" || order.type === "stop_market" ? "market" : fmtDec(order.price, pd));
+      setText(c.price, order.type === "market" || order.type === "stop_market" || order.type === "take_profit_market" ? "market" : fmtDec(order.price, pd));
       setText(c.quantity, fmtDec(order.quantity, qd));
     }
   }
