@@ -255,7 +255,7 @@ def test_the_scenarios_meet_both_filters() -> None:
     seen: Counter[str] = Counter()
 
     @seed(20241204)
-    @settings(max_examples=60, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, database=None, suppress_health_check=list(HealthCheck))
     @given(command_sequences())
     def collect(commands: list[AnyCommand]) -> None:
         engine = new_engine()
