@@ -26,14 +26,15 @@ import msgspec
 
 from exchange.binance.symbols import binance_symbol
 from exchange.engine.events import BookLevelChanged, TradeExecuted
-from exchange.pipeline.readmodel import INTERVALS, InstrumentView
+from exchange.pipeline.candles import INTERVALS, Candles
+from exchange.pipeline.readmodel import InstrumentView
 from exchange.pipeline.sequencer import Published
 from exchange.web.fanout import ChannelError, Fanout
 from exchange.web.render import dec
 
 RAW, COMBINED = "bn", "bnc"
 KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
-KLINES = {f"kline_{name}": seconds for name, seconds in INTERVALS.items()}
+KLINES = {f"kline_{name}": name for name in INTERVALS}
 
 _encode = msgspec.json.encode
 
@@ -86,9 +87,8 @@ class BinanceStreams:
                 for group in aggregate(traded):
                     self._emit(lower, "aggTrade", partial(_agg_event, inst, group, now))
                 candles = fanout.books[inst.symbol].candles
-                for name, seconds in KLINES.items():
-                    self._emit(lower, name, partial(_kline, inst, candles.get(seconds),
-                                                    name[len("kline_"):], seconds, now))
+                for name, interval in KLINES.items():
+                    self._emit(lower, name, partial(_kline, inst, candles, interval, now))
 
     def _emit(self, lower: str, kind: str, make: Callable[[], dict[str, Any]]) -> None:
         """`make()`'s event to the raw and the combined subscribers of `<lower>@<kind>`,
@@ -161,14 +161,15 @@ def _agg_event(inst: InstrumentView, group: list[TradeExecuted], now: int) -> di
     return {"e": "aggTrade", "E": now, "s": binance_symbol(inst), **agg_trade(inst, group)}
 
 
-def _kline(inst: InstrumentView, candle: list[int] | None, interval: str, seconds: int,
-           now: int) -> dict[str, Any]:
+def _kline(inst: InstrumentView, candles: Candles, interval: str, now: int
+           ) -> dict[str, Any]:
     tick, lot = inst.tick_size, inst.lot_size
+    candle = candles.current(interval)
     assert candle is not None  # a batch that traded the symbol made one
-    start = candle[0] // 1000
+    start = candle[0]
     return {"e": "kline", "E": now, "s": binance_symbol(inst), "k": {
-        "t": start, "T": start + seconds * 1000 - 1, "s": binance_symbol(inst),
-        "i": interval, "f": -1, "L": -1, "o": dec(tick * candle[1]),
-        "c": dec(tick * candle[4]), "h": dec(tick * candle[2]), "l": dec(tick * candle[3]),
-        "v": dec(lot * candle[5]), "n": candle[6], "x": False, "q": "0", "V": "0",
-        "Q": "0", "B": "0"}}
+        "t": start // 1000, "T": INTERVALS[interval].next(start) // 1000 - 1,
+        "s": binance_symbol(inst), "i": interval, "f": candle[7], "L": candle[8],
+        "o": dec(tick * candle[1]), "c": dec(tick * candle[4]), "h": dec(tick * candle[2]),
+        "l": dec(tick * candle[3]), "v": dec(lot * candle[5]), "n": candle[6], "x": False,
+        "q": "0", "V": "0", "Q": "0", "B": "0"}}

@@ -47,16 +47,10 @@ from exchange.engine.events import (
     InstrumentAdded,
     TradeExecuted,
 )
+from exchange.pipeline.candles import INTERVALS, Candles
 from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.metrics import Metrics
-from exchange.pipeline.readmodel import (
-    INTERVALS,
-    Fill,
-    InstrumentView,
-    ReadModel,
-    RoundView,
-    add_to_candle,
-)
+from exchange.pipeline.readmodel import Fill, InstrumentView, ReadModel, RoundView
 from exchange.pipeline.sequencer import Published
 from exchange.web import leaderboard, render
 from exchange.web.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
@@ -69,8 +63,6 @@ SAMPLE_INTERVAL = 60.0
 PUBLISH_QUEUE = 64  # durable batches waiting for the fan-out
 PUBLIC_KINDS = ("book", "trades", "ticker", "candles")
 PRIVATE_CHANNELS = ("orders", "fills", "balances")
-# (interval name, seconds), in INTERVALS' order: the candle channels of a traded symbol
-_INTERVALS = tuple(INTERVALS.items())
 
 _encode = msgspec.json.encode
 
@@ -176,10 +168,8 @@ class MarketBook:
         self.asks: dict[int, int] = {} if empty else {p: lv[0] for p, lv in inst.asks.items()}
         self.sequence = 0 if empty else inst.sequence
         self.snapshot: tuple[int, str] | None = None  # (sequence, text) of the last one made
-        # interval seconds -> the current candle (a copy: the read model's may be ahead)
-        self.candles: dict[int, list[int]] = {} if empty else {
-            seconds: list(candles[-1]) for seconds, candles in inst.candles.items() if candles
-        }
+        # The current candles (a copy: the read model's may be ahead).
+        self.candles = Candles(1, history=False) if empty else inst.candles.tail()
 
     def snapshot_text(self, channel: str) -> str:
         cached = self.snapshot
@@ -204,8 +194,8 @@ class MarketBook:
     def best_ask(self) -> int | None:
         return min(self.asks) if self.asks else None
 
-    def candle_text(self, channel: str, seconds: int) -> str:
-        candle = self.candles.get(seconds)
+    def candle_text(self, channel: str, interval: str) -> str:
+        candle = self.candles.current(interval)
         return _encode({
             "type": "candle", "channel": channel,
             "candle": None if candle is None else render.candle(self.inst, candle),
@@ -323,7 +313,7 @@ class Fanout:
             _send(subscriber, self._ticker_text(symbol, channel))
         elif kind == "candles":
             symbol, _, interval = symbol.rpartition(".")
-            _send(subscriber, self.books[symbol].candle_text(channel, INTERVALS[interval]))
+            _send(subscriber, self.books[symbol].candle_text(channel, interval))
             if channel not in subscriber.channels:
                 self.candle_channels += 1
         elif kind == "leaderboard":
@@ -452,11 +442,11 @@ class Fanout:
         if self.candle_channels:
             for symbol in traded:
                 book = books[symbol]
-                for name, seconds in _INTERVALS:
+                for name in INTERVALS:
                     channel = f"candles.{symbol}.{name}"
                     members = channels.get(channel)
                     if members:
-                        self._broadcast(members, book.candle_text(channel, seconds))
+                        self._broadcast(members, book.candle_text(channel, name))
         serial = published.serial
         for account_id, texts in fills.items():
             self._broadcast(_since(self.fills.get(account_id), "fills", serial),
@@ -509,9 +499,7 @@ class Fanout:
         channel = "trades." + trade.symbol
         book = self.books[trade.symbol]
         inst = book.inst
-        candles = book.candles
-        for _, seconds in _INTERVALS:
-            candles[seconds] = add_to_candle(candles.get(seconds), seconds, trade)
+        book.candles.add(trade)
         if channel in self.channels:
             message = render.trade(inst, trade)
             message["type"] = "trade"
