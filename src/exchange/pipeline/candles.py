@@ -236,8 +236,7 @@ class Candles:
         hi = len(base) if end is None else bisect.bisect_left(base, end, key=_start)
         items = base[lo:min(hi, lo + limit)] if oldest else base[max(lo, hi - limit):hi]
         if (tail is not None and (first is None or tail[START] >= first)
-                and (end is None or tail[START] < end)
-                and (not oldest or lo + limit >= len(base))):
+                and (end is None or tail[START] < end)):
             # The current bucket: the last of `base` brought up to date, or one after it.
             if items and items[-1][START] == tail[START]:
                 items[-1] = tail
