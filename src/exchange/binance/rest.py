@@ -19,6 +19,7 @@ from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
 from exchange.binance.symbols import binance_symbol, instrument_of
+from exchange.binance.tickers import ticker_24hr
 from exchange.engine.events import TradeExecuted
 from exchange.pipeline.candles import INTERVALS, Interval
 from exchange.pipeline.history import Window
@@ -96,31 +97,6 @@ def symbol_info(inst: InstrumentView) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "EXPIRE_TAKER",
         "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
                                             "EXPIRE_BOTH"],
-    }
-
-
-def ticker_24hr(inst: InstrumentView, now_us: int) -> dict[str, Any]:
-    open_, high, low, volume = inst.day_stats(now_us)
-    tick, lot = inst.tick_size, inst.lot_size
-    last = inst.last_price
-    bid, ask = inst.best_bid(), inst.best_ask()
-
-    def price(ticks: int | None) -> str:
-        return "0" if ticks is None else dec(tick * ticks)
-
-    change = "0" if last is None or open_ is None else dec(tick * (last - open_))
-    percent = ("0" if last is None or not open_
-               else dec(round(Decimal(100) * (last - open_) / open_, 3)))
-    return {
-        "symbol": binance_symbol(inst), "priceChange": change, "priceChangePercent": percent,
-        "weightedAvgPrice": price(last), "prevClosePrice": price(open_),
-        "lastPrice": price(last), "lastQty": "0",
-        "bidPrice": price(bid), "bidQty": dec(lot * inst.bids[bid][0]) if bid else "0",
-        "askPrice": price(ask), "askQty": dec(lot * inst.asks[ask][0]) if ask else "0",
-        "openPrice": price(open_), "highPrice": price(high), "lowPrice": price(low),
-        "volume": dec(lot * volume), "quoteVolume": "0",
-        "openTime": now_us // 1000 - 86_400_000, "closeTime": now_us // 1000,
-        "firstId": -1, "lastId": -1, "count": 0,
     }
 
 

@@ -260,14 +260,24 @@ class Candles:
 
     def day_stats(self, now: int) -> tuple[int | None, int | None, int | None, int]:
         """(open, high, low, volume) over the minute candles of the last 24 hours."""
-        minutes = self.minutes[-1441:]
-        since = now - DAY_US
+        stats = self.stats(now, DAY_US)
+        return (None, None, None, 0) if stats is None else stats[:4]
+
+    def stats(self, now: int, window: int) -> tuple[int, int, int, int, int, int, int] | None:
+        """(open, high, low, volume, trades, first trade id, last trade id) over the minute
+        candles of the `window` microseconds up to `now` (from the minute that holds its
+        start), or None if none traded then."""
+        minutes = self.minutes[-(window // MINUTE_US + 1):]
+        since = now - window
         recent = minutes[bisect.bisect_left(minutes, since - since % MINUTE_US, key=_start):]
         if not recent:
-            return None, None, None, 0
+            return None
         return (
             recent[0][OPEN],
             max(candle[HIGH] for candle in recent),
             min(candle[LOW] for candle in recent),
             sum(candle[VOLUME] for candle in recent),
+            sum(candle[TRADES] for candle in recent),
+            recent[0][FIRST_ID],
+            recent[-1][LAST_ID],
         )

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import msgspec
@@ -236,6 +236,8 @@ class Fanout:
         # prefix -> its subscribed channels -> their members (the sets of `channels`), so
         # a dialect finds its own without walking every channel at every batch.
         self.dialect_channels: dict[str, dict[str, set[Subscriber]]] = {}
+        # What a dialect sends on a timer (its tickers): called every TICKER_INTERVAL.
+        self.timers: list[Callable[[], None]] = []
 
     # -- FROM THE REPLIES TASK --
 
@@ -568,6 +570,8 @@ class Fanout:
                 members = self.channels.get(channel)
                 if members:
                     self._broadcast(members, self._ticker_text(symbol, channel))
+            for timer in self.timers:
+                timer()
             self._bury()
 
     # -- LEADERBOARDS --
