@@ -79,10 +79,16 @@ async def test_shapes_and_values(book: Book) -> None:
         depth = await trio.to_thread.run_sync(lambda: book.rest("depth", limit=20))
         seen: dict[str, list[Any]] = {}
 
-        def done() -> bool:  # every stream, and each as of the trade
-            return set(seen) == set(STREAMS) and all(
-                seen[name][-1]["lastUpdateId"] == depth["lastUpdateId"]
-                for name in STREAMS[:3]) and seen["btcusd@ticker"][-1]["n"] > 0
+        def done() -> bool:  # every stream, and each as of the trade (the first one)
+            if set(seen) != set(STREAMS):
+                return False
+            last = {name: seen[name][-1] for name in STREAMS}
+            return (all(last[name]["lastUpdateId"] == depth["lastUpdateId"]
+                        for name in STREAMS[:3])
+                    and all(last[name]["n"] == 1 for name in STREAMS[3:6:2])
+                    and last["btcusd@miniTicker"]["c"] == "101"
+                    and last["!ticker@arr"][0]["n"] == 1
+                    and last["!miniTicker@arr"][0]["c"] == "101")
 
         with trio.fail_after(20):
             while not done():
@@ -136,6 +142,8 @@ async def test_unknown_streams_are_refused(book: Book) -> None:
 
 
 def test_ccxt_pro_watch_ticker_and_tickers(book: Book) -> None:
+    book.trade("sell")  # the last price is 99 from here on
+
     async def main() -> tuple[Any, Any, Any, Any]:
         exchange = pro(book.venue.url)
         stop = asyncio.Event()
