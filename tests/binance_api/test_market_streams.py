@@ -197,6 +197,7 @@ def test_python_binance_partial_depth_socket(book: Book) -> None:
             return five, ten
         finally:
             await client.close_connection()
+            await asyncio.sleep(0.1)  # the sockets' transports finish closing in this loop
 
     five, ten = asyncio.run(main())
     depth = book.rest("depth", limit=10)
