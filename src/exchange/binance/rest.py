@@ -19,14 +19,15 @@ from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
 from exchange.binance.symbols import binance_symbol, instrument_of
+from exchange.binance.tickers import ticker_24hr
 from exchange.engine.events import TradeExecuted
+from exchange.pipeline.candles import INTERVALS, Interval
 from exchange.pipeline.history import Window
-from exchange.pipeline.readmodel import INTERVALS, AccountView, InstrumentView
+from exchange.pipeline.readmodel import AccountView, InstrumentView
 from exchange.web.app import Services, json_response, request_body
 from exchange.web.render import dec, units
 
 PREFIX = "/api/v3"
-KLINE_INTERVALS = {name: seconds * 1000 for name, seconds in INTERVALS.items()}
 _MAX_PRICE = "1000000000"
 _MAX_QTY = "1000000000"
 
@@ -57,6 +58,14 @@ def _filters(inst: InstrumentView) -> list[dict[str, Any]]:
 def _precision(step: Decimal) -> int:
     exponent = step.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 8
+
+
+def kline_row(inst: InstrumentView, interval: Interval, c: list[int]) -> list[Any]:
+    """A candle as `klines` lists it (no quote or taker volumes: "0")."""
+    tick, lot = inst.tick_size, inst.lot_size
+    return [c[0] // 1000, dec(tick * c[1]), dec(tick * c[2]), dec(tick * c[3]),
+            dec(tick * c[4]), dec(lot * c[5]), interval.next(c[0]) // 1000 - 1, "0", c[6],
+            "0", "0", "0"]
 
 
 def trade_row(inst: InstrumentView, t: TradeExecuted) -> dict[str, Any]:
@@ -93,31 +102,6 @@ def symbol_info(inst: InstrumentView) -> dict[str, Any]:
         "defaultSelfTradePreventionMode": "EXPIRE_TAKER",
         "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
                                             "EXPIRE_BOTH"],
-    }
-
-
-def ticker_24hr(inst: InstrumentView, now_us: int) -> dict[str, Any]:
-    open_, high, low, volume = inst.day_stats(now_us)
-    tick, lot = inst.tick_size, inst.lot_size
-    last = inst.last_price
-    bid, ask = inst.best_bid(), inst.best_ask()
-
-    def price(ticks: int | None) -> str:
-        return "0" if ticks is None else dec(tick * ticks)
-
-    change = "0" if last is None or open_ is None else dec(tick * (last - open_))
-    percent = ("0" if last is None or not open_
-               else dec(round(Decimal(100) * (last - open_) / open_, 3)))
-    return {
-        "symbol": binance_symbol(inst), "priceChange": change, "priceChangePercent": percent,
-        "weightedAvgPrice": price(last), "prevClosePrice": price(open_),
-        "lastPrice": price(last), "lastQty": "0",
-        "bidPrice": price(bid), "bidQty": dec(lot * inst.bids[bid][0]) if bid else "0",
-        "askPrice": price(ask), "askQty": dec(lot * inst.asks[ask][0]) if ask else "0",
-        "openPrice": price(open_), "highPrice": price(high), "lowPrice": price(low),
-        "volume": dec(lot * volume), "quoteVolume": "0",
-        "openTime": now_us // 1000 - 86_400_000, "closeTime": now_us // 1000,
-        "firstId": -1, "lastId": -1, "count": 0,
     }
 
 
@@ -267,22 +251,21 @@ def register(app: QuartTrio, services: Services) -> None:
         if interval is None:
             raise bad_parameter("Mandatory parameter 'interval' was not sent, was "
                                 "empty/null, or malformed.")
-        width = KLINE_INTERVALS.get(interval)
-        if width is None:
+        chosen = INTERVALS.get(interval)
+        if chosen is None:
             raise bad_parameter("Invalid interval.", -1120)
         limit = count(given, "limit", 500, 1000)
         start, end = millis(given, "startTime"), millis(given, "endTime")
-        candles = inst.candles_between(
-            width // 1000, None if start is None else start * 1000,
-            None if end is None else end * 1000 + 1, limit,
+        # Klines are named by their open time: those opening in [startTime, endTime].
+        first = None
+        if start is not None:
+            first = chosen.start(start * 1000)
+            if first < start * 1000:
+                first = chosen.next(first)
+        candles = await services.history.candles(
+            inst, interval, first, None if end is None else end * 1000 + 1, limit,
             oldest=start is not None)  # from startTime on, as Binance pages forward
-        tick, lot = inst.tick_size, inst.lot_size
-        return json_response([
-            [c[0] // 1000, dec(tick * c[1]), dec(tick * c[2]), dec(tick * c[3]),
-             dec(tick * c[4]), dec(lot * c[5]), c[0] // 1000 + width - 1, "0", c[6], "0",
-             "0", "0"]
-            for c in candles
-        ])
+        return json_response([kline_row(inst, chosen, c) for c in candles])
 
     @app.get(PREFIX + "/ticker/24hr")
     async def binance_ticker() -> Response:

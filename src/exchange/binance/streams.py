@@ -11,12 +11,20 @@ A stream `btcusd@depth` is the fan-out channel `bn:btcusd@depth` for a raw conne
 - `<symbol>@trade`: one `trade` per trade; `<symbol>@aggTrade`: the aggregates of
   `/api/v3/aggTrades` (a batch holds all the fills of a taker order).
 - `<symbol>@bookTicker`: the best bid and ask, after each batch that changed either.
-- `<symbol>@kline_<interval>` (`1m 5m 15m 1h 1d`): the current candle after each batch that
-  traded.
+- `<symbol>@kline_<interval>` (every interval, `1s` to `1M`): the current candle after
+  each batch that traded.
+- `<symbol>@depth5|10|20` (and `@100ms`): the top levels `{lastUpdateId, bids, asks}` after
+  each batch that changed them, and once a second whatever happened (so a subscriber has
+  the book within a second, as on Binance).
+- `<symbol>@ticker`, `<symbol>@miniTicker`, `<symbol>@ticker_1h|4h|1d`: the rolling
+  statistics (`exchange.binance.tickers`) once a second; `!ticker@arr` and
+  `!miniTicker@arr`: once a second, the symbols that changed since (traded, or for the
+  ticker, a changed book), as Binance sends them.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from functools import partial
@@ -25,15 +33,21 @@ from typing import Any
 import msgspec
 
 from exchange.binance.symbols import binance_symbol
+from exchange.binance.tickers import WINDOWS, mini_ticker_event, ticker_event, window_ticker_event
 from exchange.engine.events import BookLevelChanged, TradeExecuted
-from exchange.pipeline.readmodel import INTERVALS, InstrumentView
+from exchange.pipeline.candles import INTERVALS, Candles
+from exchange.pipeline.readmodel import InstrumentView
 from exchange.pipeline.sequencer import Published
 from exchange.web.fanout import ChannelError, Fanout
 from exchange.web.render import dec
 
 RAW, COMBINED = "bn", "bnc"
-KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
-KLINES = {f"kline_{name}": seconds for name, seconds in INTERVALS.items()}
+PARTIAL = {f"depth{levels}{speed}": levels for levels in (5, 10, 20) for speed in ("", "@100ms")}
+TICKERS = ("ticker", "miniTicker", *(f"ticker_{window}" for window in WINDOWS))
+KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker", *PARTIAL, *TICKERS)
+KLINES = {f"kline_{name}": name for name in INTERVALS}
+ARRAYS = ("!ticker@arr", "!miniTicker@arr")  # every symbol's, in one message
+TICKER_SECONDS = 1.0  # how often the tickers (and the partial books, unchanged) go out
 
 _encode = msgspec.json.encode
 
@@ -45,6 +59,13 @@ class BinanceStreams:
         self.fanout = fanout
         fanout.dialects[RAW] = self
         fanout.dialects[COMBINED] = self
+        fanout.timers.append(self.tick)
+        # The symbols that traded, and whose book changed, since the tickers last went out.
+        self._traded: set[str] = set()
+        self._quoted: set[str] = set()
+        self._ticked = 0.0
+        # (symbol, stream kind) -> the partial book last sent (lastUpdateId aside)
+        self._partial: dict[tuple[str, str], tuple[list[list[str]], list[list[str]]]] = {}
 
     def symbols(self) -> dict[str, InstrumentView]:
         """Binance's lower-case symbol -> instrument (few: built when asked)."""
@@ -53,6 +74,8 @@ class BinanceStreams:
 
     def check(self, channel: str) -> None:
         _, _, stream = channel.partition(":")
+        if stream in ARRAYS:
+            return
         symbol, at, kind = stream.partition("@")
         if not at or (kind not in KINDS and kind not in KLINES):
             raise ChannelError("invalid_request", f"Invalid stream name {stream[:64]!r}")
@@ -61,6 +84,7 @@ class BinanceStreams:
 
     def publish(self, published: Published, fanout: Fanout) -> None:
         if RAW not in fanout.dialect_channels and COMBINED not in fanout.dialect_channels:
+            self._partial.clear()
             return
         events = published.events
         now = time.time_ns() // 1_000_000
@@ -79,22 +103,71 @@ class BinanceStreams:
                 self._emit(lower, "depth@100ms", depth)
                 self._emit(lower, "bookTicker",
                            partial(self._book_ticker, inst, changes[-1].sequence))
+                self._quoted.add(inst.symbol)
+                self._partial_books(lower, inst, changed=True)
             if traded:
+                self._traded.add(inst.symbol)
                 for trade in traded:
                     self._emit(lower, "trade", partial(_trade, inst, trade, now))
                 # A batch holds every fill of a taker order: its aggregates are whole.
                 for group in aggregate(traded):
                     self._emit(lower, "aggTrade", partial(_agg_event, inst, group, now))
                 candles = fanout.books[inst.symbol].candles
-                for name, seconds in KLINES.items():
-                    self._emit(lower, name, partial(_kline, inst, candles.get(seconds),
-                                                    name[len("kline_"):], seconds, now))
+                for name, interval in KLINES.items():
+                    self._emit(lower, name, partial(_kline, inst, candles, interval, now))
 
-    def _emit(self, lower: str, kind: str, make: Callable[[], dict[str, Any]]) -> None:
+    def tick(self) -> None:
+        """The fan-out's timer: once every TICKER_SECONDS, the tickers and partial books."""
+        now = time.monotonic()
+        if now - self._ticked < TICKER_SECONDS:
+            return
+        self._ticked = now
+        traded, self._traded = self._traded, set()
+        quoted, self._quoted = self._quoted, set()
+        fanout = self.fanout
+        if RAW not in fanout.dialect_channels and COMBINED not in fanout.dialect_channels:
+            return
+        now_us = time.time_ns() // 1000
+        symbols = self.symbols()
+        for lower, inst in symbols.items():
+            self._emit(lower, "ticker", partial(ticker_event, inst, now_us))
+            self._emit(lower, "miniTicker", partial(mini_ticker_event, inst, now_us))
+            for window in WINDOWS:
+                self._emit(lower, f"ticker_{window}",
+                           partial(window_ticker_event, inst, now_us, window))
+            self._partial_books(lower, inst, changed=False)
+        changed = [inst for inst in symbols.values() if inst.symbol in traded | quoted]
+        if changed:
+            self._emit_stream("!ticker@arr", lambda: [ticker_event(inst, now_us)
+                                                      for inst in changed])
+        moved = [inst for inst in changed if inst.symbol in traded]
+        if moved:
+            self._emit_stream("!miniTicker@arr", lambda: [mini_ticker_event(inst, now_us)
+                                                          for inst in moved])
+
+    def _partial_books(self, lower: str, inst: InstrumentView, *, changed: bool) -> None:
+        """The partial books of the symbol: after a batch (`changed`) those whose levels
+        moved, on the timer all of them."""
+        channels = self.fanout.channels
+        for kind, levels in PARTIAL.items():
+            name = f"{lower}@{kind}"
+            if "bn:" + name not in channels and "bnc:" + name not in channels:
+                continue
+            book = self.fanout.books[inst.symbol]
+            top = _top(inst, book.bids, book.asks, levels)
+            key = (inst.symbol, kind)
+            if changed and self._partial.get(key) == top:
+                continue
+            self._partial[key] = top
+            self._emit(lower, kind, partial(_partial_book, book.sequence, top))
+
+    def _emit(self, lower: str, kind: str, make: Callable[[], Any]) -> None:
         """`make()`'s event to the raw and the combined subscribers of `<lower>@<kind>`,
         encoded once for each (and made only if there are any)."""
+        self._emit_stream(f"{lower}@{kind}", make)
+
+    def _emit_stream(self, name: str, make: Callable[[], Any]) -> None:
         channels = self.fanout.channels
-        name = f"{lower}@{kind}"
         raw, combined = channels.get("bn:" + name), channels.get("bnc:" + name)
         if not raw and not combined:
             return
@@ -138,6 +211,19 @@ def agg_trade(inst: InstrumentView, group: list[TradeExecuted]) -> dict[str, Any
             "m": group[0].taker_side == "sell", "M": True}
 
 
+def _top(inst: InstrumentView, bids: dict[int, int], asks: dict[int, int], levels: int
+         ) -> tuple[list[list[str]], list[list[str]]]:
+    """The best `levels` bids and asks, as `[price, quantity]` strings."""
+    tick, lot = inst.tick_size, inst.lot_size
+    return ([[dec(tick * p), dec(lot * bids[p])] for p in heapq.nlargest(levels, bids)],
+            [[dec(tick * p), dec(lot * asks[p])] for p in heapq.nsmallest(levels, asks)])
+
+
+def _partial_book(sequence: int, top: tuple[list[list[str]], list[list[str]]]
+                  ) -> dict[str, Any]:
+    return {"lastUpdateId": sequence, "bids": top[0], "asks": top[1]}
+
+
 def _depth(inst: InstrumentView, changes: list[BookLevelChanged], now: int) -> dict[str, Any]:
     tick, lot = inst.tick_size, inst.lot_size
     bids: dict[str, str] = {}
@@ -161,14 +247,15 @@ def _agg_event(inst: InstrumentView, group: list[TradeExecuted], now: int) -> di
     return {"e": "aggTrade", "E": now, "s": binance_symbol(inst), **agg_trade(inst, group)}
 
 
-def _kline(inst: InstrumentView, candle: list[int] | None, interval: str, seconds: int,
-           now: int) -> dict[str, Any]:
+def _kline(inst: InstrumentView, candles: Candles, interval: str, now: int
+           ) -> dict[str, Any]:
     tick, lot = inst.tick_size, inst.lot_size
+    candle = candles.current(interval)
     assert candle is not None  # a batch that traded the symbol made one
-    start = candle[0] // 1000
+    start = candle[0]
     return {"e": "kline", "E": now, "s": binance_symbol(inst), "k": {
-        "t": start, "T": start + seconds * 1000 - 1, "s": binance_symbol(inst),
-        "i": interval, "f": -1, "L": -1, "o": dec(tick * candle[1]),
-        "c": dec(tick * candle[4]), "h": dec(tick * candle[2]), "l": dec(tick * candle[3]),
-        "v": dec(lot * candle[5]), "n": candle[6], "x": False, "q": "0", "V": "0",
-        "Q": "0", "B": "0"}}
+        "t": start // 1000, "T": INTERVALS[interval].next(start) // 1000 - 1,
+        "s": binance_symbol(inst), "i": interval, "f": candle[7], "L": candle[8],
+        "o": dec(tick * candle[1]), "c": dec(tick * candle[4]), "h": dec(tick * candle[2]),
+        "l": dec(tick * candle[3]), "v": dec(lot * candle[5]), "n": candle[6], "x": False,
+        "q": "0", "V": "0", "Q": "0", "B": "0"}}

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     keep_closed_orders: int = Field(default=200, ge=0)
     keep_fills: int = Field(default=1000, ge=0)
     keep_trades: int = Field(default=1000, ge=0)
+    # Second candles memory holds per symbol (the newest; older ones are aggregated from
+    # the trades table when asked for).
+    keep_second_candles: int = Field(default=3600, ge=1)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     # What a WebSocket connection may have queued (JSON characters) before it is closed
     # with 4008 (slow consumer).

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from exchange.engine.events import TradeExecuted
+from exchange.pipeline.candles import SECOND_US
 from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView, ReadModel
 from exchange.pipeline.rows import order_view, trade_of
 from exchange.pipeline.sequencer import Unavailable
 from exchange.store import history as store
 from exchange.store.bridge import Bridge
+from exchange.store.candles import symbol_candles
 from exchange.store.span import Span
 
 log = logging.getLogger("exchange.server")
@@ -64,6 +66,8 @@ class Past(Protocol):
     async def fills(self, account_id: int, symbol: str | None, order_id: int | None,
                     span: Span) -> list[Fill]: ...
     async def trades(self, symbol: str, span: Span) -> list[TradeExecuted]: ...
+    async def candles(self, symbol: str, width: int, ids: tuple[int, int], start: int | None,
+                      end: int, limit: int, newest: bool) -> list[list[int]]: ...
 
 
 class History:
@@ -129,6 +133,31 @@ class History:
             window, inst.trade_seam, inst.recent_trades,
             None if past is None else (lambda span: past.trades(inst.symbol, span)),
         )
+
+
+    async def candles(self, inst: InstrumentView, name: str, start: int | None,
+                      end: int | None, limit: int, *, oldest: bool = False
+                      ) -> list[list[int]]:
+        """Oldest first: the newest `limit` candles of interval `name` whose bucket holds
+        `start` or begins later, and before `end` (`oldest`: the oldest `limit`). All in
+        memory but the seconds before `Candles.second_seam`: those the database aggregates
+        from the trades of the minutes that hold them. Memory is read (and the seam taken)
+        before the database is asked."""
+        candles = inst.candles
+        items = candles.between(name, start, end, limit, oldest=oldest)
+        seam = candles.second_seam
+        past = self.past
+        if name != "1s" or past is None or (start is not None and start - start % SECOND_US
+                                            >= seam):
+            return items
+        below = seam if end is None else min(end, seam)
+        wanted = limit if oldest else limit - len(items)
+        ids = candles.second_range(start, below, wanted, oldest=oldest) if wanted else None
+        if ids is None:
+            return items
+        older = await past.candles(inst.symbol, SECOND_US, ids, start, below, wanted,
+                                   not oldest)
+        return (older + items)[:limit]
 
 
 def _span(window: Window, above: int | None, below: int | None, *, newest: bool = True,
@@ -206,3 +235,7 @@ class StorePast:
 
     async def trades(self, symbol: str, span: Span) -> list[TradeExecuted]:
         return [trade_of(row) for row in await self._run(store.symbol_trades, symbol, span)]
+
+    async def candles(self, symbol: str, width: int, ids: tuple[int, int], start: int | None,
+                      end: int, limit: int, newest: bool) -> list[list[int]]:
+        return await self._run(symbol_candles, symbol, width, ids, start, end, limit, newest)

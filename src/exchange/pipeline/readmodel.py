@@ -48,6 +48,7 @@ from exchange.engine.events import (
     TradeExecuted,
 )
 from exchange.engine.units import ASSET_UNIT, exact_mul, from_steps, to_steps
+from exchange.pipeline.candles import KEEP_SECONDS, Candles
 from exchange.pipeline.journal import AccountInfo
 from exchange.store.span import Span
 from exchange.store.standings import Position, Standing, signed_lots
@@ -61,14 +62,13 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class Keep:
     """How much history memory holds (None: all of it): closed orders and fills per
-    account, public trades per symbol (the tape)."""
+    account, public trades per symbol (the tape), second candles per symbol."""
 
     closed_orders: int | None = None
     fills: int | None = 100_000
     trades: int | None = 100_000
+    second_candles: int = KEEP_SECONDS
 
-INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
-DAY_US = 86_400_000_000
 OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 _CLOSE_EVENTS = {
@@ -84,23 +84,6 @@ _NEW = OrderStatus.NEW
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 
 
-def add_to_candle(candle: list[int] | None, seconds: int, trade: TradeExecuted) -> list[int]:
-    """`candle` (of `seconds`) updated in place with `trade`, or a new one if the trade
-    starts the next period: the read model's candles and the fan-out's current ones."""
-    start = trade.ts - trade.ts % (seconds * 1_000_000)
-    price = trade.price
-    if candle is None or candle[0] != start:
-        return [start, price, price, price, price, trade.quantity, 1]
-    if price > candle[2]:
-        candle[2] = price
-    if price < candle[3]:
-        candle[3] = price
-    candle[4] = price
-    candle[5] += trade.quantity
-    candle[6] += 1
-    return candle
-
-
 class InstrumentView:
     """An instrument's definition, its book (price -> [quantity, order_count] per side),
     its public trades (oldest first) and its candles."""
@@ -114,7 +97,8 @@ class InstrumentView:
     def __init__(self, symbol: str, base: str, quote: str, tick_size: Decimal,
                  lot_size: Decimal, min_quantity: int, maker_fee_rate: Decimal,
                  taker_fee_rate: Decimal, halted: bool = False, keep: int | None = None,
-                 *, min_notional: int = 0, max_quantity: int = 0) -> None:
+                 keep_seconds: int = KEEP_SECONDS, *, min_notional: int = 0,
+                 max_quantity: int = 0) -> None:
         self.symbol = symbol
         self.base = base
         self.quote = quote
@@ -136,8 +120,7 @@ class InstrumentView:
         # from the database.
         self.trades: deque[TradeExecuted] = deque(maxlen=keep)
         self.trade_seam = 0
-        # interval seconds -> [[start_us, open, high, low, close, volume_lots, trades], ...]
-        self.candles: dict[int, list[list[int]]] = {seconds: [] for seconds in INTERVALS.values()}
+        self.candles = Candles(keep_seconds)
 
     # -- CONVERSIONS --
 
@@ -181,60 +164,18 @@ class InstrumentView:
         trades.append(trade)
         self.update_market(trade)
 
-    def load_minute(self, minute: list[int]) -> None:
-        """A stored minute's candle at start (oldest first), into every interval: each is
-        made of whole minutes, so its candle is exactly theirs merged."""
-        for seconds, candles in self.candles.items():
-            start = minute[0] - minute[0] % (seconds * 1_000_000)
-            last = candles[-1] if candles else None
-            if last is None or last[0] != start:
-                candles.append([start, *minute[1:]])
-                continue
-            last[2] = max(last[2], minute[2])
-            last[3] = min(last[3], minute[3])
-            last[4] = minute[4]
-            last[5] += minute[5]
-            last[6] += minute[6]
-
     def update_market(self, trade: TradeExecuted) -> None:
         """The last price and candles of a trade."""
         self.last_price = trade.price
-        for seconds, candles in self.candles.items():
-            last = candles[-1] if candles else None
-            candle = add_to_candle(last, seconds, trade)
-            if candle is not last:
-                candles.append(candle)
+        self.candles.add(trade)
 
     def recent_trades(self, span: Span) -> list[TradeExecuted]:
         """The trades in memory within `span`, newest or oldest first (`span.newest`)."""
         return _spanned(self.trades, span, _trade_id, _trade_ts)
 
-    def candles_between(self, seconds: int, start: int | None, end: int | None,
-                        limit: int, *, oldest: bool = False) -> list[list[int]]:
-        """Oldest first: the newest `limit` candles starting in [start, end) (`oldest`:
-        the oldest `limit`)."""
-        candles = self.candles[seconds]
-        starts = [candle[0] for candle in candles]
-        lo = 0 if start is None else bisect.bisect_left(starts, start - start % (seconds * 10**6))
-        hi = len(candles) if end is None else bisect.bisect_left(starts, end)
-        if oldest:
-            return candles[lo:min(hi, lo + limit)]
-        return candles[max(lo, hi - limit):hi]
-
     def day_stats(self, now: int) -> tuple[int | None, int | None, int | None, int]:
         """(open, high, low, volume) over the minute candles of the last 24 hours."""
-        minutes = self.candles[60]
-        since = now - DAY_US
-        starts = [candle[0] for candle in minutes[-1441:]]
-        recent = minutes[-1441:][bisect.bisect_left(starts, since - since % 60_000_000):]
-        if not recent:
-            return None, None, None, 0
-        return (
-            recent[0][1],
-            max(candle[2] for candle in recent),
-            min(candle[3] for candle in recent),
-            sum(candle[5] for candle in recent),
-        )
+        return self.candles.day_stats(now)
 
 
 class OrderView:
@@ -545,7 +486,8 @@ class ReadModel:
         self.instruments[ev.symbol] = InstrumentView(
             ev.symbol, ev.base, ev.quote, ev.tick_size, ev.lot_size, ev.min_quantity,
             ev.maker_fee_rate, ev.taker_fee_rate, keep=self.keep.trades,
-            min_notional=ev.min_notional, max_quantity=ev.max_quantity,
+            keep_seconds=self.keep.second_candles, min_notional=ev.min_notional,
+            max_quantity=ev.max_quantity,
         )
 
     def _instrument_status(self, ev: InstrumentStatusChanged) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.events import TradeExecuted
+from exchange.pipeline.candles import KEEP_SECONDS
 from exchange.pipeline.readmodel import InstrumentView, OrderView, RoundView
 
 
@@ -20,12 +21,13 @@ def round_view(row: Any) -> RoundView:
     )
 
 
-def instrument_view(row: Any, keep_trades: int | None = None) -> InstrumentView:
+def instrument_view(row: Any, keep_trades: int | None = None,
+                    keep_seconds: int = KEEP_SECONDS) -> InstrumentView:
     return InstrumentView(
         row["symbol"], row["base"], row["quote"], row["tick_size"], row["lot_size"],
         int(row["min_quantity"]), row["maker_fee_rate"], row["taker_fee_rate"],
-        bool(row["halted"]), keep=keep_trades, min_notional=int(row["min_notional"]),
-        max_quantity=int(row["max_quantity"]),
+        bool(row["halted"]), keep=keep_trades, keep_seconds=keep_seconds,
+        min_notional=int(row["min_notional"]), max_quantity=int(row["max_quantity"]),
     )
 
 

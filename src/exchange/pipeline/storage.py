@@ -168,7 +168,8 @@ def server_key(settings: Settings) -> Fernet:
 
 
 def keep_of(settings: Settings) -> Keep:
-    return Keep(settings.keep_closed_orders, settings.keep_fills, settings.keep_trades)
+    return Keep(settings.keep_closed_orders, settings.keep_fills, settings.keep_trades,
+                settings.keep_second_candles)
 
 
 def _line(exc: BaseException) -> str:
@@ -195,7 +196,9 @@ class _Builder:
         self.model = ReadModel(keep)
 
     def instrument(self, row: Any) -> None:
-        self.model.instruments[row["symbol"]] = instrument_view(row, self.model.keep.trades)
+        keep = self.model.keep
+        self.model.instruments[row["symbol"]] = instrument_view(row, keep.trades,
+                                                                keep.second_candles)
 
     def account(self, row: Any) -> None:
         account = self.model.account(row["account_id"], row["name"])
@@ -219,7 +222,7 @@ class _Builder:
         self.model.load_standing(row["account_id"], row["symbol"], Standing.from_row(row))
 
     def minute(self, symbol: str, candle: list[int]) -> None:
-        self.model.instruments[symbol].load_minute(candle)
+        self.model.instruments[symbol].candles.load_minute(candle)
 
     def seams(self, order_id: int, trade_id: int) -> None:
         self.model.set_seams(order_id, trade_id)

@@ -4,11 +4,12 @@ so no SQL lives above this package."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import RowMapping, Select, func, select, text
+from sqlalchemy import RowMapping, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchange.store.candles import candles_select
 from exchange.store.schema import (
     OPEN_ORDER,
     accounts,
@@ -23,30 +24,9 @@ from exchange.store.schema import (
 Row = RowMapping  # read by column name: row["symbol"]
 
 MINUTE_US = 60_000_000
-
-
-def _minutes() -> Select[Any]:
-    """Each symbol's minute candles, oldest first, in one aggregate over the trades:
-    [symbol, start, open, high, low, close, volume, trades]; the open and the close are the
-    prices of the minute's first and last trade."""
-    start = (trades.c.ts - trades.c.ts % MINUTE_US).label("start")
-    minute = (select(trades.c.symbol, start,
-                     func.min(trades.c.trade_id).label("first"),
-                     func.max(trades.c.trade_id).label("last"),
-                     func.max(trades.c.price).label("high"),
-                     func.min(trades.c.price).label("low"),
-                     func.sum(trades.c.quantity).label("volume"),
-                     func.count().label("count"))
-              .group_by(trades.c.symbol, start).subquery())
-    first, last = trades.alias("first_trade"), trades.alias("last_trade")
-    return (select(minute.c.symbol, minute.c.start, first.c.price, minute.c.high,
-                   minute.c.low, last.c.price, minute.c.volume, minute.c["count"])
-            .join(first, first.c.trade_id == minute.c["first"])
-            .join(last, last.c.trade_id == minute.c["last"])
-            .order_by(minute.c.symbol, minute.c.start))
-
-
-_MINUTES = _minutes()
+_ALL_MINUTES = candles_select(MINUTE_US)
+# Each symbol's minute candles, oldest first.
+_MINUTES = _ALL_MINUTES.order_by(*_ALL_MINUTES.selected_columns[:2])
 
 
 class Visitor(Protocol):

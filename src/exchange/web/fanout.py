@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import msgspec
@@ -47,16 +47,10 @@ from exchange.engine.events import (
     InstrumentAdded,
     TradeExecuted,
 )
+from exchange.pipeline.candles import INTERVALS, Candles
 from exchange.pipeline.chaos import Chaos
 from exchange.pipeline.metrics import Metrics
-from exchange.pipeline.readmodel import (
-    INTERVALS,
-    Fill,
-    InstrumentView,
-    ReadModel,
-    RoundView,
-    add_to_candle,
-)
+from exchange.pipeline.readmodel import Fill, InstrumentView, ReadModel, RoundView
 from exchange.pipeline.sequencer import Published
 from exchange.web import leaderboard, render
 from exchange.web.outbox import GOING_AWAY, SLOW_CONSUMER, BookUpdate, Outbox, several, size_of
@@ -69,8 +63,6 @@ SAMPLE_INTERVAL = 60.0
 PUBLISH_QUEUE = 64  # durable batches waiting for the fan-out
 PUBLIC_KINDS = ("book", "trades", "ticker", "candles")
 PRIVATE_CHANNELS = ("orders", "fills", "balances")
-# (interval name, seconds), in INTERVALS' order: the candle channels of a traded symbol
-_INTERVALS = tuple(INTERVALS.items())
 
 _encode = msgspec.json.encode
 
@@ -176,10 +168,8 @@ class MarketBook:
         self.asks: dict[int, int] = {} if empty else {p: lv[0] for p, lv in inst.asks.items()}
         self.sequence = 0 if empty else inst.sequence
         self.snapshot: tuple[int, str] | None = None  # (sequence, text) of the last one made
-        # interval seconds -> the current candle (a copy: the read model's may be ahead)
-        self.candles: dict[int, list[int]] = {} if empty else {
-            seconds: list(candles[-1]) for seconds, candles in inst.candles.items() if candles
-        }
+        # The current candles (a copy: the read model's may be ahead).
+        self.candles = Candles(1, history=False) if empty else inst.candles.tail()
 
     def snapshot_text(self, channel: str) -> str:
         cached = self.snapshot
@@ -204,8 +194,8 @@ class MarketBook:
     def best_ask(self) -> int | None:
         return min(self.asks) if self.asks else None
 
-    def candle_text(self, channel: str, seconds: int) -> str:
-        candle = self.candles.get(seconds)
+    def candle_text(self, channel: str, interval: str) -> str:
+        candle = self.candles.current(interval)
         return _encode({
             "type": "candle", "channel": channel,
             "candle": None if candle is None else render.candle(self.inst, candle),
@@ -246,6 +236,8 @@ class Fanout:
         # prefix -> its subscribed channels -> their members (the sets of `channels`), so
         # a dialect finds its own without walking every channel at every batch.
         self.dialect_channels: dict[str, dict[str, set[Subscriber]]] = {}
+        # What a dialect sends on a timer (its tickers): called every TICKER_INTERVAL.
+        self.timers: list[Callable[[], None]] = []
 
     # -- FROM THE REPLIES TASK --
 
@@ -323,7 +315,7 @@ class Fanout:
             _send(subscriber, self._ticker_text(symbol, channel))
         elif kind == "candles":
             symbol, _, interval = symbol.rpartition(".")
-            _send(subscriber, self.books[symbol].candle_text(channel, INTERVALS[interval]))
+            _send(subscriber, self.books[symbol].candle_text(channel, interval))
             if channel not in subscriber.channels:
                 self.candle_channels += 1
         elif kind == "leaderboard":
@@ -452,11 +444,11 @@ class Fanout:
         if self.candle_channels:
             for symbol in traded:
                 book = books[symbol]
-                for name, seconds in _INTERVALS:
+                for name in INTERVALS:
                     channel = f"candles.{symbol}.{name}"
                     members = channels.get(channel)
                     if members:
-                        self._broadcast(members, book.candle_text(channel, seconds))
+                        self._broadcast(members, book.candle_text(channel, name))
         serial = published.serial
         for account_id, texts in fills.items():
             self._broadcast(_since(self.fills.get(account_id), "fills", serial),
@@ -509,9 +501,7 @@ class Fanout:
         channel = "trades." + trade.symbol
         book = self.books[trade.symbol]
         inst = book.inst
-        candles = book.candles
-        for _, seconds in _INTERVALS:
-            candles[seconds] = add_to_candle(candles.get(seconds), seconds, trade)
+        book.candles.add(trade)
         if channel in self.channels:
             message = render.trade(inst, trade)
             message["type"] = "trade"
@@ -580,6 +570,8 @@ class Fanout:
                 members = self.channels.get(channel)
                 if members:
                     self._broadcast(members, self._ticker_text(symbol, channel))
+            for timer in self.timers:
+                timer()
             self._bury()
 
     # -- LEADERBOARDS --

@@ -7,7 +7,7 @@ import time
 from quart import Response
 from quart_trio import QuartTrio
 
-from exchange.pipeline.readmodel import INTERVALS, InstrumentView
+from exchange.pipeline.readmodel import InstrumentView
 from exchange.web import render
 from exchange.web.app import Services, json_response
 from exchange.web.errors import ApiError
@@ -92,5 +92,5 @@ def register(app: QuartTrio, services: Services) -> None:
         limit = CANDLE_LIMIT.count()
         return json_response([
             render.candle(inst, c)
-            for c in inst.candles_between(INTERVALS[interval], start, end, limit)
+            for c in await services.history.candles(inst, interval, start, end, limit)
         ])

@@ -11,8 +11,8 @@ from typing import Any
 
 from quart import request
 
+from exchange.pipeline.candles import INTERVALS
 from exchange.pipeline.history import Window
-from exchange.pipeline.readmodel import INTERVALS
 from exchange.web.errors import invalid
 from exchange.web.models import _timestamp
 from exchange.web.render import us_of

@@ -207,7 +207,7 @@ def balances(account: AccountView) -> list[dict[str, str]]:
 
 
 def candle(inst: InstrumentView, item: list[int]) -> dict[str, Any]:
-    """A candle `[start_us, open, high, low, close, volume_lots, trades]` (the read model's)."""
+    """A candle of the read model's (`exchange.pipeline.candles`)."""
     tick, lot = inst.tick_size, inst.lot_size
     return {
         "start": time_us(item[0]),
