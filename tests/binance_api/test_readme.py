@@ -1,4 +1,4 @@
-"""The README's ccxt and python-binance blocks, run as written against a demo server (only
+"""The README's ccxt, ccxt.pro and python-binance blocks, run as written against a demo server (only
 the server's URL points at the test's port instead of 8000)."""
 
 from __future__ import annotations
@@ -61,3 +61,15 @@ def test_the_readme_python_binance_snippet_trades(tmp_path: Path) -> None:
                 client.loop.close()  # type: ignore[attr-defined]
             asyncio.set_event_loop(None)
     assert out.getvalue().splitlines() == ["1000000", "CANCELED"]
+
+
+def test_the_readme_ccxt_pro_snippet_trades(tmp_path: Path) -> None:
+    block = _block("ccxt.pro")
+    assert 'BASE = "http://127.0.0.1:8000"' in block
+    with threaded_exchange(demo=True, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+                           rate_limit=0) as url:
+        code = block.replace('BASE = "http://127.0.0.1:8000"', f'BASE = "{url}"')
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert out.getvalue().splitlines() == ["open [20000.0, 0.01]", "canceled"]
