@@ -14,7 +14,7 @@ from typing import Any
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from exchange.binance import orders
+from exchange.binance import orders, sapi
 from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
@@ -389,3 +389,4 @@ def register(app: QuartTrio, services: Services) -> None:
         return json_response(account_info(account, services))
 
     orders.register(app, services, signed)
+    sapi.register(app, services, signed)
