@@ -14,11 +14,13 @@ from web.support import ADMIN_TOKEN
 
 class ServerProcess:
     """Starts `python <program> serve ...` and waits until it listens (`url`). `program`
-    defaults to `-m exchange`; a test's own script may plant a bug first."""
+    defaults to `-m exchange`; a test's own script may plant a bug first. `port` 0 is any
+    free one; a given port lets a restarted server answer where its clients reconnect."""
 
-    def __init__(self, database_url: str, program: list[str] | None = None) -> None:
+    def __init__(self, database_url: str, program: list[str] | None = None,
+                 port: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, *(program or ["-m", "exchange"]), "serve", "--port", "0",
+            [sys.executable, *(program or ["-m", "exchange"]), "serve", "--port", str(port),
              "--database-url", database_url, "--admin-token", ADMIN_TOKEN],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "EXCHANGE_RATE_LIMIT": "0"},

@@ -1,4 +1,4 @@
-"""The README's ccxt and python-binance blocks, run as written against a demo server (only
+"""The README's ccxt, ccxt.pro and python-binance blocks, run as written against a demo server (only
 the server's URL points at the test's port instead of 8000)."""
 
 from __future__ import annotations
@@ -25,16 +25,22 @@ def _block(name: str = "ccxt") -> str:
     return match.group(1)
 
 
-def test_the_readme_snippet_trades(tmp_path: Path) -> None:
-    block = _block()
-    assert 'BASE = "http://127.0.0.1:8000"' in block
+def _run(name: str, base: str, tmp_path: Path, names: dict[str, object]) -> list[str]:
+    """Runs the README's `name` block in `names` against a demo server, its `base` (the
+    server at port 8000, as written) pointed at the test's port; the lines it printed."""
+    block = _block(name)
+    assert base in block
     with threaded_exchange(demo=True, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
                            rate_limit=0) as url:
-        code = block.replace('BASE = "http://127.0.0.1:8000"', f'BASE = "{url}"')
+        code = block.replace(base, base.replace("http://127.0.0.1:8000", url))
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md", "exec"), {})
-    lines = out.getvalue().splitlines()
+            exec(compile(code, "README.md", "exec"), names)
+    return out.getvalue().splitlines()
+
+
+def test_the_readme_snippet_trades(tmp_path: Path) -> None:
+    lines = _run("ccxt", 'BASE = "http://127.0.0.1:8000"', tmp_path, {})
     assert lines[0] == "1000000.0"
     order_id, status, price = lines[1].split()
     assert order_id.isdigit()
@@ -45,19 +51,17 @@ def test_the_readme_snippet_trades(tmp_path: Path) -> None:
 def test_the_readme_python_binance_snippet_trades(tmp_path: Path) -> None:
     import asyncio
 
-    block = _block("python-binance")
-    assert '"http://127.0.0.1:8000/api"' in block
-    with threaded_exchange(demo=True, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-                           rate_limit=0) as url:
-        code = block.replace('"http://127.0.0.1:8000/api"', f'"{url}/api"')
-        out = io.StringIO()
-        names: dict[str, object] = {}
-        try:
-            with contextlib.redirect_stdout(out):
-                exec(compile(code, "README.md", "exec"), names)
-        finally:  # the event loop python-binance made for this thread
-            client = names.get("client")
-            if client is not None:
-                client.loop.close()  # type: ignore[attr-defined]
-            asyncio.set_event_loop(None)
-    assert out.getvalue().splitlines() == ["1000000", "CANCELED"]
+    names: dict[str, object] = {}
+    try:
+        lines = _run("python-binance", '"http://127.0.0.1:8000/api"', tmp_path, names)
+    finally:  # the event loop python-binance made for this thread
+        client = names.get("client")
+        if client is not None:
+            client.loop.close()  # type: ignore[attr-defined]
+        asyncio.set_event_loop(None)
+    assert lines == ["1000000", "CANCELED"]
+
+
+def test_the_readme_ccxt_pro_snippet_trades(tmp_path: Path) -> None:
+    lines = _run("ccxt.pro", 'BASE = "http://127.0.0.1:8000"', tmp_path, {"__name__": "readme"})
+    assert lines == ["open [20000.0, 0.01]", "canceled"]

@@ -14,7 +14,7 @@ from typing import Any
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
-from exchange.binance import listenkey, orders, replace, usage
+from exchange.binance import listenkey, orders, replace, sapi, usage
 from exchange.binance.errors import bad_parameter
 from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
 from exchange.binance.streams import agg_trade, aggregate
@@ -379,5 +379,6 @@ def register(app: QuartTrio, services: Services) -> None:
 
     orders.register(app, services, signed)
     replace.register(app, services, signed)
+    sapi.register(app, services, signed)
     listenkey.register(app, services)
     usage.register(app, services)
