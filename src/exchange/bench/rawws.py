@@ -133,6 +133,10 @@ class RawWebSocket:
     async def send_text(self, payload: bytes) -> None:
         await self.stream.send_all(frame(payload))
 
+    async def send_texts(self, payloads: Sequence[bytes]) -> None:
+        """One text frame each, written together (one system call)."""
+        await self.stream.send_all(b"".join(frame(payload) for payload in payloads))
+
     async def receive(self) -> list[bytes]:
         """Every complete text message received so far, waiting for at least one."""
         while True:
