@@ -15,6 +15,7 @@ HMAC secrets cannot be read: new keys must be made.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import secrets
@@ -54,10 +55,8 @@ class ApiKey:
         """Whether `signature` signs `payload` with this key: for HMAC the raw 32-byte
         SHA-256 MAC (compared in constant time), for Ed25519 the 64-byte signature."""
         if self.secret is not None:
-            import hashlib
-            import hmac
-
-            expected = hmac.new(self.secret, payload, hashlib.sha256).digest()
+            # The one-shot C digest: a third of the cost of an `hmac.new` object.
+            expected = hmac.digest(self.secret, payload, "sha256")
             return hmac.compare_digest(expected, signature)
         assert self.public_key is not None
         try:
