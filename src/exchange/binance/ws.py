@@ -35,7 +35,7 @@ from exchange.web.app import Services
 from exchange.web.edge import WEBSOCKET, Route
 from exchange.web.errors import ApiError, PipelineError, pipeline_error
 from exchange.web.fanout import ChannelError, Subscriber
-from exchange.web.frames import FrameWriter
+from exchange.web.frames import TEXTS, FrameReader, FrameWriter
 from exchange.web.outbox import GOING_AWAY, Outbox
 
 log = logging.getLogger("exchange.web")
@@ -102,6 +102,8 @@ async def serve(services: Services, prefix: str, names: list[str], receive: Any,
         return
     await send({"type": "websocket.accept"})
     settings = services.settings
+    # At once after the accept: before hypercorn hands wsproto any of the client's frames.
+    FrameReader(send, settings.max_ws_message_bytes)
     fanout = services.fanout
     subscriber = Subscriber(Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age),
                             dialect=prefix)
@@ -158,10 +160,12 @@ class _Connection:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text") or message.get("bytes") or ""
-            answer = self.request(data) if self.prefix == USER else self.control(data)
-            if answer is not None:  # else a callback or a task answers it
-                self.subscriber.outbox.put(answer)
+            texts = message.get(TEXTS)  # several frames' texts at once (FrameReader)
+            for data in texts or (message.get("text") or message.get("bytes") or "",):
+                answer = self.request(data) if self.prefix == USER else self.control(data)
+                if answer is not None:  # else a callback or a task answers it
+                    self.subscriber.outbox.put(answer)
+            # Checked after each read, which is at most one chunk of frames (64 KiB).
             while self.inflight >= MAX_INFLIGHT:  # frames stay unread: TCP backpressure
                 self._room = trio.Event()
                 await self._room.wait()
