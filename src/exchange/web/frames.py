@@ -245,25 +245,19 @@ class FrameReader:
         buffer += event.data
         texts: list[str] = []
         offset, end = 0, len(buffer)
-        while end - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            size, start = second & 0x7F, offset + 2
-            if size == 126:
-                if end - start < 2:
-                    break
-                size, start = int.from_bytes(buffer[start:start + 2], "big"), start + 2
-            elif size == 127:
-                if end - start < 8:
-                    break
-                size, start = int.from_bytes(buffer[start:start + 8], "big"), start + 8
+        while True:
+            header = frame_header(buffer, offset, end)
+            if header is None:
+                break  # the rest of this frame's header is still to come
+            first, second, size, start = header
             if size > self._max:
                 self._off = True
                 break
-            masked = second & 0x80
-            stop = start + (4 if masked else 0) + size
+            is_masked = second & 0x80
+            stop = start + (4 if is_masked else 0) + size
             if stop > end:
                 break  # the rest of this frame is still to come
-            if first == 0x81 and masked and self._clean():
+            if first == 0x81 and is_masked and self._clean():
                 text = _unmasked_text(buffer, start, size)
                 if text is not None:
                     texts.append(text)
@@ -278,24 +272,47 @@ class FrameReader:
         if texts:
             await self._ws.app_put({"type": "websocket.receive", "text": None,
                                     "bytes": None, TEXTS: texts})
-        rest = bytes(buffer[offset:])
-        buffer.clear()
         if self._off:
+            rest = bytes(buffer[offset:])
+            buffer.clear()
             await self._handle(dataclasses.replace(event, data=rest))
         else:
-            buffer += rest
+            del buffer[:offset]
+
+
+def frame_header(buffer: bytes | bytearray, offset: int, end: int
+                 ) -> tuple[int, int, int, int] | None:
+    """The frame at `offset`: (first byte, second byte, payload size, where the masking key
+    or the payload starts), or None if its header is not all in `buffer[:end]` yet."""
+    if end - offset < 2:
+        return None
+    first, second = buffer[offset], buffer[offset + 1]
+    size, start = second & 0x7F, offset + 2
+    if size == 126:
+        if end - start < 2:
+            return None
+        size, start = int.from_bytes(buffer[start:start + 2], "big"), start + 2
+    elif size == 127:
+        if end - start < 8:
+            return None
+        size, start = int.from_bytes(buffer[start:start + 8], "big"), start + 8
+    return first, second, size, start
+
+
+def masked(mask: bytes, payload: bytes) -> bytes:
+    """`payload` XORed with the 4-byte `mask` (RFC 6455 5.3: masking and unmasking)."""
+    size = len(payload)
+    if not size:
+        return payload
+    # XOR as one big integer: a C loop instead of a Python loop over the bytes.
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
 
 
 def _unmasked_text(buffer: bytearray, start: int, size: int) -> str | None:
     """The text of the masked payload at `start` (its key first), None if not UTF-8."""
-    mask = bytes(buffer[start:start + 4])
-    payload = bytes(buffer[start + 4:start + 4 + size])
-    if size:
-        # XOR as one big integer: a C loop instead of a Python loop over the bytes.
-        key = (mask * (size // 4 + 1))[:size]
-        payload = (int.from_bytes(payload, "big")
-                   ^ int.from_bytes(key, "big")).to_bytes(size, "big")
     try:
-        return payload.decode()
+        return masked(bytes(buffer[start:start + 4]),
+                      bytes(buffer[start + 4:start + 4 + size])).decode()
     except UnicodeDecodeError:
         return None
