@@ -63,3 +63,17 @@ def test_each_op_maps_to_rest_and_websocket() -> None:
     amend = Op("amend", order_id=8, changes={"price": "99.00"})
     assert amend.http() == ("PATCH", "/v1/orders/8", {"price": "99.00"})
     assert amend.ws() == {"op": "amend", "order_id": 8, "price": "99.00"}
+
+
+def test_without_amends_their_tenth_are_passive_limits() -> None:
+    flow = OrderFlow(1, Market(random.Random(1)), amends=False)
+    ops = []
+    for index in range(20_000):
+        op = flow.next()
+        ops.append(op)
+        if op.order is not None:
+            flow.observe(op, {"order_id": index + 1, "status": "new"})
+    share = {kind: count / len(ops) for kind, count in Counter(op.kind for op in ops).items()}
+    assert "amend" not in share
+    assert abs(share["passive"] - 0.60) < 0.02
+    assert abs(share["cancel"] - 0.20) < 0.02

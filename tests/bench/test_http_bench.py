@@ -21,3 +21,19 @@ async def test_bench_http_json_contract(nursery: trio.Nursery) -> None:
     assert result["mix"]["passive"] > 0
     await running.admin.aclose()
     running.server.shutdown()
+
+
+async def test_bench_http_binance_json_contract(nursery: trio.Nursery) -> None:
+    running = await start_exchange(nursery)
+    result = await bench_http(running.url, ADMIN_TOKEN, clients=4, duration=1.0, seed=1,
+                              api="binance")
+    assert (result["bench"], result["api"]) == ("http", "binance")
+    assert result["requests"] > 10
+    assert result["errors"] == 0, result["codes"]
+    assert result["requests_per_s"] > 0
+    assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert result["mix"]["passive"] > 0
+    assert "amend" not in result["mix"]
+    assert set(result["codes"]) <= {"-2010", "-2011"}, result["codes"]
+    await running.admin.aclose()
+    running.server.shutdown()

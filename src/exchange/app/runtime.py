@@ -47,6 +47,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.config import Sockets
 from hypercorn.trio import serve as hypercorn_serve
 
+from exchange.binance.fastpath import routes as binance_orders
 from exchange.binance.ws import routes as binance_streams
 from exchange.pipeline.chaos import chaos_for
 from exchange.pipeline.config import Settings
@@ -144,7 +145,8 @@ async def serve_exchange(
                             chaos, deadman, fanout, storage.history, storage.keys)
         # One ASGI edge: the route table's hot handlers first, the Quart-Trio app for the rest.
         # The Binance-compatible surface's streams are entries of the same table.
-        table = RouteTable(FastPath(services).routes() + binance_streams(services))
+        table = RouteTable(FastPath(services).routes() + binance_orders(services)
+                           + binance_streams(services))
         edge = Edge(table, create_app(services), chaos, refuse_unknown)
         app = KeepAlive(edge, settings.max_body_bytes)
         stop = trio.Event()

@@ -7,6 +7,8 @@ import argparse
 import sys
 from typing import Any
 
+from exchange.bench.report import APIS
+
 
 def add_network_bench_commands(benches: Any) -> None:
     http = benches.add_parser("http", help="order entry over REST against a running server")
@@ -27,6 +29,13 @@ def add_network_bench_commands(benches: Any) -> None:
                         help="spread the subscribers over this many processes")
     fanout.add_argument("--stalled", type=int, default=0,
                         help="also this many subscribers that stop reading once subscribed")
+    for parser, what in ((http, "POST /api/v3/order"), (ws, "/ws-api/v3 order.place")):
+        parser.add_argument(
+            "--api", choices=APIS, default="v1",
+            help=f"v1 (default), binance ({what}, signed with an HMAC key per account), or "
+                 "both: the two in turn, --rounds times each, medians and their ratio")
+        parser.add_argument("--rounds", type=int, default=3,
+                            help="with --api both: runs of each (default 3)")
     for parser in (http, ws, fanout):
         parser.add_argument("--url", required=True)
         parser.add_argument("--admin-token", default=None,
@@ -86,13 +95,14 @@ def run_network_bench_command(args: argparse.Namespace) -> int:
 
         return run_http_bench(url=args.url, admin_token=admin_token, clients=args.clients,
                               duration=args.duration, seed=args.seed, as_json=args.json,
-                              progress=progress)
+                              progress=progress, api=args.api, rounds=args.rounds)
     if args.bench == "ws":
         from exchange.bench.ws import run_ws_bench
 
         return run_ws_bench(url=args.url, admin_token=admin_token, clients=args.clients,
                             duration=args.duration, seed=args.seed, inflight=args.inflight,
-                            batch=args.batch, as_json=args.json, progress=progress)
+                            batch=args.batch, as_json=args.json, progress=progress,
+                            api=args.api, rounds=args.rounds)
     from exchange.bench.fanout import run_fanout_bench
 
     return run_fanout_bench(url=args.url, admin_token=admin_token,

@@ -72,12 +72,15 @@ class Op:
 class OrderFlow:
     """One client's draws: 50% passive GTC limits, 20% cancels of a live order, 10%
     aggressive limits (GTC or IOC), 5% market orders, 10% amends (half quantity reductions,
-    half price moves), 5% stop-limits or post-only limits."""
+    half price moves), 5% stop-limits or post-only limits. Without `amends` (Binance's
+    order entry has no plain amend) the amends' tenth are passive limits instead."""
 
-    def __init__(self, seed: int, market: Market, symbol: str = SYMBOL) -> None:
+    def __init__(self, seed: int, market: Market, symbol: str = SYMBOL, *,
+                 amends: bool = True) -> None:
         self.rng = random.Random(seed)
         self.market = market
         self.symbol = symbol
+        self.amends = amends
         self.live: list[int] = []
 
     def next(self) -> Op:
@@ -88,7 +91,9 @@ class OrderFlow:
         sign = -1 if side == "buy" else 1
         if roll < 0.20 and live:
             return Op("cancel", order_id=live.pop(rng.randrange(len(live))))
-        if roll < 0.30 and live:
+        if roll < 0.30 and live and not self.amends:
+            roll = 1.0  # a passive limit instead
+        elif roll < 0.30 and live:
             order_id = live[rng.randrange(len(live))]
             if rng.random() < 0.5:
                 return Op("amend", order_id=order_id, changes={"quantity": qty(rng.randint(1, 5))})
@@ -127,10 +132,27 @@ class OrderFlow:
                 self.live.pop(0)
 
 
+@dataclass(frozen=True, slots=True)
+class Trader:
+    """A bench account's keys: the `/v1` bearer key and, if asked for, an HMAC key of the
+    Binance-compatible surface with its secret."""
+
+    api_key: str
+    hmac_key: str = ""
+    hmac_secret: str = ""
+
+
 async def setup_accounts(url: str, admin_token: str, count: int, *, symbol: str = SYMBOL,
                          prefix: str = "bench") -> list[str]:
     """Creates `symbol` (if absent) and `count` accounts funded so no order of the mix is
     refused for funds; returns their API keys."""
+    traders = await setup_traders(url, admin_token, count, symbol=symbol, prefix=prefix)
+    return [trader.api_key for trader in traders]
+
+
+async def setup_traders(url: str, admin_token: str, count: int, *, symbol: str = SYMBOL,
+                        prefix: str = "bench", hmac: bool = False) -> list[Trader]:
+    """`setup_accounts`, with an HMAC key made for each account when `hmac`."""
     base, quote = symbol.split("-")
     async with ExchangeClient(url, admin_token=admin_token) as admin:
         try:
@@ -140,15 +162,21 @@ async def setup_accounts(url: str, admin_token: str, count: int, *, symbol: str 
         except ExchangeError as exc:
             if exc.code != "conflict":
                 raise
-        keys: list[str] = []
+        keys: list[Trader] = []
         limiter = trio.CapacityLimiter(16)
 
         async def make(index: int) -> None:
             async with limiter:
                 created = await admin.create_account(f"{prefix}-{index}")
-                await admin.deposit(created["account_id"], quote, "1000000000")
-                await admin.deposit(created["account_id"], base, "10000000")
-                keys.append(created["api_key"])
+                account_id = created["account_id"]
+                await admin.deposit(account_id, quote, "1000000000")
+                await admin.deposit(account_id, base, "10000000")
+                if not hmac:
+                    keys.append(Trader(created["api_key"]))
+                    return
+                made = await admin.request("POST", f"/v1/admin/accounts/{account_id}/api-keys",
+                                           json={"type": "hmac"}, auth="admin")
+                keys.append(Trader(created["api_key"], made["api_key"], made["secret_key"]))
 
         async with trio.open_nursery() as nursery:
             for index in range(count):

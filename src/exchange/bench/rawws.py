@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import trio
 
 from exchange.client.socket import websocket_url
+from exchange.web.frames import frame_header, masked
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
@@ -57,12 +58,7 @@ def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
     else:
         head = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
     mask = random.getrandbits(32).to_bytes(4, "big")
-    if not size:
-        return head + mask
-    # XOR as one big integer: a C loop instead of a Python loop over the bytes.
-    key = (mask * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
-    return head + mask + masked
+    return head + mask + masked(mask, payload)
 
 
 class RawWebSocket:
@@ -133,6 +129,10 @@ class RawWebSocket:
     async def send_text(self, payload: bytes) -> None:
         await self.stream.send_all(frame(payload))
 
+    async def send_texts(self, payloads: Sequence[bytes]) -> None:
+        """One text frame each, written together (one system call)."""
+        await self.stream.send_all(b"".join(frame(payload) for payload in payloads))
+
     async def receive(self) -> list[bytes]:
         """Every complete text message received so far, waiting for at least one."""
         while True:
@@ -148,17 +148,8 @@ class RawWebSocket:
     async def _parse(self) -> list[bytes]:
         buffer, messages, offset, end = self.buffer, [], 0, len(self.buffer)
         try:
-            while end - offset >= 2:
-                first, second = buffer[offset], buffer[offset + 1]
-                size, start = second & 0x7F, offset + 2
-                if size == 126:
-                    if end - start < 2:
-                        break
-                    size, start = int.from_bytes(buffer[start:start + 2], "big"), start + 2
-                elif size == 127:
-                    if end - start < 8:
-                        break
-                    size, start = int.from_bytes(buffer[start:start + 8], "big"), start + 8
+            while (header := frame_header(buffer, offset, end)) is not None:
+                first, second, size, start = header
                 mask = b""
                 if second & 0x80:  # servers do not mask, but tolerate it
                     mask, start = bytes(buffer[start:start + 4]), start + 4
@@ -167,9 +158,7 @@ class RawWebSocket:
                 payload = bytes(buffer[start:start + size])
                 offset = start + size
                 if mask:
-                    key = (mask * (size // 4 + 1))[:size]
-                    payload = (int.from_bytes(payload, "big")
-                               ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+                    payload = masked(mask, payload)
                 opcode = first & 0x0F
                 if opcode == _PING:
                     await self.stream.send_all(frame(payload, _PONG))

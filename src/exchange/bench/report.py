@@ -84,6 +84,48 @@ def latency_rows(latency: Mapping[str, float], label: str = "latency"
     return [(f"{label} {name} ms", f"{value:.2f}") for name, value in latency.items()]
 
 
+BOTH = "both"  # `--api both`: /v1 and the Binance-compatible surface in one run
+APIS = ("v1", "binance", BOTH)
+
+
+async def compare(name: str, one: Callable[[str, Progress | None], Awaitable[dict[str, Any]]],
+                  rounds: int, figure: str, progress: Progress | None = None
+                  ) -> dict[str, Any]:
+    """`rounds` runs of `one(api, bar)` for each of `/v1` and `binance`, in the order
+    v1, binance, binance, v1, v1, ... (so neither always runs on the fuller book or the
+    quieter machine), and the run of each whose `figure` is the median (the lower of the
+    two middle ones for an even count). `ratio`: binance's median over v1's."""
+    runs: dict[str, list[dict[str, Any]]] = {"v1": [], "binance": []}
+    enabled = progress is not None and progress.enabled
+    for index in range(rounds):
+        for api in (("v1", "binance") if index % 2 == 0 else ("binance", "v1")):
+            bar = Progress(progress.total if progress else 1,
+                           f"{name} {api} {index + 1}/{rounds}", enabled=enabled)
+            runs[api].append(await one(api, bar if enabled else None))
+    medians = {api: sorted(done, key=lambda run: run[figure])[(len(done) - 1) // 2]
+               for api, done in runs.items()}
+    base = medians["v1"][figure]
+    return {
+        "bench": name, "api": BOTH, "rounds": rounds, "figure": figure,
+        "v1": medians["v1"], "binance": medians["binance"],
+        "ratio": round(medians["binance"][figure] / base, 3) if base else 0.0,
+        "runs": {api: [run[figure] for run in done] for api, done in runs.items()},
+    }
+
+
+def compared_rows(result: Mapping[str, Any], figure: str,
+                  rows: Callable[[dict[str, Any]], list[tuple[str, str]]]
+                  ) -> list[tuple[str, str]]:
+    """Table rows of a `compare` result: each API's median run, the ratio, every run."""
+    out: list[tuple[str, str]] = []
+    for api in ("v1", "binance"):
+        out += [(f"{api}: {name}", value) for name, value in rows(result[api])]
+        out.append((f"{api}: {figure} of each run",
+                    ", ".join(f"{value:,.0f}" for value in result["runs"][api])))
+    out.append((f"binance / v1 ({figure})", f"{result['ratio']:.3f}"))
+    return out
+
+
 def run_network_bench(
     name: str,
     admin_token: str | None,

@@ -30,9 +30,9 @@ from exchange.binance.errors import (
     missing,
 )
 from exchange.binance.signing import is_digits
-from exchange.binance.symbols import instrument_of
+from exchange.binance.symbols import binance_symbol, instrument_of
 from exchange.engine.commands import CancelAllOrders, PlaceOrder
-from exchange.engine.events import OrderCancelled
+from exchange.engine.events import AnyEvent, OrderCancelled
 from exchange.pipeline.history import Window
 from exchange.pipeline.readmodel import AccountView, Fill, InstrumentView, OrderView
 from exchange.store.span import Span
@@ -213,34 +213,72 @@ class BinanceOrders:
             raise unknown
         return order
 
-    def placement(self, account: AccountView, given: dict[str, str], headers: dict[str, str]
-                  ) -> tuple[InstrumentView, PlaceOrder]:
-        """Admits an order-entry request (its rate-limit token) and makes the engine's
-        placement of a `POST order`'s parameters: the one parse of them (`cancelReplace`'s
-        new order too)."""
+    def place_command(self, account: AccountView, given: dict[str, str],
+                      headers: dict[str, str]) -> tuple[InstrumentView, PlaceOrder]:
+        """The one parse path of a placement's parameters (the REST routes', the fast
+        path's, the WebSocket API's and `cancelReplace`'s new order): admitted (its
+        rate-limit token), and the engine command, or Binance's refusal."""
         inst = self.instrument(given.get("symbol"))
         body = place_body(inst, given)
         entry = self.entry
         try:
             entry.admit(account, headers)
-            return inst, entry.place_command(account, validate(PlaceOrderBody, body,
-                                                               "the order"))
+            return inst, entry.place_command(account,
+                                             validate(PlaceOrderBody, body, "the order"))
         except ApiError as error:
             raise refused(error) from None
 
     async def place(self, account: AccountView, given: dict[str, str], headers: dict[str, str],
                     *, test: bool = False) -> dict[str, Any]:
-        inst, command = self.placement(account, given, headers)
+        inst, command = self.place_command(account, given, headers)
         if test:
             return {}
+        return await self.place_as(account, inst, command, given)
+
+    async def place_as(self, account: AccountView, inst: InstrumentView, command: PlaceOrder,
+                       given: dict[str, str]) -> dict[str, Any]:
+        """Places a parsed placement (idempotent by its client order id), once durable."""
         try:
             _, order, fills = await self.entry.place_view(account, command)
         except ApiError as error:
             raise refused(error) from None
         return placed_body(inst, order, fills, given)
 
+    def placed_answer(self, account: AccountView, inst: InstrumentView,
+                      events: list[AnyEvent], given: dict[str, str]) -> dict[str, Any]:
+        """The answer to a placement from its events, in a sequencer callback (before the
+        read model lets closed orders go), or the refusal."""
+        try:
+            order, fills = self.entry.placed_now(account, events)
+        except ApiError as error:
+            raise refused(error) from None
+        return placed_body(inst, order, fills, given)
+
     async def status(self, account: AccountView, given: dict[str, str]) -> dict[str, Any]:
         return self.render(await self.find(account, given, BinanceError(400, -2013, NO_ORDER)))
+
+    def open_now(self, account: AccountView, given: dict[str, str]) -> OrderView | None:
+        """The open order a cancel names, when memory can tell without waiting (every open
+        order is there); None: `cancel` finds out, perhaps from the database."""
+        raw_id = given.get("orderId")
+        if not raw_id or not is_digits(raw_id, 18):
+            return None
+        order = self.readmodel.orders.get(int(raw_id))
+        if (order is None or order.account_id != account.account_id or not order.is_open
+                or binance_symbol(self.readmodel.instruments[order.symbol])
+                != given.get("symbol")):
+            return None
+        return order
+
+    def cancelled_body(self, order: OrderView, events: list[AnyEvent],
+                       client_order_id: str | None = None) -> dict[str, Any]:
+        """The answer to a cancel of `order` from its events, or the refusal."""
+        try:
+            self.entry.changed_result(order, events)
+        except ApiError as error:
+            raise (BinanceError(400, -2011, UNKNOWN_ORDER) if error.code == "order_not_open"
+                   else refused(error)) from None
+        return self.cancelled(order, client_order_id)
 
     async def cancel(self, account: AccountView, given: dict[str, str],
                      headers: dict[str, str]) -> dict[str, Any]:
@@ -253,10 +291,9 @@ class BinanceOrders:
             entry.admit(account, headers)
             command, _ = entry.cancel_command(account, order)
             events = await self.services.engine().execute(command, deadline=entry.timeout)
-            entry.changed_result(order, events)
         except ApiError as error:
-            raise (unknown if error.code == "order_not_open" else refused(error)) from None
-        return self.cancelled(order, given.get("newClientOrderId"))
+            raise refused(error) from None
+        return self.cancelled_body(order, events, given.get("newClientOrderId"))
 
     def cancelled(self, order: OrderView, client_order_id: str | None = None
                   ) -> dict[str, Any]:

@@ -70,7 +70,7 @@ async def cancel_replace(orders: BinanceOrders, account: AccountView, given: dic
     if not given.get("cancelOrderId") and not given.get("cancelOrigClientOrderId"):
         raise bad_parameter("Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be "
                             "sent, but both were empty/null!")
-    inst, command = orders.placement(account, given, headers)
+    inst, command = orders.place_command(account, given, headers)
     target = await _target(orders, account, given)
     services = orders.services
     coid = command.client_order_id

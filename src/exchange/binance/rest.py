@@ -16,7 +16,13 @@ from quart_trio import QuartTrio
 
 from exchange.binance import listenkey, orders, replace, sapi, usage
 from exchange.binance.errors import bad_parameter
-from exchange.binance.signing import KEY_HEADER, api_key_of, is_digits, parameters, verify
+from exchange.binance.signing import (
+    KEY_HEADER,
+    api_key_of,
+    is_digits,
+    parameters,
+    verify_request,
+)
 from exchange.binance.streams import agg_trade, aggregate
 from exchange.binance.symbols import binance_symbol, instrument_of
 from exchange.binance.tickers import ticker_24hr
@@ -166,9 +172,8 @@ def register(app: QuartTrio, services: Services) -> None:
     async def signed() -> tuple[AccountView, dict[str, str]]:
         """The account that signed this request, and the request's parameters."""
         body = await request_body()  # python-binance sends a DELETE's parameters there
-        given = parameters(request.query_string, body)
-        key = verify(services.keys, request.headers.get(KEY_HEADER), request.query_string,
-                     body, given, now_ms())
+        key, given = verify_request(services.keys, request.headers.get(KEY_HEADER),
+                                    request.query_string, body, now_ms())
         g.binance_account = key.account_id  # its order counts go in the answer's headers
         return readmodel.accounts[key.account_id], given
 

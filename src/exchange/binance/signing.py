@@ -103,6 +103,14 @@ def verify(keys: KeyRing, header: str | None, query: bytes, body: bytes,
     return key
 
 
+def verify_request(keys: KeyRing, header: str | None, query: bytes, body: bytes,
+                   now_ms: int) -> tuple[ApiKey, dict[str, str]]:
+    """A signed REST request's key and parameters (the Quart routes' and the fast path's
+    one way to read them), or the refusal."""
+    given = parameters(query, body)
+    return verify(keys, header, query, body, given, now_ms), given
+
+
 def is_digits(raw: str, most: int) -> bool:
     """1 to `most` ASCII digits (`str.isdigit` also takes "²", which `int` refuses)."""
     return 0 < len(raw) <= most and raw.isascii() and raw.isdigit()

@@ -21,6 +21,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 
 from exchange.web.app import BINANCE_PREFIXES, Services
+from exchange.web.ratelimit import RateLimiter
 
 WEIGHT = "X-MBX-USED-WEIGHT-1M"
 ORDERS_10S = "X-MBX-ORDER-COUNT-10S"
@@ -86,24 +87,36 @@ class RequestWeight:
         return used
 
 
+class Usage:
+    """The usage headers of one server: the IPs' request weights and the rate limiter's
+    order counts, shared by the app's routes and the edge's order-entry routes."""
+
+    def __init__(self, limiter: RateLimiter, clock: Callable[[], float] = time.time) -> None:
+        self.weights = RequestWeight(clock)
+        self.limiter = limiter
+
+    def headers(self, method: str, path: str, args: Mapping[str, str], client: str,
+                account_id: int | None) -> dict[str, str]:
+        """The headers of an answer to `method path` from `client`, signed by
+        `account_id` (None: anonymous, no order counts)."""
+        out = {WEIGHT: str(self.weights.add(client, weight(method, path, args)))}
+        if account_id is not None:
+            ten, day = self.limiter.orders(account_id)
+            out[ORDERS_10S] = str(ten)
+            out[ORDERS_1D] = str(day)
+        return out
+
+
 def register(app: QuartTrio, services: Services) -> None:
     """Adds the headers to every answer under `/api/` and `/sapi/`, errors included (the
     routes put the account that signed into `g.binance_account`)."""
-    weights = RequestWeight()
-    limiter = services.limiter
+    usage = services.binance_usage
 
     @app.after_request
     async def _binance_usage(response: Response) -> Response:
         path = request.path
-        if not path.startswith(BINANCE_PREFIXES):
-            return response
-        headers = response.headers
-        used = weights.add(request.remote_addr or "",
-                           weight(request.method, path, request.args))
-        headers[WEIGHT] = str(used)
-        account_id = g.get("binance_account")
-        if account_id is not None:
-            ten, day = limiter.orders(account_id)
-            headers[ORDERS_10S] = str(ten)
-            headers[ORDERS_1D] = str(day)
+        if path.startswith(BINANCE_PREFIXES):
+            response.headers.update(usage.headers(
+                request.method, path, request.args, request.remote_addr or "",
+                g.get("binance_account")))
         return response

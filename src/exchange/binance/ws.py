@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,26 +24,38 @@ import msgspec
 import trio
 
 from exchange.binance.errors import BinanceError, envelope
-from exchange.binance.orders import BinanceOrders
+from exchange.binance.orders import BinanceOrders, refused
 from exchange.binance.replace import amend_keep_priority, cancel_replace
 from exchange.binance.rest import account_info
 from exchange.binance.streams import COMBINED, RAW, BinanceStreams
 from exchange.binance.user import PREFIX as USER
 from exchange.binance.user import UserStreams, verify_ws
+from exchange.engine.commands import AnyCommand
+from exchange.engine.events import AnyEvent
+from exchange.pipeline.sequencer import Request
 from exchange.web.app import Services
 from exchange.web.edge import WEBSOCKET, Route
 from exchange.web.errors import ApiError, PipelineError, pipeline_error
 from exchange.web.fanout import ChannelError, Subscriber
+from exchange.web.frames import TEXTS, FrameReader, FrameWriter
 from exchange.web.outbox import GOING_AWAY, Outbox
 
 log = logging.getLogger("exchange.web")
 
 MAX_STREAMS = 1024  # Binance's limit per connection
+MAX_INFLIGHT = 256  # signed requests in flight per connection before reading pauses (/v1/ws's)
+WRITE_MESSAGES = 256  # messages (a frame each) written together at most
 # The WebSocket API's methods signed in their params, answered by a task each.
 _SIGNED = ("order.place", "order.cancel", "order.status", "openOrders.status",
            "account.status", "order.cancelReplace", "order.amend.keepPriority")
 _encode = msgspec.json.encode
 _decode = msgspec.json.Decoder()
+
+
+def _failure(request_id: Any, error: ApiError) -> dict[str, Any]:
+    """A refused request's answer, in Binance's envelope."""
+    status, body, _ = envelope(error)
+    return {"id": request_id, "status": status, "error": _decode.decode(body)}
 
 
 def routes(services: Services) -> list[Route]:
@@ -91,6 +104,8 @@ async def serve(services: Services, prefix: str, names: list[str], receive: Any,
         return
     await send({"type": "websocket.accept"})
     settings = services.settings
+    # At once after the accept: before hypercorn hands wsproto any of the client's frames.
+    FrameReader(send, settings.max_ws_message_bytes)
     fanout = services.fanout
     subscriber = Subscriber(Outbox(settings.ws_outbox_bytes, settings.ws_outbox_max_age),
                             dialect=prefix)
@@ -135,6 +150,8 @@ class _Connection:
         self.account_id: int | None = None  # the WebSocket API's, once subscribed
         self.nursery: trio.Nursery | None = None
         self._orders: BinanceOrders | None = None
+        self.inflight = 0  # signed requests not answered yet
+        self._room = trio.Event()
 
     @property
     def orders(self) -> BinanceOrders:
@@ -157,14 +174,19 @@ class _Connection:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
-            data = message.get("text") or message.get("bytes") or ""
-            answer = self.request(data) if self.prefix == USER else self.control(data)
-            if answer is not None:  # else a task answers it
-                self.subscriber.outbox.put(answer)
+            texts = message.get(TEXTS)  # several frames' texts at once (FrameReader)
+            for data in texts or (message.get("text") or message.get("bytes") or "",):
+                answer = self.request(data) if self.prefix == USER else self.control(data)
+                if answer is not None:  # else a callback or a task answers it
+                    self.subscriber.outbox.put(answer)
+            # Checked after each read, which is at most one chunk of frames (64 KiB).
+            while self.inflight >= MAX_INFLIGHT:  # frames stay unread: TCP backpressure
+                self._room = trio.Event()
+                await self._room.wait()
 
     def request(self, data: str | bytes) -> str | None:
-        """The WebSocket API's answer to one request (None: a task answers it: order
-        entry and the account's reads, signed in their `params`, as Binance's)."""
+        """The WebSocket API's answer to one request (None: a callback or a task answers
+        it: order entry and the account's reads, signed in their `params`, as Binance's)."""
         request_id: Any = None
         try:
             request = _decode.decode(data)
@@ -191,9 +213,7 @@ class _Connection:
                 account_id = verify_ws(self.keys, params, time.time_ns() // 1_000_000)
                 given = {name: str(value).lower() if isinstance(value, bool) else str(value)
                          for name, value in params.items()}
-                assert self.nursery is not None
-                self.nursery.start_soon(self._signed, request_id, method, account_id, given)
-                return None
+                return self._signed(request_id, method, account_id, given)
             elif method == "userDataStream.unsubscribe":
                 if self.account_id is not None:
                     self.fanout.unsubscribe(self.subscriber, f"{USER}:{self.account_id}")
@@ -241,47 +261,128 @@ class _Connection:
             return _encode({"error": {"code": 2, "msg": text[:200]},
                             "id": request_id}).decode()
 
-    async def _signed(self, request_id: Any, method: str, account_id: int,
-                      given: dict[str, str]) -> None:
+    def _signed(self, request_id: Any, method: str, account_id: int, given: dict[str, str]
+                ) -> str | None:
+        """Starts a signed request; its answer now if it is refused at once, else None.
+
+        A placement without a client order id, and a cancel of an order open in memory,
+        go to the sequencer with a callback, as `/v1/ws` order entry does (no task each:
+        that is the fast order-entry path); the rest may wait (for an earlier attempt with
+        the same client order id, for the database) and take a task each."""
         account = self.services.readmodel.accounts[account_id]
         orders = self.orders
+        entry = orders.entry
         try:
             try:
                 if method == "order.place":
-                    result: Any = await orders.place(account, given, {})
-                elif method == "order.cancel":
-                    result = await orders.cancel(account, given, {})
-                elif method == "order.status":
-                    result = await orders.status(account, given)
-                elif method == "openOrders.status":
-                    result = orders.open_orders(account, given)
-                elif method == "order.cancelReplace":
-                    result = await cancel_replace(orders, account, given, {})
-                elif method == "order.amend.keepPriority":
-                    result = await amend_keep_priority(orders, account, given, {})
-                else:  # account.status
-                    result = account_info(account, self.services)
+                    inst, command = orders.place_command(account, given, {})
+                    if command.client_order_id is None:
+                        self._submit(request_id, command, lambda events: orders.placed_answer(
+                            account, inst, events, given))
+                        return None
+                    self._task(request_id, lambda: orders.place_as(account, inst, command,
+                                                                   given))
+                    return None
+                if method == "order.cancel":
+                    order = orders.open_now(account, given)
+                    if order is None:
+                        self._task(request_id, lambda: orders.cancel(account, given, {}))
+                        return None
+                    try:
+                        entry.admit(account, {})
+                    except ApiError as error:
+                        raise refused(error) from None
+                    cancel, _ = entry.cancel_command(account, order)
+                    self._submit(request_id, cancel,
+                                 lambda events: orders.cancelled_body(
+                                     order, events, given.get("newClientOrderId")))
+                    return None
+                if method == "order.status":
+                    self._task(request_id, lambda: orders.status(account, given))
+                    return None
+                if method == "order.cancelReplace":
+                    self._task(request_id, lambda: cancel_replace(orders, account, given, {}))
+                    return None
+                if method == "order.amend.keepPriority":
+                    self._task(request_id,
+                               lambda: amend_keep_priority(orders, account, given, {}))
+                    return None
             except PipelineError as exc:
                 raise pipeline_error(exc) from None
-            answer = {"id": request_id, "status": 200, "result": result}
         except ApiError as error:
-            status, body, _ = envelope(error)
-            answer = {"id": request_id, "status": status, "error": _decode.decode(body)}
-        self.subscriber.outbox.put(_encode(answer).decode())
+            return _encode(_failure(request_id, error)).decode()
+        if method == "openOrders.status":
+            result: Any = orders.open_orders(account, given)
+        else:  # account.status
+            result = account_info(account, self.services)
+        return _encode({"id": request_id, "status": 200, "result": result}).decode()
+
+    def _submit(self, request_id: Any, command: AnyCommand,
+                result: Callable[[list[AnyEvent]], Any]) -> None:
+        """Queues `command`; its callback answers with `result(events)` once durable."""
+
+        def answer(request: Request) -> None:
+            self._finished()
+            try:
+                if request.error is not None:  # its deadline passed: withdrawn, not durable
+                    raise pipeline_error(request.error)
+                assert request.events is not None
+                out = {"id": request_id, "status": 200, "result": result(request.events)}
+            except ApiError as error:
+                out = _failure(request_id, error)
+            self.subscriber.outbox.put(_encode(out).decode())
+
+        self.services.engine().submit(command, callback=answer,
+                                      deadline=self.orders.entry.timeout)
+        self._started()
+
+    def _task(self, request_id: Any, work: Callable[[], Awaitable[Any]]) -> None:
+        """Answers with what `work` returns, in a task of its own."""
+        assert self.nursery is not None
+        self._started()
+        self.nursery.start_soon(self._answer, request_id, work)
+
+    async def _answer(self, request_id: Any, work: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            try:
+                out = {"id": request_id, "status": 200, "result": await work()}
+            except PipelineError as exc:
+                raise pipeline_error(exc) from None
+        except ApiError as error:
+            out = _failure(request_id, error)
+        finally:
+            self._finished()
+        self.subscriber.outbox.put(_encode(out).decode())
+
+    def _started(self) -> None:
+        self.inflight += 1
+
+    def _finished(self) -> None:
+        self.inflight -= 1
+        self._room.set()
 
     async def write(self, send: Any, scope: trio.CancelScope) -> None:
+        """Sends what is queued, a frame a message (Binance's clients read one message a
+        frame), every message queued so far in one write (`FrameWriter.send_texts`): a
+        frame through ASGI costs hypercorn far more than the system call."""
         outbox = self.subscriber.outbox
+        writer = FrameWriter(send)
         try:
             while True:
                 await outbox.wait()
-                text = outbox.take_one()
-                if text is None:  # closed and empty
+                texts: list[str] = []
+                while len(texts) < WRITE_MESSAGES:
+                    text = outbox.take_one()
+                    if text is None:
+                        break
+                    texts.append(text)
+                if not texts:  # closed and empty
                     await send({"type": "websocket.close", "code": outbox.close_code or 1000,
                                 "reason": outbox.close_reason})
                     return
                 outbox.sending = True
                 try:
-                    await send({"type": "websocket.send", "text": text})
+                    await writer.send_texts(texts)
                 finally:
                     outbox.sending = False
         except Exception:  # the peer went away mid-send

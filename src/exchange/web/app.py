@@ -36,6 +36,7 @@ from exchange.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from exchange.binance.listenkey import ListenKeys
+    from exchange.binance.usage import Usage
     from exchange.pipeline.deadman import DeadMan
     from exchange.web.fanout import Fanout
     from exchange.web.orders import OrderEntry
@@ -102,6 +103,13 @@ class Services:
         from exchange.binance.listenkey import ListenKeys
 
         return ListenKeys(self.keys, self.fanout, self.settings.listen_key_seconds)
+
+    @cached_property
+    def binance_usage(self) -> Usage:
+        """The Binance surface's usage headers, for its app routes and edge routes."""
+        from exchange.binance.usage import Usage
+
+        return Usage(self.limiter)
 
     def engine(self) -> Sequencer:
         if self.sequencer.closed:

@@ -63,10 +63,7 @@ class FastPath:
                       order_id: int, route: str) -> None:
         started = time.perf_counter()
         entry = self.services.order_entry
-        length = None
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = value
+        length = header_of(scope, b"content-length")
         headers: dict[str, str] = {}
         try:
             try:
@@ -74,7 +71,7 @@ class FastPath:
                 if action == "cancel":
                     status, body = await entry.cancel(header, order_id, headers)
                 else:
-                    raw = await self._body(receive, length)
+                    raw = await read_body(receive, length, self.max_body)
                     if action == "place":
                         status, body = await entry.place(header, raw, headers)
                     else:
@@ -90,28 +87,43 @@ class FastPath:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             bug = internal_error()
             status, payload = bug.status, bug.body()
-        response_headers = [_CONTENT_TYPE, (b"content-length", str(len(payload)).encode())]
-        response_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status,
-                    "headers": response_headers})
-        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        await respond(send, status, payload, headers)
         self.seconds.labels(scope["method"], route, str(status)).observe(
             time.perf_counter() - started
         )
 
-    async def _body(self, receive: Any, length: bytes | None) -> bytes:
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            raise too_large(self.max_body)
-        chunks = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ApiError(400, "invalid_request", "the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise too_large(self.max_body)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+
+def header_of(scope: Scope, name: bytes) -> bytes | None:
+    """The request's first header `name` (lower case), if any (as werkzeug's `get`)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def read_body(receive: Any, length: bytes | None, max_body: int) -> bytes:
+    """The request's body, or 413 past `max_body` bytes (from its Content-Length at once)."""
+    if length is not None and length.isdigit() and int(length) > max_body:
+        raise too_large(max_body)
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "invalid_request", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_body:
+            raise too_large(max_body)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def respond(send: Any, status: int, payload: bytes, headers: dict[str, str]) -> None:
+    """A whole JSON answer."""
+    response_headers = [_CONTENT_TYPE, (b"content-length", str(len(payload)).encode())]
+    response_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status,
+                "headers": response_headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})

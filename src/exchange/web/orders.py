@@ -302,8 +302,14 @@ class OrderEntry:
                      ) -> tuple[int, dict[str, Any]]:
         """`placed`'s answer for a callback, which runs as its batch is applied: the read
         model trims closed orders only after the callbacks (`ReadModel.trim`)."""
+        return 201, self.render(*self.placed_now(account, events))
+
+    def placed_now(self, account: AccountView, events: list[AnyEvent]
+                   ) -> tuple[OrderView, list[Fill]]:
+        """The placed order and its fills, for a callback (see `place_result`), before
+        rendering; or the refusal."""
         order_id = _placed_id(events, account)
-        return 201, self.render(self.readmodel.orders[order_id], fills_of(events, order_id))
+        return self.readmodel.orders[order_id], fills_of(events, order_id)
 
     # -- CANCELLING AND AMENDING --
 
