@@ -712,7 +712,7 @@ def test_strategies_reach_the_interesting_paths() -> None:
     types: dict[int, str] = {}
 
     @seed(20240601)
-    @settings(max_examples=60, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, database=None, suppress_health_check=list(HealthCheck))
     @given(command_sequences())
     def collect(commands: list[AnyCommand]) -> None:
         def check(engine: Engine, command: AnyCommand, events: list[AnyEvent]) -> None:

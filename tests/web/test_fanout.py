@@ -154,7 +154,7 @@ async def test_a_subscriber_that_overflows_is_dropped_everywhere() -> None:
     readmodel = ReadModel()
     fanout = Fanout(readmodel, Metrics())
     commands = stream(3, 300)
-    tiny = Subscriber(Outbox(limit=4096))
+    tiny = Subscriber(Outbox(limit=1024))
     fanout.attach(tiny)
     joined = False
     for command in commands:
