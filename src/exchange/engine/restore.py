@@ -23,7 +23,7 @@ from heapq import heapify
 
 import msgspec
 
-from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
+from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
 from exchange.engine.checks import InvariantError
 from exchange.engine.codes import (
@@ -156,13 +156,9 @@ def restore(
         balance.held = record.held
         stored_held[(record.account_id, record.asset)] = record.held
     records = sorted(orders, key=_by_priority)
-    built = [_order(engine, record) for record in records]
+    built, children = _build(engine, records)
     _place(engine, built)
-    for order_record in records:
-        sibling = engine.orders[order_record.order_id].sibling
-        if (0 if sibling is None else sibling.order_id) != order_record.sibling_order_id:
-            raise RestoreError(f"order {order_record.order_id}: stored sibling "
-                               f"{order_record.sibling_order_id} is not its open pair")
+    _pair_brackets(engine, children)
     _check_holds(engine, stored_held)
     engine.state.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
@@ -232,13 +228,38 @@ def _account(engine: Engine, account_id: int) -> Account:
     return account
 
 
-def _order(engine: Engine, record: OrderRecord) -> Order:
+def _build(engine: Engine, by_priority: list[OrderRecord],
+           ) -> tuple[list[Order], list[tuple[Order, int]]]:
+    """The engine's orders for the records, unlinked, and the bracket children among them
+    with their stored siblings. Every order of an account in one symbol shares its account
+    and two balances, looked up once per pair (recovery builds a million orders, and each
+    lookup is a call)."""
+    parties: dict[tuple[int, str], tuple[Account, Instrument, Balance, Balance]] = {}
+    built = []
+    children = []
+    for record in by_priority:
+        party = parties.get((record.account_id, record.symbol))
+        if party is None:
+            party = parties[(record.account_id, record.symbol)] = _party(engine, record)
+        order = _order(record, *party)
+        built.append(order)
+        if record.parent_order_id:
+            children.append((order, record.sibling_order_id))
+    return built, children
+
+
+def _party(engine: Engine, record: OrderRecord) -> tuple[Account, Instrument, Balance, Balance]:
     inst = engine.instruments.get(record.symbol)
     if inst is None:
         raise RestoreError(f"order {record.order_id}: unknown instrument {record.symbol!r}")
     if record.account_id == FEE_ACCOUNT_ID:
         raise RestoreError(f"order {record.order_id} belongs to the fee account")
     account = _account(engine, record.account_id)
+    return account, inst, account.balance(inst.base), account.balance(inst.quote)
+
+
+def _order(record: OrderRecord, account: Account, inst: Instrument, base: Balance,
+           quote: Balance) -> Order:
     try:
         command = PlaceOrder(
             ts=record.ts, account_id=record.account_id, symbol=record.symbol,
@@ -253,13 +274,16 @@ def _order(engine: Engine, record: OrderRecord) -> Order:
         )
     except KeyError as exc:
         raise RestoreError(f"order {record.order_id}: unknown value {exc}") from exc
-    order = Order(record.order_id, command, account, inst, account.balance(inst.base),
-                  account.balance(inst.quote))
+    order = Order(record.order_id, command, account, inst, base, quote)
     if not 0 <= record.filled < record.quantity:
         raise RestoreError(f"order {record.order_id} is not open: {record.filled} filled")
     fee_paid, rest = divmod(record.fee, inst.quote_mult)
     if rest:
         raise RestoreError(f"order {record.order_id}: fee off the quote increment")
+    if record.sibling_order_id and not record.parent_order_id:
+        # Only two children of one parent are ever paired (`_pair_brackets`).
+        raise RestoreError(f"order {record.order_id}: stored sibling "
+                           f"{record.sibling_order_id} is not its open pair")
     order.filled = record.filled
     order.fee_num = record.fee_num
     order.fee_paid = fee_paid
@@ -275,49 +299,51 @@ def _order(engine: Engine, record: OrderRecord) -> Order:
 
 
 def _place(engine: Engine, by_priority: list[Order]) -> None:
-    """Links orders into levels, stop lists and the expiry heap, and pairs brackets."""
-    stops: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = defaultdict(
-        lambda: ([], [])
-    )
+    """Links orders into levels and stop lists in one pass in priority order (each level's
+    queue), then indexes them and fills the expiry heap in one pass in id order."""
+    stops: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
     for order in by_priority:
         inst = order.instrument
         if order.pending:
-            buys, sells = stops[inst.symbol]
-            (buys if rises(order) else sells).append((order.stop_price or 0, order.order_id))
+            lists = stops.get(inst.symbol)
+            if lists is None:
+                lists = stops[inst.symbol] = ([], [])
+            (lists[0] if rises(order) else lists[1]).append(
+                (order.stop_price or 0, order.order_id))
         else:
-            side = inst.bids if order.is_buy else inst.asks
-            side.level_for(order.price or 0).append(order)
+            (inst.bids if order.is_buy else inst.asks).level_for(order.price or 0).append(order)
     for symbol, (buys, sells) in stops.items():
         inst = engine.instruments[symbol]
         inst.buy_stops = sorted(buys)
         inst.sell_stops = sorted(sells)
     # Dicts iterate in insertion order, which was placement (id) order: cancel-all relies on it.
+    orders = engine.orders
+    expiries: list[tuple[int, int]] = []
     for order in sorted(by_priority, key=_by_id):
-        if order.order_id in engine.orders:
-            raise RestoreError(f"order {order.order_id} is duplicated")
-        engine.orders[order.order_id] = order
-        order.account.orders[order.order_id] = order
-    _pair_brackets(engine)
-    engine.state.expiries = [
-        (order.expire_time, order.order_id)
-        for order in engine.orders.values()
-        if order.command.time_in_force == TimeInForce.GTD and order.expire_time is not None
-    ]
-    heapify(engine.state.expiries)
+        oid = order.order_id
+        if oid in orders:
+            raise RestoreError(f"order {oid} is duplicated")
+        orders[oid] = order
+        order.account.orders[oid] = order
+        command = order.command
+        if command.time_in_force == TimeInForce.GTD and command.expire_time is not None:
+            expiries.append((command.expire_time, oid))
+    heapify(expiries)
+    engine.state.expiries = expiries
 
 
 def _by_id(order: Order) -> int:
     return order.order_id
 
 
-def _pair_brackets(engine: Engine) -> None:
+def _pair_brackets(engine: Engine, children: list[tuple[Order, int]]) -> None:
     """Both children of a parent are open only while they are a pair (the engine unpairs
-    them when either ends or the stop-loss triggers)."""
-    children: dict[int, list[Order]] = defaultdict(list)
-    for order in engine.orders.values():
-        if order.parent_order_id:
-            children[order.parent_order_id].append(order)
-    for parent_id, open_children in children.items():
+    them when either ends or the stop-loss triggers); each child's stored sibling must be
+    the pair it is in."""
+    by_parent: dict[int, list[Order]] = defaultdict(list)
+    for order, _ in sorted(children, key=_child_id):
+        by_parent[order.parent_order_id].append(order)
+    for parent_id, open_children in by_parent.items():
         try:
             pair = pair_of(open_children, _by_id)
         except PairError as exc:
@@ -328,6 +354,15 @@ def _pair_brackets(engine: Engine) -> None:
                 raise RestoreError(f"bracket {take_profit.order_id}/{stop_loss.order_id}: "
                                    "expected an open take-profit and a pending stop-loss")
             link(take_profit, stop_loss)
+    for order, stored_sibling in children:
+        sibling = order.sibling
+        if (0 if sibling is None else sibling.order_id) != stored_sibling:
+            raise RestoreError(f"order {order.order_id}: stored sibling "
+                               f"{stored_sibling} is not its open pair")
+
+
+def _child_id(child: tuple[Order, int]) -> int:
+    return child[0].order_id
 
 
 def _check_holds(engine: Engine, stored_held: dict[tuple[int, str], int]) -> None:
