@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from exchange.engine import Engine
 from exchange.engine.codes import TAKE_PROFITS, OrderType
 from exchange.engine.restore import (
+    ORDER_FIELDS,
     BalanceRecord,
     Counters,
     InstrumentRecord,
@@ -201,3 +202,22 @@ def test_a_stored_sibling_that_is_not_the_open_pair_is_refused() -> None:
                        for o in given["orders"]]
     with pytest.raises(RestoreError, match="is not its open pair"):
         restore(**given)
+
+
+def test_order_rows_are_the_records_fields_in_order() -> None:
+    """Recovery passes orders as tuples (`order_rows`): they must give what the records
+    give, and their layout is `OrderRecord`'s fields, which the tuple unpacking names."""
+    assert ORDER_FIELDS == (
+        "order_id", "account_id", "symbol", "side", "type", "time_in_force", "post_only",
+        "self_trade_prevention", "client_order_id", "price", "stop_price", "quantity",
+        "quote_quantity", "expire_time", "take_profit_price", "stop_loss_price",
+        "parent_order_id", "sibling_order_id", "pending", "filled", "fee", "fee_num",
+        "priority", "ts",
+    )
+    engine, _ = busy_engine(22)
+    given = records(engine)
+    orders = given.pop("orders")
+    half = len(orders) // 2
+    restored = restore(**given, orders=orders[:half],
+                       order_rows=[msgspec.structs.astuple(o) for o in orders[half:]])
+    assert restored.state_hash() == engine.state_hash()

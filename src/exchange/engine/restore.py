@@ -11,7 +11,12 @@ What an order holds is not stored: it follows from the order by the engine's own
 (`settlement.required_hold`), and bracket children are paired by the engine's own rule
 (`contingent.pair_of`). Each balance's stored `held` must equal the sum over its orders; a
 difference means the records do not come from one consistent state, and `restore` refuses
-them.
+them (the engine's self-check finds it, with every other broken invariant).
+
+Recovery restores a million orders in seconds, so the work per order is kept to what it
+needs: accounts and balances looked up once per account and symbol, each queue filled in one
+pass in priority order, the indexes and the expiry heap in one pass in id order, and no
+invariant computed here that `Engine.check()` verifies anyway.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from heapq import heapify
+from operator import itemgetter
 
 import msgspec
+from msgspec.structs import astuple
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
@@ -123,12 +130,21 @@ class Counters(msgspec.Struct, frozen=True, kw_only=True):
     next_priority: int = 1
 
 
+# An order record as a tuple of its fields, in `OrderRecord`'s order.
+ORDER_FIELDS: tuple[str, ...] = OrderRecord.__struct_fields__
+OrderFields = tuple[
+    int, int, str, str, str, str, bool, str, str | None, int | None, int | None, int,
+    int | None, int | None, int | None, int | None, int, int, bool, int, int, int, int, int,
+]
+
+
 def restore(
     *,
     instruments: Iterable[InstrumentRecord],
     accounts: Iterable[int],
     balances: Iterable[BalanceRecord],
-    orders: Iterable[OrderRecord],
+    orders: Iterable[OrderRecord] = (),
+    order_rows: Iterable[OrderFields] = (),
     transfer_ids: Iterable[tuple[int, str]] = (),
     counters: Counters | None = None,
     deposited: Mapping[str, int] | None = None,
@@ -141,25 +157,28 @@ def restore(
     inconsistent (unknown instrument or account, a hold that does not add up, an asset
     whose balances do not add up to `deposited - withdrawn`, ...): the rebuilt engine must
     pass `Engine.check()`. Without `deposited`, each asset's supply is taken to be what the
-    balances hold (nothing to check it against)."""
+    balances hold (nothing to check it against).
+
+    `order_rows` are more orders as plain tuples of `OrderRecord`'s fields in their order
+    (`ORDER_FIELDS`): what recovery passes, a million of them, without a struct each."""
     engine = Engine(max_open_orders=max_open_orders)
     for inst_record in instruments:
         _add_instrument(engine, inst_record)
     for account_id in accounts:
         if account_id not in engine.accounts:
             engine.accounts[account_id] = Account(account_id)
-    stored_held: dict[tuple[int, str], int] = {}
     for record in balances:
         account = _account(engine, record.account_id)
         balance = account.balance(record.asset)
         balance.total = record.total
         balance.held = record.held
-        stored_held[(record.account_id, record.asset)] = record.held
-    records = sorted(orders, key=_by_priority)
-    built, children = _build(engine, records)
+    rows = [astuple(record) for record in orders]
+    rows.extend(order_rows)
+    rows.sort(key=_by_priority)
+    built, children = _build(engine, rows)
     _place(engine, built)
     _pair_brackets(engine, children)
-    _check_holds(engine, stored_held)
+    _set_holds(engine)
     engine.state.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
     for account_id in house_accounts:
@@ -200,8 +219,7 @@ def _by_round_id(record: RoundRecord) -> int:
     return record.round_id
 
 
-def _by_priority(record: OrderRecord) -> int:
-    return record.priority
+_by_priority = itemgetter(ORDER_FIELDS.index("priority"))
 
 
 def _add_instrument(engine: Engine, record: InstrumentRecord) -> None:
@@ -228,7 +246,7 @@ def _account(engine: Engine, account_id: int) -> Account:
     return account
 
 
-def _build(engine: Engine, by_priority: list[OrderRecord],
+def _build(engine: Engine, by_priority: list[OrderFields],
            ) -> tuple[list[Order], list[tuple[Order, int]]]:
     """The engine's orders for the records, unlinked, and the bracket children among them
     with their stored siblings. Every order of an account in one symbol shares its account
@@ -237,65 +255,64 @@ def _build(engine: Engine, by_priority: list[OrderRecord],
     parties: dict[tuple[int, str], tuple[Account, Instrument, Balance, Balance]] = {}
     built = []
     children = []
-    for record in by_priority:
-        party = parties.get((record.account_id, record.symbol))
+    for (
+        order_id, account_id, symbol, side, type_, time_in_force, post_only,
+        self_trade_prevention, client_order_id, price, stop_price, quantity, quote_quantity,
+        expire_time, take_profit_price, stop_loss_price, parent_order_id, sibling_order_id,
+        pending, filled, fee, fee_num, priority, ts,
+    ) in by_priority:
+        party = parties.get((account_id, symbol))
         if party is None:
-            party = parties[(record.account_id, record.symbol)] = _party(engine, record)
-        order = _order(record, *party)
+            party = parties[(account_id, symbol)] = _party(engine, order_id, account_id, symbol)
+        account, inst, base, quote = party
+        try:
+            command = PlaceOrder(
+                ts=ts, account_id=account_id, symbol=symbol, side=_SIDES[side],
+                type=_TYPES[type_], quantity=quantity, price=price, stop_price=stop_price,
+                quote_quantity=quote_quantity, time_in_force=_TIFS[time_in_force],
+                expire_time=expire_time, post_only=post_only,
+                self_trade_prevention=_STPS[self_trade_prevention],
+                client_order_id=client_order_id, take_profit_price=take_profit_price,
+                stop_loss_price=stop_loss_price,
+            )
+        except KeyError as exc:
+            raise RestoreError(f"order {order_id}: unknown value {exc}") from exc
+        if not 0 <= filled < quantity:
+            raise RestoreError(f"order {order_id} is not open: {filled} filled")
+        fee_paid, rest = divmod(fee, inst.quote_mult)
+        if rest:
+            raise RestoreError(f"order {order_id}: fee off the quote increment")
+        if pending:
+            if stop_price is None:
+                raise RestoreError(f"order {order_id} is pending without a stop price")
+        elif type_ not in _RESTING or price is None:
+            raise RestoreError(f"order {order_id} is open but cannot rest on a book")
+        order = Order(order_id, command, account, inst, base, quote)
+        order.filled = filled
+        order.fee_num = fee_num
+        order.fee_paid = fee_paid
+        order.priority = priority
+        order.parent_order_id = parent_order_id
+        order.pending = pending
         built.append(order)
-        if record.parent_order_id:
-            children.append((order, record.sibling_order_id))
+        if parent_order_id:
+            children.append((order, sibling_order_id))
+        elif sibling_order_id:
+            # Only two children of one parent are ever paired (`_pair_brackets`).
+            raise RestoreError(f"order {order_id}: stored sibling {sibling_order_id} is not "
+                               "its open pair")
     return built, children
 
 
-def _party(engine: Engine, record: OrderRecord) -> tuple[Account, Instrument, Balance, Balance]:
-    inst = engine.instruments.get(record.symbol)
+def _party(engine: Engine, order_id: int, account_id: int, symbol: str,
+           ) -> tuple[Account, Instrument, Balance, Balance]:
+    inst = engine.instruments.get(symbol)
     if inst is None:
-        raise RestoreError(f"order {record.order_id}: unknown instrument {record.symbol!r}")
-    if record.account_id == FEE_ACCOUNT_ID:
-        raise RestoreError(f"order {record.order_id} belongs to the fee account")
-    account = _account(engine, record.account_id)
+        raise RestoreError(f"order {order_id}: unknown instrument {symbol!r}")
+    if account_id == FEE_ACCOUNT_ID:
+        raise RestoreError(f"order {order_id} belongs to the fee account")
+    account = _account(engine, account_id)
     return account, inst, account.balance(inst.base), account.balance(inst.quote)
-
-
-def _order(record: OrderRecord, account: Account, inst: Instrument, base: Balance,
-           quote: Balance) -> Order:
-    try:
-        command = PlaceOrder(
-            ts=record.ts, account_id=record.account_id, symbol=record.symbol,
-            side=_SIDES[record.side], type=_TYPES[record.type], quantity=record.quantity,
-            price=record.price, stop_price=record.stop_price,
-            quote_quantity=record.quote_quantity,
-            time_in_force=_TIFS[record.time_in_force], expire_time=record.expire_time,
-            post_only=record.post_only,
-            self_trade_prevention=_STPS[record.self_trade_prevention],
-            client_order_id=record.client_order_id,
-            take_profit_price=record.take_profit_price, stop_loss_price=record.stop_loss_price,
-        )
-    except KeyError as exc:
-        raise RestoreError(f"order {record.order_id}: unknown value {exc}") from exc
-    order = Order(record.order_id, command, account, inst, base, quote)
-    if not 0 <= record.filled < record.quantity:
-        raise RestoreError(f"order {record.order_id} is not open: {record.filled} filled")
-    fee_paid, rest = divmod(record.fee, inst.quote_mult)
-    if rest:
-        raise RestoreError(f"order {record.order_id}: fee off the quote increment")
-    if record.sibling_order_id and not record.parent_order_id:
-        # Only two children of one parent are ever paired (`_pair_brackets`).
-        raise RestoreError(f"order {record.order_id}: stored sibling "
-                           f"{record.sibling_order_id} is not its open pair")
-    order.filled = record.filled
-    order.fee_num = record.fee_num
-    order.fee_paid = fee_paid
-    order.priority = record.priority
-    order.parent_order_id = record.parent_order_id
-    order.pending = record.pending
-    if record.pending:
-        if order.stop_price is None:
-            raise RestoreError(f"order {record.order_id} is pending without a stop price")
-    elif record.type not in _RESTING or order.price is None:
-        raise RestoreError(f"order {record.order_id} is open but cannot rest on a book")
-    return order
 
 
 def _place(engine: Engine, by_priority: list[Order]) -> None:
@@ -365,20 +382,12 @@ def _child_id(child: tuple[Order, int]) -> int:
     return child[0].order_id
 
 
-def _check_holds(engine: Engine, stored_held: dict[tuple[int, str], int]) -> None:
-    computed: dict[tuple[int, str], int] = defaultdict(int)
+def _set_holds(engine: Engine) -> None:
+    """Each order's hold, by the engine's rule, once its bracket pair is linked (a sell
+    take-profit holds for both halves). Whether they add up to each balance's stored `held`
+    is the self-check's to say (`Engine.check()` compares every balance with its orders)."""
     for order in engine.orders.values():
-        order.hold = hold = required_hold(order, order.price, order.quantity)
-        if hold:
-            inst = order.instrument
-            asset = inst.quote if order.is_buy else inst.base
-            computed[(order.account.account_id, asset)] += hold
-    for key in set(computed) | set(stored_held):
-        if computed.get(key, 0) != stored_held.get(key, 0):
-            raise RestoreError(
-                f"balance {key}: held {stored_held.get(key, 0)} but its orders hold "
-                f"{computed.get(key, 0)}"
-            )
+        order.hold = required_hold(order, order.price, order.quantity)
 
 
 def _set_counters(engine: Engine, counters: Counters) -> None:

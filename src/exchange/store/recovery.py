@@ -31,7 +31,7 @@ from exchange.engine.restore import (
     BalanceRecord,
     Counters,
     InstrumentRecord,
-    OrderRecord,
+    OrderFields,
     RestoreError,
     RoundRecord,
     restore,
@@ -221,7 +221,7 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
             instruments=[_instrument(row, stored) for row in snapshot.instruments],
             accounts=snapshot.accounts,
             balances=[BalanceRecord(*row) for row in snapshot.balances],
-            orders=_orders(snapshot.orders),
+            order_rows=_orders(snapshot.orders),
             transfer_ids=snapshot.transfer_ids,
             counters=Counters(
                 next_order_id=stored.get(NEXT_ORDER_ID, 1),
@@ -257,20 +257,17 @@ def _instrument(row: tuple[Any, ...], stored: dict[str, int]) -> InstrumentRecor
     )
 
 
-def _orders(rows: list[tuple[Any, ...]]) -> list[OrderRecord]:
-    """The engine's records for the stored rows (`ORDER_COLUMNS` order), unpacked straight
-    from the tuples: a million orders, so no attribute reads in between."""
+def _orders(rows: list[tuple[Any, ...]]) -> list[OrderFields]:
+    """The engine's order records (`restore.ORDER_FIELDS` order) for the stored rows
+    (`ORDER_COLUMNS` order), as plain tuples: a million orders, so no struct or attribute
+    read in between."""
     return [
-        OrderRecord(
-            order_id=order_id, account_id=account_id, symbol=symbol, side=side, type=type_,
-            time_in_force=time_in_force, post_only=bool(post_only),
-            self_trade_prevention=self_trade_prevention, client_order_id=client_order_id,
-            price=price, stop_price=stop_price, quantity=quantity or 0,
-            quote_quantity=quote_quantity, expire_time=expire_time,
-            take_profit_price=take_profit_price, stop_loss_price=stop_loss_price,
-            parent_order_id=parent_order_id or 0, sibling_order_id=sibling_order_id or 0,
-            pending=status == PENDING, filled=filled_quantity, fee=fee, fee_num=fee_num,
-            priority=priority, ts=created_at,
+        (
+            order_id, account_id, symbol, side, type_, time_in_force, bool(post_only),
+            self_trade_prevention, client_order_id, price, stop_price, quantity or 0,
+            quote_quantity, expire_time, take_profit_price, stop_loss_price,
+            parent_order_id or 0, sibling_order_id or 0, status == PENDING, filled_quantity,
+            fee, fee_num, priority, created_at,
         )
         for (
             order_id, account_id, symbol, side, type_, time_in_force, post_only,
