@@ -4,17 +4,23 @@ has the same books, balances and holds, and answers further commands with the sa
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 import trio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from exchange.engine import Engine
 from exchange.engine.codes import TRIGGERS
 from exchange.engine.commands import AnyCommand
 from exchange.engine.events import AnyEvent
+from exchange.store import pg
 from exchange.store.bridge import Bridge
 from exchange.store.ledger import Ledger
 from exchange.store.recovery import recover
+from exchange.store.rows import ORDER_COLUMNS
+from exchange.store.schema import OPEN_STATUSES, orders
 from exchange.store.writer import Batch, WriterStatus, serve_writer
 
 from .conftest import Database
@@ -95,3 +101,33 @@ async def test_stream_covers_what_recovery_must_restore(db: Database) -> None:
     assert any(order.fee_num for order in orders)
     assert engine.transfer_ids
     del db  # parametrized only to run next to the round trips
+
+
+async def test_postgres_fast_open_orders_are_the_portable_rows(pg_db: Database) -> None:
+    """On PostgreSQL recovery reads the open orders with asyncpg directly (NUMERIC as text,
+    sorted in Python): the same rows, in the same priority order, as SQLAlchemy's query."""
+    rng = random.Random(5)
+    maker = StreamMaker(5)
+    engine = Engine()
+    async with pg_db.bridge() as bridge:
+        empty = await recover(bridge)
+        await write_commands(bridge, empty.ledger, engine, maker.setup() + maker.commands(1200),
+                             rng)
+
+        async def both(db_engine: AsyncEngine) -> tuple[list[Any], list[Any]]:
+            async with db_engine.connect() as conn, conn.begin():
+                portable = [tuple(row) for row in (await conn.execute(
+                    select(*[orders.c[name] for name in ORDER_COLUMNS])
+                    .where(orders.c.status.in_(OPEN_STATUSES))
+                    .order_by(orders.c.priority)
+                )).all()]
+                fast = await pg.open_orders(conn)
+            return portable, fast
+
+        portable, fast = await bridge.run(both)
+    assert len(portable) == len(engine.orders) > 0
+    assert fast == portable
+    # Amends and triggers move orders back in time priority: the order is not the ids'.
+    priority = ORDER_COLUMNS.index("priority")
+    assert [row[0] for row in fast] != sorted(row[0] for row in fast)
+    assert [row[priority] for row in fast] == sorted(row[priority] for row in fast)
