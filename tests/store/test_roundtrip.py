@@ -15,6 +15,8 @@ from exchange.engine import Engine
 from exchange.engine.codes import TRIGGERS
 from exchange.engine.commands import AnyCommand
 from exchange.engine.events import AnyEvent
+from exchange.pipeline.readmodel import Keep, OrderView, ReadModel
+from exchange.pipeline.storage import load_readmodel
 from exchange.store import pg
 from exchange.store.bridge import Bridge
 from exchange.store.ledger import Ledger
@@ -131,3 +133,36 @@ async def test_postgres_fast_open_orders_are_the_portable_rows(pg_db: Database) 
     priority = ORDER_COLUMNS.index("priority")
     assert [row[0] for row in fast] != sorted(row[0] for row in fast)
     assert [row[priority] for row in fast] == sorted(row[priority] for row in fast)
+
+
+def _views(model: ReadModel) -> list[Any]:
+    orders = [
+        [order_id] + [getattr(view, name) for name in OrderView.__slots__]
+        for order_id, view in model.orders.items()
+    ]
+    accounts = [
+        (account_id, account.order_ids, sorted(account.open_ids), account.client_ids,
+         account.balances)
+        for account_id, account in sorted(model.accounts.items())
+    ]
+    return [orders, accounts]
+
+
+async def test_the_read_model_from_recoverys_rows_is_the_one_read_anew(db: Database) -> None:
+    """At start the read model takes the open orders recovery has read instead of reading
+    them again: the same orders, in the same (id) order, under the same accounts."""
+    rng = random.Random(8)
+    maker = StreamMaker(8)
+    engine = Engine()
+    async with db.bridge() as bridge:
+        empty = await recover(bridge)
+        await write_commands(bridge, empty.ledger, engine, maker.setup() + maker.commands(1200),
+                             rng)
+        recovered = await recover(bridge)
+        rows = recovered.take_order_rows()
+        assert len(rows) == len(engine.orders) > 0
+        assert recovered.take_order_rows() == []  # handed over once, then let go
+        shared = await bridge.run(load_readmodel, Keep(), rows)
+        anew = await bridge.run(load_readmodel, Keep())
+    assert list(shared.orders) == sorted(engine.orders)
+    assert _views(shared) == _views(anew)

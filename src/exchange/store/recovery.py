@@ -96,6 +96,13 @@ class Recovered:
     open_orders: int
     seconds: float
     verified: bool = False  # the state hash of the last clean shutdown matched
+    order_rows: list[tuple[Any, ...]] = field(default_factory=list)  # the snapshot's
+
+    def take_order_rows(self) -> list[tuple[Any, ...]]:
+        """The open orders' rows as loaded (`ORDER_COLUMNS` order), handed over once: the
+        read model is built from them, and then they are let go."""
+        rows, self.order_rows = self.order_rows, []
+        return rows
 
 
 async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS) -> Recovered:
@@ -108,7 +115,7 @@ async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORD
         engine, ledger = await trio.to_thread.run_sync(rebuild, snapshot, max_open_orders)
         verified = await trio.to_thread.run_sync(verify_state_hash, engine, snapshot.counters)
     return Recovered(engine, ledger, len(snapshot.orders), time.perf_counter() - start,
-                     verified)
+                     verified, snapshot.orders)
 
 
 @contextmanager
