@@ -105,16 +105,22 @@ async def test_stream_covers_what_recovery_must_restore(db: Database) -> None:
     del db  # parametrized only to run next to the round trips
 
 
+async def written_stream(bridge: Bridge, seed: int) -> Engine:
+    """A random stream of 1,200 commands made durable on an empty database; the engine
+    that ran it."""
+    maker = StreamMaker(seed)
+    engine = Engine()
+    empty = await recover(bridge)
+    await write_commands(bridge, empty.ledger, engine, maker.setup() + maker.commands(1200),
+                         random.Random(seed))
+    return engine
+
+
 async def test_postgres_fast_open_orders_are_the_portable_rows(pg_db: Database) -> None:
     """On PostgreSQL recovery reads the open orders with asyncpg directly (NUMERIC as text,
     sorted in Python): the same rows, in the same priority order, as SQLAlchemy's query."""
-    rng = random.Random(5)
-    maker = StreamMaker(5)
-    engine = Engine()
     async with pg_db.bridge() as bridge:
-        empty = await recover(bridge)
-        await write_commands(bridge, empty.ledger, engine, maker.setup() + maker.commands(1200),
-                             rng)
+        engine = await written_stream(bridge, 5)
 
         async def both(db_engine: AsyncEngine) -> tuple[list[Any], list[Any]]:
             async with db_engine.connect() as conn, conn.begin():
@@ -151,13 +157,8 @@ def _views(model: ReadModel) -> list[Any]:
 async def test_the_read_model_from_recoverys_rows_is_the_one_read_anew(db: Database) -> None:
     """At start the read model takes the open orders recovery has read instead of reading
     them again: the same orders, in the same (id) order, under the same accounts."""
-    rng = random.Random(8)
-    maker = StreamMaker(8)
-    engine = Engine()
     async with db.bridge() as bridge:
-        empty = await recover(bridge)
-        await write_commands(bridge, empty.ledger, engine, maker.setup() + maker.commands(1200),
-                             rng)
+        engine = await written_stream(bridge, 8)
         recovered = await recover(bridge)
         rows = recovered.take_order_rows()
         assert len(rows) == len(engine.orders) > 0
