@@ -19,6 +19,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from exchange.engine import Engine
+from exchange.gctuning import collector_paused
 from exchange.pipeline.config import Settings
 from exchange.pipeline.history import History, StorePast
 from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
@@ -141,8 +142,9 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
                 if settings.migrate:
                     await bridge.run(upgrade_engine)
                 recovered = await recover(bridge, max_open_orders=settings.max_open_orders)
-                readmodel = await bridge.run(load_readmodel, keep_of(settings),
-                                             recovered.take_order_rows())
+                with collector_paused():  # as recovery: a million long-lived views
+                    readmodel = await bridge.run(load_readmodel, keep_of(settings),
+                                                 recovered.take_order_rows())
                 keys = KeyRing(server_key(settings), bridge)
                 await keys.load()
                 await trio.to_thread.run_sync(attach_books, readmodel, recovered.engine)

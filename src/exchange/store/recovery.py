@@ -13,12 +13,9 @@ hash the same or recovery refuses it. After a crash there is no such hash to com
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +34,7 @@ from exchange.engine.restore import (
     restore,
 )
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
+from exchange.gctuning import collector_paused
 from exchange.store import pg
 from exchange.store.bridge import Bridge
 from exchange.store.errors import RecoveryError
@@ -110,27 +108,12 @@ async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORD
     worker thread: a large book takes a while). Raises `RecoveryError` if the stored state
     is inconsistent, `DatabaseError` if it cannot be read."""
     start = time.perf_counter()
-    with _collector_paused():
+    with collector_paused():
         snapshot = await bridge.run(load_snapshot)
         engine, ledger = await trio.to_thread.run_sync(rebuild, snapshot, max_open_orders)
         verified = await trio.to_thread.run_sync(verify_state_hash, engine, snapshot.counters)
     return Recovered(engine, ledger, len(snapshot.orders), time.perf_counter() - start,
                      verified, snapshot.orders)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while recovery makes millions of long-lived objects
-    (rows, then orders): each of the collections they would set off walks every object in
-    the process, which made loading a million rows take twice as long. Recovery makes no
-    cycles it drops, so nothing is left for the collector when it is back on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def verify_state_hash(engine: Engine, stored: dict[str, int]) -> bool:
@@ -216,7 +199,7 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
 def rebuild(snapshot: Snapshot, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
             ) -> tuple[Engine, Ledger]:
     """The engine and the writer's ledger for a snapshot (pure computation)."""
-    with _collector_paused():
+    with collector_paused():
         return _rebuild(snapshot, max_open_orders)
 
 
