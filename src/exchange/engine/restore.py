@@ -11,7 +11,12 @@ What an order holds is not stored: it follows from the order by the engine's own
 (`settlement.required_hold`), and bracket children are paired by the engine's own rule
 (`contingent.pair_of`). Each balance's stored `held` must equal the sum over its orders; a
 difference means the records do not come from one consistent state, and `restore` refuses
-them.
+them (the engine's self-check finds it, with every other broken invariant).
+
+Recovery restores a million orders in seconds, so the work per order is kept to what it
+needs: accounts and balances looked up once per account and symbol, each queue filled in one
+pass in priority order, the indexes and the expiry heap in one pass in id order, and no
+invariant computed here that `Engine.check()` verifies anyway.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from heapq import heapify
+from operator import itemgetter
 
 import msgspec
+from msgspec.structs import astuple
 
-from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
+from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
 from exchange.engine.checks import InvariantError
 from exchange.engine.codes import (
@@ -123,12 +130,21 @@ class Counters(msgspec.Struct, frozen=True, kw_only=True):
     next_priority: int = 1
 
 
+# An order record as a tuple of its fields, in `OrderRecord`'s order.
+ORDER_FIELDS: tuple[str, ...] = OrderRecord.__struct_fields__
+OrderFields = tuple[
+    int, int, str, str, str, str, bool, str, str | None, int | None, int | None, int,
+    int | None, int | None, int | None, int | None, int, int, bool, int, int, int, int, int,
+]
+
+
 def restore(
     *,
     instruments: Iterable[InstrumentRecord],
     accounts: Iterable[int],
     balances: Iterable[BalanceRecord],
-    orders: Iterable[OrderRecord],
+    orders: Iterable[OrderRecord] = (),
+    order_rows: Iterable[OrderFields] = (),
     transfer_ids: Iterable[tuple[int, str]] = (),
     counters: Counters | None = None,
     deposited: Mapping[str, int] | None = None,
@@ -141,29 +157,28 @@ def restore(
     inconsistent (unknown instrument or account, a hold that does not add up, an asset
     whose balances do not add up to `deposited - withdrawn`, ...): the rebuilt engine must
     pass `Engine.check()`. Without `deposited`, each asset's supply is taken to be what the
-    balances hold (nothing to check it against)."""
+    balances hold (nothing to check it against).
+
+    `order_rows` are more orders as plain tuples of `OrderRecord`'s fields in their order
+    (`ORDER_FIELDS`): what recovery passes, a million of them, without a struct each."""
     engine = Engine(max_open_orders=max_open_orders)
     for inst_record in instruments:
         _add_instrument(engine, inst_record)
     for account_id in accounts:
         if account_id not in engine.accounts:
             engine.accounts[account_id] = Account(account_id)
-    stored_held: dict[tuple[int, str], int] = {}
     for record in balances:
         account = _account(engine, record.account_id)
         balance = account.balance(record.asset)
         balance.total = record.total
         balance.held = record.held
-        stored_held[(record.account_id, record.asset)] = record.held
-    records = sorted(orders, key=_by_priority)
-    built = [_order(engine, record) for record in records]
+    rows = [astuple(record) for record in orders]
+    rows.extend(order_rows)
+    rows.sort(key=_by_priority)
+    built, children = _build(engine, rows)
     _place(engine, built)
-    for order_record in records:
-        sibling = engine.orders[order_record.order_id].sibling
-        if (0 if sibling is None else sibling.order_id) != order_record.sibling_order_id:
-            raise RestoreError(f"order {order_record.order_id}: stored sibling "
-                               f"{order_record.sibling_order_id} is not its open pair")
-    _check_holds(engine, stored_held)
+    _pair_brackets(engine, children)
+    _set_holds(engine)
     engine.state.transfer_ids = set(transfer_ids)
     _set_counters(engine, counters or Counters())
     for account_id in house_accounts:
@@ -204,8 +219,7 @@ def _by_round_id(record: RoundRecord) -> int:
     return record.round_id
 
 
-def _by_priority(record: OrderRecord) -> int:
-    return record.priority
+_by_priority = itemgetter(ORDER_FIELDS.index("priority"))
 
 
 def _add_instrument(engine: Engine, record: InstrumentRecord) -> None:
@@ -232,92 +246,121 @@ def _account(engine: Engine, account_id: int) -> Account:
     return account
 
 
-def _order(engine: Engine, record: OrderRecord) -> Order:
-    inst = engine.instruments.get(record.symbol)
+def _build(engine: Engine, by_priority: list[OrderFields],
+           ) -> tuple[list[Order], list[tuple[Order, int]]]:
+    """The engine's orders for the records, unlinked, and the bracket children among them
+    with their stored siblings. Every order of an account in one symbol shares its account
+    and two balances, looked up once per pair (recovery builds a million orders, and each
+    lookup is a call)."""
+    parties: dict[tuple[int, str], tuple[Account, Instrument, Balance, Balance]] = {}
+    built = []
+    children = []
+    for (
+        order_id, account_id, symbol, side, type_, time_in_force, post_only,
+        self_trade_prevention, client_order_id, price, stop_price, quantity, quote_quantity,
+        expire_time, take_profit_price, stop_loss_price, parent_order_id, sibling_order_id,
+        pending, filled, fee, fee_num, priority, ts,
+    ) in by_priority:
+        party = parties.get((account_id, symbol))
+        if party is None:
+            party = parties[(account_id, symbol)] = _party(engine, order_id, account_id, symbol)
+        account, inst, base, quote = party
+        try:
+            command = PlaceOrder(
+                ts=ts, account_id=account_id, symbol=symbol, side=_SIDES[side],
+                type=_TYPES[type_], quantity=quantity, price=price, stop_price=stop_price,
+                quote_quantity=quote_quantity, time_in_force=_TIFS[time_in_force],
+                expire_time=expire_time, post_only=post_only,
+                self_trade_prevention=_STPS[self_trade_prevention],
+                client_order_id=client_order_id, take_profit_price=take_profit_price,
+                stop_loss_price=stop_loss_price,
+            )
+        except KeyError as exc:
+            raise RestoreError(f"order {order_id}: unknown value {exc}") from exc
+        if not 0 <= filled < quantity:
+            raise RestoreError(f"order {order_id} is not open: {filled} filled")
+        fee_paid, rest = divmod(fee, inst.quote_mult)
+        if rest:
+            raise RestoreError(f"order {order_id}: fee off the quote increment")
+        if pending:
+            if stop_price is None:
+                raise RestoreError(f"order {order_id} is pending without a stop price")
+        elif type_ not in _RESTING or price is None:
+            raise RestoreError(f"order {order_id} is open but cannot rest on a book")
+        order = Order(order_id, command, account, inst, base, quote)
+        order.filled = filled
+        order.fee_num = fee_num
+        order.fee_paid = fee_paid
+        order.priority = priority
+        order.parent_order_id = parent_order_id
+        order.pending = pending
+        built.append(order)
+        if parent_order_id:
+            children.append((order, sibling_order_id))
+        elif sibling_order_id:
+            # Only two children of one parent are ever paired (`_pair_brackets`).
+            raise RestoreError(f"order {order_id}: stored sibling {sibling_order_id} is not "
+                               "its open pair")
+    return built, children
+
+
+def _party(engine: Engine, order_id: int, account_id: int, symbol: str,
+           ) -> tuple[Account, Instrument, Balance, Balance]:
+    inst = engine.instruments.get(symbol)
     if inst is None:
-        raise RestoreError(f"order {record.order_id}: unknown instrument {record.symbol!r}")
-    if record.account_id == FEE_ACCOUNT_ID:
-        raise RestoreError(f"order {record.order_id} belongs to the fee account")
-    account = _account(engine, record.account_id)
-    try:
-        command = PlaceOrder(
-            ts=record.ts, account_id=record.account_id, symbol=record.symbol,
-            side=_SIDES[record.side], type=_TYPES[record.type], quantity=record.quantity,
-            price=record.price, stop_price=record.stop_price,
-            quote_quantity=record.quote_quantity,
-            time_in_force=_TIFS[record.time_in_force], expire_time=record.expire_time,
-            post_only=record.post_only,
-            self_trade_prevention=_STPS[record.self_trade_prevention],
-            client_order_id=record.client_order_id,
-            take_profit_price=record.take_profit_price, stop_loss_price=record.stop_loss_price,
-        )
-    except KeyError as exc:
-        raise RestoreError(f"order {record.order_id}: unknown value {exc}") from exc
-    order = Order(record.order_id, command, account, inst, account.balance(inst.base),
-                  account.balance(inst.quote))
-    if not 0 <= record.filled < record.quantity:
-        raise RestoreError(f"order {record.order_id} is not open: {record.filled} filled")
-    fee_paid, rest = divmod(record.fee, inst.quote_mult)
-    if rest:
-        raise RestoreError(f"order {record.order_id}: fee off the quote increment")
-    order.filled = record.filled
-    order.fee_num = record.fee_num
-    order.fee_paid = fee_paid
-    order.priority = record.priority
-    order.parent_order_id = record.parent_order_id
-    order.pending = record.pending
-    if record.pending:
-        if order.stop_price is None:
-            raise RestoreError(f"order {record.order_id} is pending without a stop price")
-    elif record.type not in _RESTING or order.price is None:
-        raise RestoreError(f"order {record.order_id} is open but cannot rest on a book")
-    return order
+        raise RestoreError(f"order {order_id}: unknown instrument {symbol!r}")
+    if account_id == FEE_ACCOUNT_ID:
+        raise RestoreError(f"order {order_id} belongs to the fee account")
+    account = _account(engine, account_id)
+    return account, inst, account.balance(inst.base), account.balance(inst.quote)
 
 
 def _place(engine: Engine, by_priority: list[Order]) -> None:
-    """Links orders into levels, stop lists and the expiry heap, and pairs brackets."""
-    stops: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = defaultdict(
-        lambda: ([], [])
-    )
+    """Links orders into levels and stop lists in one pass in priority order (each level's
+    queue), then indexes them and fills the expiry heap in one pass in id order."""
+    stops: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
     for order in by_priority:
         inst = order.instrument
         if order.pending:
-            buys, sells = stops[inst.symbol]
-            (buys if rises(order) else sells).append((order.stop_price or 0, order.order_id))
+            lists = stops.get(inst.symbol)
+            if lists is None:
+                lists = stops[inst.symbol] = ([], [])
+            (lists[0] if rises(order) else lists[1]).append(
+                (order.stop_price or 0, order.order_id))
         else:
-            side = inst.bids if order.is_buy else inst.asks
-            side.level_for(order.price or 0).append(order)
+            (inst.bids if order.is_buy else inst.asks).level_for(order.price or 0).append(order)
     for symbol, (buys, sells) in stops.items():
         inst = engine.instruments[symbol]
         inst.buy_stops = sorted(buys)
         inst.sell_stops = sorted(sells)
     # Dicts iterate in insertion order, which was placement (id) order: cancel-all relies on it.
+    orders = engine.orders
+    expiries: list[tuple[int, int]] = []
     for order in sorted(by_priority, key=_by_id):
-        if order.order_id in engine.orders:
-            raise RestoreError(f"order {order.order_id} is duplicated")
-        engine.orders[order.order_id] = order
-        order.account.orders[order.order_id] = order
-    _pair_brackets(engine)
-    engine.state.expiries = [
-        (order.expire_time, order.order_id)
-        for order in engine.orders.values()
-        if order.command.time_in_force == TimeInForce.GTD and order.expire_time is not None
-    ]
-    heapify(engine.state.expiries)
+        oid = order.order_id
+        if oid in orders:
+            raise RestoreError(f"order {oid} is duplicated")
+        orders[oid] = order
+        order.account.orders[oid] = order
+        command = order.command
+        if command.time_in_force == TimeInForce.GTD and command.expire_time is not None:
+            expiries.append((command.expire_time, oid))
+    heapify(expiries)
+    engine.state.expiries = expiries
 
 
 def _by_id(order: Order) -> int:
     return order.order_id
 
 
-def _pair_brackets(engine: Engine) -> None:
+def _pair_brackets(engine: Engine, children: list[tuple[Order, int]]) -> None:
     """Both children of a parent are open only while they are a pair (the engine unpairs
-    them when either ends or the stop-loss triggers)."""
-    children: dict[int, list[Order]] = defaultdict(list)
-    for order in engine.orders.values():
-        if order.parent_order_id:
-            children[order.parent_order_id].append(order)
-    for parent_id, open_children in children.items():
+    them when either ends or the stop-loss triggers); each child's stored sibling must be
+    the pair it is in."""
+    by_parent: dict[int, list[Order]] = defaultdict(list)
+    for order, _ in sorted(children, key=_child_id):
+        by_parent[order.parent_order_id].append(order)
+    for parent_id, open_children in by_parent.items():
         try:
             pair = pair_of(open_children, _by_id)
         except PairError as exc:
@@ -328,22 +371,23 @@ def _pair_brackets(engine: Engine) -> None:
                 raise RestoreError(f"bracket {take_profit.order_id}/{stop_loss.order_id}: "
                                    "expected an open take-profit and a pending stop-loss")
             link(take_profit, stop_loss)
+    for order, stored_sibling in children:
+        sibling = order.sibling
+        if (0 if sibling is None else sibling.order_id) != stored_sibling:
+            raise RestoreError(f"order {order.order_id}: stored sibling "
+                               f"{stored_sibling} is not its open pair")
 
 
-def _check_holds(engine: Engine, stored_held: dict[tuple[int, str], int]) -> None:
-    computed: dict[tuple[int, str], int] = defaultdict(int)
+def _child_id(child: tuple[Order, int]) -> int:
+    return child[0].order_id
+
+
+def _set_holds(engine: Engine) -> None:
+    """Each order's hold, by the engine's rule, once its bracket pair is linked (a sell
+    take-profit holds for both halves). Whether they add up to each balance's stored `held`
+    is the self-check's to say (`Engine.check()` compares every balance with its orders)."""
     for order in engine.orders.values():
-        order.hold = hold = required_hold(order, order.price, order.quantity)
-        if hold:
-            inst = order.instrument
-            asset = inst.quote if order.is_buy else inst.base
-            computed[(order.account.account_id, asset)] += hold
-    for key in set(computed) | set(stored_held):
-        if computed.get(key, 0) != stored_held.get(key, 0):
-            raise RestoreError(
-                f"balance {key}: held {stored_held.get(key, 0)} but its orders hold "
-                f"{computed.get(key, 0)}"
-            )
+        order.hold = required_hold(order, order.price, order.quantity)
 
 
 def _set_counters(engine: Engine, counters: Counters) -> None:

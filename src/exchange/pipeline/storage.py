@@ -10,7 +10,7 @@ line exits 2).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from exchange.engine import Engine
+from exchange.gctuning import collector_paused
 from exchange.pipeline.config import Settings
 from exchange.pipeline.history import History, StorePast
 from exchange.pipeline.journal import Batch, Journal, JournalStopped, MemoryJournal
@@ -141,7 +142,9 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
                 if settings.migrate:
                     await bridge.run(upgrade_engine)
                 recovered = await recover(bridge, max_open_orders=settings.max_open_orders)
-                readmodel = await bridge.run(load_readmodel, keep_of(settings))
+                with collector_paused():  # as recovery: a million long-lived views
+                    readmodel = await bridge.run(load_readmodel, keep_of(settings),
+                                                 recovered.take_order_rows())
                 keys = KeyRing(server_key(settings), bridge)
                 await keys.load()
                 await trio.to_thread.run_sync(attach_books, readmodel, recovered.engine)
@@ -180,12 +183,14 @@ def _line(exc: BaseException) -> str:
 # -- REBUILDING THE READ MODEL --
 
 
-async def load_readmodel(engine: Any, keep: Keep) -> ReadModel:
-    """The read model from the tables (runs on the store's loop, one transaction)."""
+async def load_readmodel(engine: Any, keep: Keep,
+                         open_orders: Sequence[Sequence[Any]] | None = None) -> ReadModel:
+    """The read model from the tables (runs on the store's loop, one transaction), with the
+    open orders recovery read, if given, instead of reading them again."""
     from exchange.store.snapshot import read_snapshot
 
     builder = _Builder(keep)
-    await read_snapshot(engine, builder)
+    await read_snapshot(engine, builder, open_orders)
     return builder.model
 
 

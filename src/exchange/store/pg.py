@@ -13,6 +13,7 @@ as through SQLAlchemy's result processing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table
@@ -77,13 +78,18 @@ _OPEN_ORDERS = (
     + ", ".join(f"{name}::text" if i in _EXACT else name for i, name in enumerate(ORDER_COLUMNS))
     + " FROM orders WHERE status IN ("
     + ", ".join(f"'{status}'" for status in OPEN_STATUSES)
-    + ") ORDER BY priority"
+    + ")"
 )
+_PRIORITY = ORDER_COLUMNS.index("priority")
 
 
 async def open_orders(conn: AsyncConnection) -> list[tuple[Any, ...]]:
     """Every open or pending order in `ORDER_COLUMNS` order, by priority, in the transaction
-    of `conn` (which must already have run a statement)."""
+    of `conn` (which must already have run a statement).
+
+    Sorted here, not by the server: a million rows overflow PostgreSQL's default `work_mem`
+    into an on-disk merge sort (2 s), while the heap order is already close to priority
+    order, which Python's sort finishes in a fraction of that."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     out = []
@@ -93,6 +99,7 @@ async def open_orders(conn: AsyncConnection) -> list[tuple[Any, ...]]:
             if row[i] is not None:
                 row[i] = int(row[i])
         out.append(tuple(row))
+    out.sort(key=itemgetter(_PRIORITY))
     return out
 
 

@@ -13,7 +13,6 @@ hash the same or recovery refuses it. After a crash there is no such hash to com
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections import defaultdict
@@ -29,12 +28,13 @@ from exchange.engine.restore import (
     BalanceRecord,
     Counters,
     InstrumentRecord,
-    OrderRecord,
+    OrderFields,
     RestoreError,
     RoundRecord,
     restore,
 )
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS
+from exchange.gctuning import collector_paused
 from exchange.store import pg
 from exchange.store.bridge import Bridge
 from exchange.store.errors import RecoveryError
@@ -94,6 +94,13 @@ class Recovered:
     open_orders: int
     seconds: float
     verified: bool = False  # the state hash of the last clean shutdown matched
+    order_rows: list[tuple[Any, ...]] = field(default_factory=list)  # the snapshot's
+
+    def take_order_rows(self) -> list[tuple[Any, ...]]:
+        """The open orders' rows as loaded (`ORDER_COLUMNS` order), handed over once: the
+        read model is built from them, and then they are let go."""
+        rows, self.order_rows = self.order_rows, []
+        return rows
 
 
 async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS) -> Recovered:
@@ -101,11 +108,12 @@ async def recover(bridge: Bridge, *, max_open_orders: int = DEFAULT_MAX_OPEN_ORD
     worker thread: a large book takes a while). Raises `RecoveryError` if the stored state
     is inconsistent, `DatabaseError` if it cannot be read."""
     start = time.perf_counter()
-    snapshot = await bridge.run(load_snapshot)
-    engine, ledger = await trio.to_thread.run_sync(rebuild, snapshot, max_open_orders)
-    verified = await trio.to_thread.run_sync(verify_state_hash, engine, snapshot.counters)
+    with collector_paused():
+        snapshot = await bridge.run(load_snapshot)
+        engine, ledger = await trio.to_thread.run_sync(rebuild, snapshot, max_open_orders)
+        verified = await trio.to_thread.run_sync(verify_state_hash, engine, snapshot.counters)
     return Recovered(engine, ledger, len(snapshot.orders), time.perf_counter() - start,
-                     verified)
+                     verified, snapshot.orders)
 
 
 def verify_state_hash(engine: Engine, stored: dict[str, int]) -> bool:
@@ -191,15 +199,8 @@ async def load_snapshot(engine: AsyncEngine) -> Snapshot:
 def rebuild(snapshot: Snapshot, max_open_orders: int = DEFAULT_MAX_OPEN_ORDERS,
             ) -> tuple[Engine, Ledger]:
     """The engine and the writer's ledger for a snapshot (pure computation)."""
-    # Hundreds of thousands of new, long-lived objects would set off the cyclic garbage
-    # collector again and again, each time walking every object in the process.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _rebuild(snapshot, max_open_orders)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
@@ -210,7 +211,7 @@ def _rebuild(snapshot: Snapshot, max_open_orders: int) -> tuple[Engine, Ledger]:
             instruments=[_instrument(row, stored) for row in snapshot.instruments],
             accounts=snapshot.accounts,
             balances=[BalanceRecord(*row) for row in snapshot.balances],
-            orders=[_order(row) for row in order_rows],
+            order_rows=_orders(snapshot.orders),
             transfer_ids=snapshot.transfer_ids,
             counters=Counters(
                 next_order_id=stored.get(NEXT_ORDER_ID, 1),
@@ -246,15 +247,23 @@ def _instrument(row: tuple[Any, ...], stored: dict[str, int]) -> InstrumentRecor
     )
 
 
-def _order(row: OrderRow) -> OrderRecord:
-    return OrderRecord(
-        order_id=row.order_id, account_id=row.account_id, symbol=row.symbol, side=row.side,
-        type=row.type, time_in_force=row.time_in_force, post_only=bool(row.post_only),
-        self_trade_prevention=row.self_trade_prevention, client_order_id=row.client_order_id,
-        price=row.price, stop_price=row.stop_price, quantity=row.quantity or 0,
-        quote_quantity=row.quote_quantity, expire_time=row.expire_time,
-        take_profit_price=row.take_profit_price, stop_loss_price=row.stop_loss_price,
-        parent_order_id=row.parent_order_id or 0, sibling_order_id=row.sibling_order_id or 0,
-        pending=row.status == PENDING, filled=row.filled_quantity, fee=row.fee,
-        fee_num=row.fee_num, priority=row.priority, ts=row.created_at,
-    )
+def _orders(rows: list[tuple[Any, ...]]) -> list[OrderFields]:
+    """The engine's order records (`restore.ORDER_FIELDS` order) for the stored rows
+    (`ORDER_COLUMNS` order), as plain tuples: a million orders, so no struct or attribute
+    read in between."""
+    return [
+        (
+            order_id, account_id, symbol, side, type_, time_in_force, bool(post_only),
+            self_trade_prevention, client_order_id, price, stop_price, quantity or 0,
+            quote_quantity, expire_time, take_profit_price, stop_loss_price,
+            parent_order_id or 0, sibling_order_id or 0, status == PENDING, filled_quantity,
+            fee, fee_num, priority, created_at,
+        )
+        for (
+            order_id, account_id, symbol, side, type_, time_in_force, post_only,
+            self_trade_prevention, client_order_id, price, stop_price, quantity,
+            quote_quantity, expire_time, take_profit_price, stop_loss_price, parent_order_id,
+            sibling_order_id, status, _close_reason, filled_quantity, _notional, fee, fee_num,
+            priority, created_at, _updated_at, _placed_price, _placed_quantity,
+        ) in rows
+    ]
