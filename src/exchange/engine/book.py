@@ -17,16 +17,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Protocol
 
-from exchange.engine.codes import (
+from exchange.engine.codes import CloseReason
+from exchange.engine.names import (
     BUY,
     EXPIRED_STP,
     SELL,
     STP_CANCEL_NEWEST,
     STP_CANCEL_OLDEST,
     STP_NONE,
-    CloseReason,
+    BookLevelChanged,
 )
-from exchange.engine.events import BookLevelChanged
 
 if TYPE_CHECKING:
     from exchange.engine.accounts import Account, Balance

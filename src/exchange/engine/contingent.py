@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from exchange.engine.book import Order
-from exchange.engine.codes import BUY, GTC, LIMIT, SELL, STOP_MARKET, TAKE_PROFITS
+from exchange.engine.codes import GTC, LIMIT, STOP_MARKET
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
-from exchange.engine.events import OrderAmended
 from exchange.engine.instruments import Instrument
+from exchange.engine.names import BUY, SELL, TAKE_PROFITS, OrderAmended
 
 T = TypeVar("T")
 

@@ -11,7 +11,11 @@ from __future__ import annotations
 from exchange.engine import book, contingent
 from exchange.engine.accounts import Account, Balance
 from exchange.engine.book import Order
-from exchange.engine.codes import (
+from exchange.engine.codes import CloseReason, RejectReason
+from exchange.engine.commands import PlaceOrder
+from exchange.engine.context import Context
+from exchange.engine.instruments import Instrument
+from exchange.engine.names import (
     BUY,
     CLOSED_BY_OCO,
     CLOSED_BY_USER,
@@ -23,12 +27,6 @@ from exchange.engine.codes import (
     SELL,
     TRIGGER_LIMITS,
     TRIGGERS,
-    CloseReason,
-    RejectReason,
-)
-from exchange.engine.commands import PlaceOrder
-from exchange.engine.context import Context
-from exchange.engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
@@ -37,7 +35,6 @@ from exchange.engine.events import (
     OrderTriggered,
     TradeExecuted,
 )
-from exchange.engine.instruments import Instrument
 from exchange.engine.settlement import Settlement
 from exchange.engine.state import EngineState
 
