@@ -80,8 +80,7 @@ def children_commands(parent: Order, ts: int) -> tuple[PlaceOrder | None, PlaceO
 
 
 def is_bracket_parent(order: Order) -> bool:
-    command = order.command
-    return command.take_profit_price is not None or command.stop_loss_price is not None
+    return order.bracket  # take_profit_price or stop_loss_price set, read at construction
 
 
 def reduce_sibling(ctx: Context, order: Order, qty: int) -> None:

@@ -59,8 +59,23 @@ from exchange.engine.names import (
     GTD,
     LIMIT,
     MARKET,
+    P_ACCOUNT_ID,
+    P_EXPIRE_TIME,
+    P_POST_ONLY,
+    P_PRICE,
+    P_QUANTITY,
+    P_QUOTE_QUANTITY,
+    P_SIDE,
+    P_STOP_PRICE,
+    P_SYMBOL,
+    P_TIME_IN_FORCE,
+    P_TYPE,
     PLACE_ORDER,
     REPLACE_ORDER,
+    STOP_LIMIT,
+    STOP_MARKET,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_MARKET,
     TRIGGER_LIMITS,
     TRIGGER_MARKETS,
     TRIGGERS,
@@ -68,6 +83,7 @@ from exchange.engine.names import (
     OrderAmended,
     OrderRejected,
     RequestRejected,
+    astuple,
 )
 from exchange.engine.settlement import Settlement, held_balance, required_hold
 from exchange.engine.state import DEFAULT_MAX_OPEN_ORDERS, EngineState
@@ -211,21 +227,23 @@ class Engine:
     def _place(self, ctx: Context, cmd: PlaceOrder, trial: Order | None = None) -> None:
         """Places `cmd`, or refuses it with its `OrderRejected`. `trial` given: only checks,
         counting the open order `trial` as gone (see `_replace_refusal`)."""
-        # Each field is read off the command once (a msgspec attribute is a generic lookup).
+        # The command's fields read once, in one call (see `names.astuple`); its codes as
+        # `str`s (see `names`), compared natively when compiled.
+        fields = astuple(cmd)
         state = self.state
-        account_id = cmd.account_id
+        account_id: int = fields[P_ACCOUNT_ID]
         account = state.accounts.get(account_id)
-        inst = state.instruments.get(cmd.symbol)
+        inst = state.instruments.get(fields[P_SYMBOL])
         if account is None or inst is None or inst.halted or account_id == FEE_ACCOUNT_ID:
             self._reject(ctx, cmd, self._refusal(cmd, inst) or RejectReason.NOT_FOUND)
             return
-        kind = cmd.type
-        price = cmd.price
-        quantity = cmd.quantity
-        tif = cmd.time_in_force
-        stop_price = cmd.stop_price
-        quote_quantity = cmd.quote_quantity
-        expire_time = cmd.expire_time
+        kind: str = fields[P_TYPE]
+        price: int | None = fields[P_PRICE]
+        quantity: int | None = fields[P_QUANTITY]
+        tif: str = fields[P_TIME_IN_FORCE]
+        stop_price: int | None = fields[P_STOP_PRICE]
+        quote_quantity: int | None = fields[P_QUOTE_QUANTITY]
+        expire_time: int | None = fields[P_EXPIRE_TIME]
         if not (
             kind == LIMIT
             and tif == GTC
@@ -254,11 +272,12 @@ class Engine:
         if (account.opens_at or account.closes_at) and not self._in_round(account, ctx.ts):
             self._reject(ctx, cmd, RejectReason.ROUND_CLOSED)
             return
-        is_buy = cmd.side == "buy"
+        side: str = fields[P_SIDE]
+        is_buy = side == "buy"
         balances = account.balances
         base_bal = balances.get(inst.base) or account.balance(inst.base)
         quote_bal = balances.get(inst.quote) or account.balance(inst.quote)
-        if kind == LIMIT and cmd.post_only and book.crosses(inst, is_buy, price or 0):
+        if kind == LIMIT and fields[P_POST_ONLY] and book.crosses(inst, is_buy, price or 0):
             self._reject(ctx, cmd, RejectReason.POST_ONLY_WOULD_TAKE)
             return
         hold = self.settlement.new_order_hold(kind, is_buy, price, quantity, quote_quantity,
@@ -272,7 +291,7 @@ class Engine:
         order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0)
         if expire_time is not None and tif == GTD:
             heappush(state.expiries, (expire_time, order.order_id))
-        if kind in TRIGGERS:
+        if kind in (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT):
             flow.add_stop(ctx, order, inst)
         else:
             order.is_market = kind == MARKET

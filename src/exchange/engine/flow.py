@@ -25,8 +25,11 @@ from exchange.engine.names import (
     FOK,
     IOC,
     SELL,
+    STOP_LIMIT,
+    STOP_MARKET,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_MARKET,
     TRIGGER_LIMITS,
-    TRIGGERS,
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
@@ -66,8 +69,9 @@ class OrderFlow:
             self.settlement.hold(ctx, order, hold)
         state.orders[order_id] = order
         account.orders[order_id] = order
-        kind = cmd.type
-        ctx.events.append(OrderAccepted(order_id, cmd, kind in TRIGGERS,
+        kind = order.kind
+        pending = kind in (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)
+        ctx.events.append(OrderAccepted(order_id, cmd, pending,
                                         priority, parent_id, ctx.ts))
         return order
 
@@ -76,7 +80,7 @@ class OrderFlow:
     def activate(self, ctx: Context, order: Order, inst: Instrument) -> None:
         """Runs an accepted (or triggered, or re-priced) order against the book, then rests
         what is left of a GTC/GTD limit order or closes the order."""
-        tif = order.command.time_in_force
+        tif = order.tif
         if not order.is_market:
             # A limit order that does not cross rests at once (the common, passive case).
             opp = inst.asks if order.is_buy else inst.bids

@@ -14,7 +14,7 @@ from exchange.engine.book import Order
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
 from exchange.engine.instruments import Instrument
-from exchange.engine.names import MARKET, TRIGGER_MARKETS
+from exchange.engine.names import MARKET, STOP_MARKET, TAKE_PROFIT_MARKET
 from exchange.engine.units import RATE_SCALE, fee_ceil
 
 
@@ -39,7 +39,8 @@ def required_hold(order: Order, price: int | None, quantity: int) -> int:
     remaining = quantity - order.filled
     inst = order.instrument
     if order.is_buy:
-        if order.command.type in TRIGGER_MARKETS:
+        kind = order.kind
+        if kind in (STOP_MARKET, TAKE_PROFIT_MARKET):
             return 0
         return buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
     if order.sibling is not None and not order.holds_for_sibling:
@@ -101,7 +102,7 @@ class Settlement:
                 hold = bal.total - bal.held
                 if hold <= 0:
                     return -1
-        elif kind in TRIGGER_MARKETS:
+        elif kind in (STOP_MARKET, TAKE_PROFIT_MARKET):
             hold = 0 if is_buy else (quantity or 0) * inst.base_mult
         elif is_buy:  # limit, stop-limit, take-profit limit
             hold = buy_hold(inst, price or 0, quantity or 0, 0, 0)
