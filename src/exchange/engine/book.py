@@ -15,7 +15,7 @@ nothing of balances: what a market order can afford and what a fill costs is the
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from exchange.engine.codes import CloseReason
 from exchange.engine.names import (
@@ -86,7 +86,9 @@ class Order:
         instrument: Instrument,
         base_balance: Balance,
         quote_balance: Balance,
+        fields: tuple[Any, ...] | None = None,
     ) -> None:
+        """`fields`: `astuple(command)` when the caller has it already."""
         self.order_id = order_id
         self.command = command
         self.account = account
@@ -95,7 +97,8 @@ class Order:
         self.quote_balance = quote_balance
         # The command's fields read once, in one call (see `names.astuple`), and the codes
         # the hot path tests kept here as `str`s.
-        fields = astuple(command)
+        if fields is None:
+            fields = astuple(command)
         side: str = fields[P_SIDE]
         self.is_buy = side == "buy"
         self.kind: str = fields[P_TYPE]

@@ -288,7 +288,7 @@ class Engine:
         if trial is not None:
             return
         flow = self.flow
-        order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0)
+        order = flow.register(ctx, cmd, account, inst, base_bal, quote_bal, hold, 0, fields)
         if expire_time is not None and tif == GTD:
             heappush(state.expiries, (expire_time, order.order_id))
         if kind in (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT):

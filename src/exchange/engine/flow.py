@@ -8,6 +8,8 @@ do next. Everything a command produces goes into its `Context`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from exchange.engine import book, contingent
 from exchange.engine.accounts import Account, Balance
 from exchange.engine.book import Order
@@ -54,13 +56,15 @@ class OrderFlow:
     # -- REGISTERING --
 
     def register(self, ctx: Context, cmd: PlaceOrder, account: Account, inst: Instrument,
-                 base_bal: Balance, quote_bal: Balance, hold: int, parent_id: int) -> Order:
+                 base_bal: Balance, quote_bal: Balance, hold: int, parent_id: int,
+                 fields: tuple[Any, ...] | None = None) -> Order:
         """Gives an accepted order its id and priority, its hold, and its place among the
-        open orders (with its event): the one way an order comes into being."""
+        open orders (with its event): the one way an order comes into being. `fields`:
+        `astuple(cmd)`, when the caller has read it already."""
         state = self.state
         order_id = state.next_order_id
         state.next_order_id = order_id + 1
-        order = Order(order_id, cmd, account, inst, base_bal, quote_bal)
+        order = Order(order_id, cmd, account, inst, base_bal, quote_bal, fields)
         order.parent_order_id = parent_id
         priority = state.next_priority
         state.next_priority = priority + 1
