@@ -22,6 +22,7 @@ COMPILED = [
     "src/exchange/engine/engine.py",
     "src/exchange/engine/flow.py",
     "src/exchange/engine/instruments.py",
+    "src/exchange/engine/names.py",
     "src/exchange/engine/settlement.py",
     "src/exchange/engine/state.py",
     "src/exchange/engine/units.py",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from exchange.engine.book import Order
 
-FEE_ACCOUNT_ID = 0
+FEE_ACCOUNT_ID: Final = 0
 """The account that collects every fee, so that each asset is conserved exactly."""
 
 

@@ -15,18 +15,28 @@ nothing of balances: what a market order can afford and what a fill costs is the
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from exchange.engine.codes import (
+from exchange.engine.codes import CloseReason
+from exchange.engine.names import (
     BUY,
     EXPIRED_STP,
+    P_PRICE,
+    P_QUANTITY,
+    P_QUOTE_QUANTITY,
+    P_SELF_TRADE_PREVENTION,
+    P_SIDE,
+    P_STOP_LOSS_PRICE,
+    P_TAKE_PROFIT_PRICE,
+    P_TIME_IN_FORCE,
+    P_TYPE,
     SELL,
     STP_CANCEL_NEWEST,
     STP_CANCEL_OLDEST,
     STP_NONE,
-    CloseReason,
+    BookLevelChanged,
+    astuple,
 )
-from exchange.engine.events import BookLevelChanged
 
 if TYPE_CHECKING:
     from exchange.engine.accounts import Account, Balance
@@ -41,6 +51,7 @@ class Order:
     __slots__ = (
         "account",
         "base_balance",
+        "bracket",
         "command",
         "fee_num",
         "fee_paid",
@@ -50,6 +61,7 @@ class Order:
         "instrument",
         "is_buy",
         "is_market",
+        "kind",
         "level",
         "next",
         "order_id",
@@ -62,6 +74,8 @@ class Order:
         "quote_balance",
         "quote_left",
         "sibling",
+        "stp",
+        "tif",
     )
 
     def __init__(
@@ -72,18 +86,30 @@ class Order:
         instrument: Instrument,
         base_balance: Balance,
         quote_balance: Balance,
+        fields: tuple[Any, ...] | None = None,
     ) -> None:
+        """`fields`: `astuple(command)` when the caller has it already."""
         self.order_id = order_id
         self.command = command
         self.account = account
         self.instrument = instrument
         self.base_balance = base_balance
         self.quote_balance = quote_balance
-        self.is_buy = command.side == "buy"
+        # The command's fields read once, in one call (see `names.astuple`), and the codes
+        # the hot path tests kept here as `str`s.
+        if fields is None:
+            fields = astuple(command)
+        side: str = fields[P_SIDE]
+        self.is_buy = side == "buy"
+        self.kind: str = fields[P_TYPE]
+        self.tif: str = fields[P_TIME_IN_FORCE]
+        self.stp: str = fields[P_SELF_TRADE_PREVENTION]
+        self.bracket: bool = (fields[P_TAKE_PROFIT_PRICE] is not None
+                              or fields[P_STOP_LOSS_PRICE] is not None)
         self.is_market = False
-        self.price: int | None = command.price
-        self.quantity: int = command.quantity or 0
-        self.quote_left: int | None = command.quote_quantity
+        self.price: int | None = fields[P_PRICE]
+        self.quantity: int = fields[P_QUANTITY] or 0
+        self.quote_left: int | None = fields[P_QUOTE_QUANTITY]
         self.filled = 0
         self.hold = 0  # asset units this order holds (quote for a buy, base for a sell)
         self.fee_num = 0  # sum of notional * rate over its fills (ticks*lots*RATE_SCALE)
@@ -252,7 +278,7 @@ def match(ctx: Context, inst: Instrument, taker: Order, sink: FillSink) -> Close
     sign = opp.sign
     market = taker.is_market
     limit_key = None if market or taker.price is None else taker.price * sign
-    stp = taker.command.self_trade_prevention
+    stp = taker.stp
     account = taker.account
     stopped: CloseReason | None = None
     while keys:
@@ -338,7 +364,7 @@ def fok_fillable(inst: Instrument, taker: Order) -> bool:
     opp = inst.asks if taker.is_buy else inst.bids
     sign = opp.sign
     limit_key = None if taker.price is None else taker.price * sign
-    stp = taker.command.self_trade_prevention
+    stp = taker.stp
     account = taker.account
     for key in reversed(opp.keys):
         if limit_key is not None and key < limit_key:

@@ -7,7 +7,7 @@ finished and wait for their children to be created.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from exchange.engine.accounts import Balance
@@ -19,7 +19,10 @@ class Context:
     __slots__ = ("events", "spawn", "touched", "ts")
 
     def __init__(self, ts: int) -> None:
-        self.ts = ts
+        # `Any`, not `int`: mypyc then keeps the Python int the command carried, which every
+        # event of the command takes as is; as an `int` it would be unboxed here and boxed
+        # again (a new object) for each event.
+        self.ts: Any = ts
         self.events: list[AnyEvent] = []
         self.touched: list[Balance] = []
         self.spawn: list[Order] = []

@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from exchange.engine.book import Order
-from exchange.engine.codes import BUY, GTC, LIMIT, SELL, STOP_MARKET, TAKE_PROFITS
+from exchange.engine.codes import GTC, LIMIT, STOP_MARKET
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
-from exchange.engine.events import OrderAmended
 from exchange.engine.instruments import Instrument
+from exchange.engine.names import BUY, SELL, TAKE_PROFITS, OrderAmended
 
 T = TypeVar("T")
 
@@ -80,8 +80,7 @@ def children_commands(parent: Order, ts: int) -> tuple[PlaceOrder | None, PlaceO
 
 
 def is_bracket_parent(order: Order) -> bool:
-    command = order.command
-    return command.take_profit_price is not None or command.stop_loss_price is not None
+    return order.bracket  # take_profit_price or stop_loss_price set, read at construction
 
 
 def reduce_sibling(ctx: Context, order: Order, qty: int) -> None:

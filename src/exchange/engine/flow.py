@@ -8,10 +8,16 @@ do next. Everything a command produces goes into its `Context`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from exchange.engine import book, contingent
 from exchange.engine.accounts import Account, Balance
 from exchange.engine.book import Order
-from exchange.engine.codes import (
+from exchange.engine.codes import CloseReason, RejectReason
+from exchange.engine.commands import PlaceOrder
+from exchange.engine.context import Context
+from exchange.engine.instruments import Instrument
+from exchange.engine.names import (
     BUY,
     CLOSED_BY_OCO,
     CLOSED_BY_USER,
@@ -21,14 +27,11 @@ from exchange.engine.codes import (
     FOK,
     IOC,
     SELL,
+    STOP_LIMIT,
+    STOP_MARKET,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_MARKET,
     TRIGGER_LIMITS,
-    TRIGGERS,
-    CloseReason,
-    RejectReason,
-)
-from exchange.engine.commands import PlaceOrder
-from exchange.engine.context import Context
-from exchange.engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderExpired,
@@ -37,7 +40,6 @@ from exchange.engine.events import (
     OrderTriggered,
     TradeExecuted,
 )
-from exchange.engine.instruments import Instrument
 from exchange.engine.settlement import Settlement
 from exchange.engine.state import EngineState
 
@@ -54,13 +56,15 @@ class OrderFlow:
     # -- REGISTERING --
 
     def register(self, ctx: Context, cmd: PlaceOrder, account: Account, inst: Instrument,
-                 base_bal: Balance, quote_bal: Balance, hold: int, parent_id: int) -> Order:
+                 base_bal: Balance, quote_bal: Balance, hold: int, parent_id: int,
+                 fields: tuple[Any, ...] | None = None) -> Order:
         """Gives an accepted order its id and priority, its hold, and its place among the
-        open orders (with its event): the one way an order comes into being."""
+        open orders (with its event): the one way an order comes into being. `fields`:
+        `astuple(cmd)`, when the caller has read it already."""
         state = self.state
         order_id = state.next_order_id
         state.next_order_id = order_id + 1
-        order = Order(order_id, cmd, account, inst, base_bal, quote_bal)
+        order = Order(order_id, cmd, account, inst, base_bal, quote_bal, fields)
         order.parent_order_id = parent_id
         priority = state.next_priority
         state.next_priority = priority + 1
@@ -69,8 +73,9 @@ class OrderFlow:
             self.settlement.hold(ctx, order, hold)
         state.orders[order_id] = order
         account.orders[order_id] = order
-        kind = cmd.type
-        ctx.events.append(OrderAccepted(order_id, cmd, kind in TRIGGERS,
+        kind = order.kind
+        pending = kind in (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)
+        ctx.events.append(OrderAccepted(order_id, cmd, pending,
                                         priority, parent_id, ctx.ts))
         return order
 
@@ -79,7 +84,7 @@ class OrderFlow:
     def activate(self, ctx: Context, order: Order, inst: Instrument) -> None:
         """Runs an accepted (or triggered, or re-priced) order against the book, then rests
         what is left of a GTC/GTD limit order or closes the order."""
-        tif = order.command.time_in_force
+        tif = order.tif
         if not order.is_market:
             # A limit order that does not cross rests at once (the common, passive case).
             opp = inst.asks if order.is_buy else inst.bids

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
-from exchange.engine.codes import MARKET, TRIGGER_MARKETS
 from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
 from exchange.engine.instruments import Instrument
+from exchange.engine.names import MARKET, STOP_MARKET, TAKE_PROFIT_MARKET
 from exchange.engine.units import RATE_SCALE, fee_ceil
 
 
@@ -39,7 +39,8 @@ def required_hold(order: Order, price: int | None, quantity: int) -> int:
     remaining = quantity - order.filled
     inst = order.instrument
     if order.is_buy:
-        if order.command.type in TRIGGER_MARKETS:
+        kind = order.kind
+        if kind in (STOP_MARKET, TAKE_PROFIT_MARKET):
             return 0
         return buy_hold(inst, price or 0, remaining, order.fee_num, order.fee_paid)
     if order.sibling is not None and not order.holds_for_sibling:
@@ -78,17 +79,21 @@ class Settlement:
 
     def placement_hold(self, cmd: PlaceOrder, inst: Instrument, bal: Balance) -> int:
         """What a new order must hold from `bal` (its `held_balance`), or -1 when the
-        account cannot fund it. A market buy holds what is available (up to its quote
-        budget), a market sell by quote amount all its available base; a stop-market buy
-        nothing until it triggers."""
-        kind = cmd.type
-        is_buy = cmd.side == "buy"
-        quantity = cmd.quantity
+        account cannot fund it (`new_order_hold`, from the command's fields)."""
+        return self.new_order_hold(cmd.type, cmd.side == "buy", cmd.price, cmd.quantity,
+                                   cmd.quote_quantity, inst, bal)
+
+    def new_order_hold(self, kind: str, is_buy: bool, price: int | None,
+                       quantity: int | None, quote_quantity: int | None, inst: Instrument,
+                       bal: Balance) -> int:
+        """`placement_hold` from fields the engine has already read off the command. A
+        market buy holds what is available (up to its quote budget), a market sell by quote
+        amount all its available base; a stop-market buy nothing until it triggers."""
         if kind == MARKET:
             if is_buy:
                 hold = bal.total - bal.held
-                if cmd.quote_quantity is not None and cmd.quote_quantity < hold:
-                    hold = cmd.quote_quantity
+                if quote_quantity is not None and quote_quantity < hold:
+                    hold = quote_quantity
                 elif hold <= 0 or not self.buys_a_lot(inst, hold):
                     return -1
             elif quantity is not None:
@@ -97,10 +102,10 @@ class Settlement:
                 hold = bal.total - bal.held
                 if hold <= 0:
                     return -1
-        elif kind in TRIGGER_MARKETS:
+        elif kind in (STOP_MARKET, TAKE_PROFIT_MARKET):
             hold = 0 if is_buy else (quantity or 0) * inst.base_mult
         elif is_buy:  # limit, stop-limit, take-profit limit
-            hold = buy_hold(inst, cmd.price or 0, quantity or 0, 0, 0)
+            hold = buy_hold(inst, price or 0, quantity or 0, 0, 0)
         else:
             hold = (quantity or 0) * inst.base_mult
         return -1 if hold > bal.total - bal.held else hold

@@ -10,11 +10,12 @@ matching reason code (`price_not_on_tick`, `quantity_not_on_lot`, ...).
 """
 
 from decimal import Context, Decimal, Inexact
+from typing import Final
 
 ASSET_DECIMALS = 12
 ASSET_UNIT = Decimal(1).scaleb(-ASSET_DECIMALS)
 RATE_DECIMALS = 8
-RATE_SCALE: int = 10**RATE_DECIMALS
+RATE_SCALE: Final[int] = 10**RATE_DECIMALS
 # Products of decimals from the edges (at most 64 digits each) are exact in this context; one
 # that is not raises `Inexact` (an ArithmeticError) instead of being silently rounded, as the
 # default context (28 digits) would.
