@@ -155,6 +155,8 @@ async def test_one_connection_on_two_keys_of_an_account_keeps_it_until_the_last(
     assert one is not None
     assert two is not None
     assert fanout.watchers == {1: 2}
+    assert listen.attach(one.listen_key, socket) is None  # `/ws/KEY/KEY`: on it already
+    assert fanout.watchers == {1: 2}
     listen.close(first, one.listen_key)  # its key closes the connection, which then ends:
     assert socket.outbox.close_code == 1000
     assert fanout.dialect_channels["ul"] == {"ul:1": {socket}}  # still on the other key

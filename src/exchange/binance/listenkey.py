@@ -124,10 +124,13 @@ class ListenKeys:
 
     def attach(self, listen_key: str, subscriber: Subscriber) -> Listening | None:
         """Subscribes the connection to the account of the live `listen_key`; None (and the
-        connection closes with 1008) if it is not live."""
+        connection closes with 1008) if it is not live, or None if the connection is on it
+        already (`/ws/KEY/KEY`: one watch, undone by the one `detach`)."""
         listening = self._live(listen_key)
         if listening is None:
             subscriber.outbox.close(POLICY, UNKNOWN)
+            return None
+        if subscriber in listening.sockets:
             return None
         fanout = self.fanout
         fanout.subscribe(subscriber, f"{LISTEN}:{listening.account_id}")
