@@ -95,8 +95,14 @@ class BinanceStreams:
                 books.setdefault(event.symbol, []).append(event)
             elif isinstance(event, TradeExecuted):
                 trades.setdefault(event.symbol, []).append(event)
-        for lower, inst in self.symbols().items():
-            changes, traded = books.get(inst.symbol), trades.get(inst.symbol)
+        # Only the symbols this batch moved (not every book's, at every batch).
+        for symbol in books.keys() | trades.keys():
+            book = fanout.books.get(symbol)
+            if book is None:
+                continue
+            inst = book.inst
+            lower = binance_symbol(inst).lower()
+            changes, traded = books.get(symbol), trades.get(symbol)
             if changes:
                 depth = partial(_depth, inst, changes, now)
                 self._emit(lower, "depth", depth)
@@ -112,7 +118,7 @@ class BinanceStreams:
                 # A batch holds every fill of a taker order: its aggregates are whole.
                 for group in aggregate(traded):
                     self._emit(lower, "aggTrade", partial(_agg_event, inst, group, now))
-                candles = fanout.books[inst.symbol].candles
+                candles = book.candles
                 for name, interval in KLINES.items():
                     self._emit(lower, name, partial(_kline, inst, candles, interval, now))
 
@@ -136,7 +142,8 @@ class BinanceStreams:
                 self._emit(lower, f"ticker_{window}",
                            partial(window_ticker_event, inst, now_us, window))
             self._partial_books(lower, inst, changed=False)
-        changed = [inst for inst in symbols.values() if inst.symbol in traded | quoted]
+        moved_or_quoted = traded | quoted
+        changed = [inst for inst in symbols.values() if inst.symbol in moved_or_quoted]
         if changed:
             self._emit_stream("!ticker@arr", lambda: [ticker_event(inst, now_us)
                                                       for inst in changed])
