@@ -48,14 +48,16 @@ def test_charge_is_the_rise_of_the_rounded_up_total() -> None:
     assert charge(made, 100, 0) == 0
 
 
-def test_placement_hold_refuses_what_the_account_cannot_fund() -> None:
+def test_a_new_orders_hold_refuses_what_the_account_cannot_fund() -> None:
     inst = instrument()
     alice = funded(1, usd=299 * QM, btc=3 * BM)
     settlement = Settlement({1: alice})
     buy = order(1, alice, inst, "buy", 3, 100)
-    assert settlement.placement_hold(buy.command, inst, alice.balance("USD")) == -1
+    assert settlement.new_order_hold(buy.kind, True, 100, 3, None, inst,
+                                     alice.balance("USD")) == -1
     sell = order(2, alice, inst, "sell", 3, 100)
-    assert settlement.placement_hold(sell.command, inst, alice.balance("BTC")) == 3 * BM
+    assert settlement.new_order_hold(sell.kind, False, 100, 3, None, inst,
+                                     alice.balance("BTC")) == 3 * BM
 
 
 def test_fill_moves_both_sides_and_the_fees_and_trims_a_resting_buy() -> None:

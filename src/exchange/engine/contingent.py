@@ -108,7 +108,7 @@ def rises(order: Order) -> bool:
     """Whether a pending order triggers when the last price rises to its stop price (a buy
     stop, a sell take-profit) rather than when it falls to it (a sell stop, a buy
     take-profit)."""
-    return order.is_buy != (order.command.type in TAKE_PROFITS)
+    return order.is_buy != (order.kind in TAKE_PROFITS)  # kind: read once at placement
 
 
 def pend(order: Order, inst: Instrument) -> None:

@@ -232,7 +232,7 @@ class OrderFlow:
         if sibling is not None:
             self.unlink(ctx, sibling)
             self.close(ctx, sibling, CLOSED_BY_OCO)
-        if order.command.type in TRIGGER_LIMITS:
+        if order.kind in TRIGGER_LIMITS:
             if order.command.post_only and book.crosses(inst, order.is_buy, order.price or 0):
                 self._reject_active(ctx, order, RejectReason.POST_ONLY_WOULD_TAKE)
                 return

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account, Balance
 from exchange.engine.book import Order
-from exchange.engine.commands import PlaceOrder
 from exchange.engine.context import Context
 from exchange.engine.instruments import Instrument
 from exchange.engine.names import MARKET, STOP_MARKET, TAKE_PROFIT_MARKET
@@ -77,16 +76,11 @@ class Settlement:
 
     # -- HOLDS --
 
-    def placement_hold(self, cmd: PlaceOrder, inst: Instrument, bal: Balance) -> int:
-        """What a new order must hold from `bal` (its `held_balance`), or -1 when the
-        account cannot fund it (`new_order_hold`, from the command's fields)."""
-        return self.new_order_hold(cmd.type, cmd.side == "buy", cmd.price, cmd.quantity,
-                                   cmd.quote_quantity, inst, bal)
-
     def new_order_hold(self, kind: str, is_buy: bool, price: int | None,
                        quantity: int | None, quote_quantity: int | None, inst: Instrument,
                        bal: Balance) -> int:
-        """`placement_hold` from fields the engine has already read off the command. A
+        """What a new order must hold from `bal` (its `held_balance`), or -1 when the
+        account cannot fund it, from the fields the engine has read off the command. A
         market buy holds what is available (up to its quote budget), a market sell by quote
         amount all its available base; a stop-market buy nothing until it triggers."""
         if kind == MARKET:
