@@ -103,6 +103,7 @@ GTD = TimeInForce.GTD
 STP_NONE = SelfTradePrevention.NONE
 STP_CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
 STP_CANCEL_OLDEST = SelfTradePrevention.CANCEL_OLDEST
+STP_CANCEL_BOTH = SelfTradePrevention.CANCEL_BOTH
 CLOSED_BY_USER = CloseReason.USER
 CLOSED_BY_OCO = CloseReason.OCO
 EXPIRED_IOC = CloseReason.IOC

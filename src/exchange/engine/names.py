@@ -35,6 +35,7 @@ FOK: Final[str] = codes.FOK
 STP_NONE: Final[str] = codes.STP_NONE
 STP_CANCEL_NEWEST: Final[str] = codes.STP_CANCEL_NEWEST
 STP_CANCEL_OLDEST: Final[str] = codes.STP_CANCEL_OLDEST
+STP_CANCEL_BOTH: Final[str] = codes.STP_CANCEL_BOTH
 # `x in TRIGGERS` on a tuple name is a generic containment test; the hot path spells the
 # tuple out (`x in (STOP_MARKET, ...)`), which mypyc turns into native compares, and each
 # type's name has a length of its own, so a mismatch costs a length test.
@@ -73,6 +74,7 @@ TradeExecuted: Final = events.TradeExecuted
 # instructions on this build). Derived from the Struct itself, so they follow its order.
 astuple: Final = msgspec.structs.astuple
 _PLACE_FIELDS: Final = commands.PlaceOrder.__struct_fields__
+P_TS: Final = _PLACE_FIELDS.index("ts")
 P_ACCOUNT_ID: Final = _PLACE_FIELDS.index("account_id")
 P_SYMBOL: Final = _PLACE_FIELDS.index("symbol")
 P_SIDE: Final = _PLACE_FIELDS.index("side")

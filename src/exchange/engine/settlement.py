@@ -241,15 +241,19 @@ class Settlement:
         paid = taker.fee_paid
         qty = ((budget + paid) * RATE_SCALE - fee_num) // (price * (RATE_SCALE + rate))
         qty = max(qty, 0)
-
-        def cost(q: int) -> int:
-            return price * q - (-(fee_num + price * q * rate) // RATE_SCALE) - paid
-
-        while qty > 0 and cost(qty) > budget:
+        # The estimate is within a lot or two of the answer; the cost of q lots is
+        # price*q + ceil((fee_num + price*q*rate) / RATE_SCALE) - paid, written out (a
+        # closure was made at every call, and called through a generic call).
+        while qty > 0:
+            notional = price * qty
+            if notional - (-(fee_num + notional * rate) // RATE_SCALE) - paid <= budget:
+                break
             qty -= 1
-        while cost(qty + 1) <= budget:
+        while True:
+            notional = price * (qty + 1)
+            if notional - (-(fee_num + notional * rate) // RATE_SCALE) - paid > budget:
+                return qty
             qty += 1
-        return qty
 
     def quote_spent(self, order: Order, inst: Instrument) -> bool:
         """Whether a quote-quantity market order stopped because its quote budget (not the
