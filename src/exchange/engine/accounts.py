@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from exchange.engine.book import Order
@@ -17,7 +17,10 @@ class Balance:
     __slots__ = ("account_id", "asset", "dirty", "held", "total")
 
     def __init__(self, account_id: int, asset: str) -> None:
-        self.account_id = account_id
+        # `Any`, not `int`: compiled, the id is then kept as the Python int object, boxed
+        # once, which every `BalanceChanged` takes as it is (an `int` attribute is unboxed
+        # and boxed anew, an allocation, for each event). The same for the ids below.
+        self.account_id: Any = account_id
         self.asset = asset
         self.total = 0
         self.held = 0
@@ -35,7 +38,7 @@ class Account:
     __slots__ = ("account_id", "balances", "closes_at", "house", "opens_at", "orders")
 
     def __init__(self, account_id: int) -> None:
-        self.account_id = account_id
+        self.account_id: Any = account_id  # boxed once (see `Balance`)
         self.balances: dict[str, Balance] = {}
         self.orders: dict[int, Order] = {}  # open and pending orders by id
         self.house = False

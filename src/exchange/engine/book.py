@@ -89,7 +89,9 @@ class Order:
         fields: tuple[Any, ...] | None = None,
     ) -> None:
         """`fields`: `astuple(command)` when the caller has it already."""
-        self.order_id = order_id
+        # Boxed once (see `accounts.Balance`): the key of the open-order dicts and a field
+        # of each of its events.
+        self.order_id: Any = order_id
         self.command = command
         self.account = account
         self.instrument = instrument

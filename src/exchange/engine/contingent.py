@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from exchange.engine.book import Order
 from exchange.engine.codes import GTC, LIMIT, STOP_MARKET
@@ -61,7 +61,7 @@ def children_commands(parent: Order, ts: int) -> tuple[PlaceOrder | None, PlaceO
     none) for a finished parent's filled quantity, on the other side."""
     cmd = parent.command
     inst = parent.instrument
-    common = {
+    common: dict[str, Any] = {
         "ts": ts,
         "account_id": parent.account.account_id,
         "symbol": inst.symbol,
@@ -72,10 +72,10 @@ def children_commands(parent: Order, ts: int) -> tuple[PlaceOrder | None, PlaceO
     take_profit = stop_loss = None
     if cmd.take_profit_price is not None:
         take_profit = PlaceOrder(type=LIMIT, price=cmd.take_profit_price,
-                                 **common)  # type: ignore[arg-type]
+                                 **common)
     if cmd.stop_loss_price is not None:
         stop_loss = PlaceOrder(type=STOP_MARKET, stop_price=cmd.stop_loss_price,
-                               time_in_force=GTC, **common)  # type: ignore[arg-type]
+                               time_in_force=GTC, **common)
     return take_profit, stop_loss
 
 

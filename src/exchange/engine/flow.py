@@ -62,9 +62,10 @@ class OrderFlow:
         open orders (with its event): the one way an order comes into being. `fields`:
         `astuple(cmd)`, when the caller has read it already."""
         state = self.state
-        order_id = state.next_order_id
-        state.next_order_id = order_id + 1
-        order = Order(order_id, cmd, account, inst, base_bal, quote_bal, fields)
+        next_id = state.next_order_id
+        state.next_order_id = next_id + 1
+        order = Order(next_id, cmd, account, inst, base_bal, quote_bal, fields)
+        order_id = order.order_id  # the boxed id, for the dicts and the event
         order.parent_order_id = parent_id
         priority = state.next_priority
         state.next_priority = priority + 1

@@ -350,7 +350,8 @@ def _place(engine: Engine, by_priority: list[Order]) -> None:
 
 
 def _by_id(order: Order) -> int:
-    return order.order_id
+    order_id: int = order.order_id
+    return order_id
 
 
 def _pair_brackets(engine: Engine, children: list[tuple[Order, int]]) -> None:
@@ -379,7 +380,8 @@ def _pair_brackets(engine: Engine, children: list[tuple[Order, int]]) -> None:
 
 
 def _child_id(child: tuple[Order, int]) -> int:
-    return child[0].order_id
+    order_id: int = child[0].order_id
+    return order_id
 
 
 def _set_holds(engine: Engine) -> None:
