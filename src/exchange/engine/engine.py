@@ -24,10 +24,8 @@ from exchange.engine.checks import check_state, state_digest
 from exchange.engine.codes import CloseReason, RejectReason
 from exchange.engine.commands import (
     AddInstrument,
-    AmendOrder,
     AnyCommand,
     CancelAllOrders,
-    CancelOrder,
     CreateAccount,
     Deposit,
     ExpireOrders,
@@ -53,7 +51,13 @@ from exchange.engine.events import (
 from exchange.engine.flow import OrderFlow
 from exchange.engine.instruments import Instrument
 from exchange.engine.names import (
+    A_ACCOUNT_ID,
+    A_ORDER_ID,
+    A_PRICE,
+    A_QUANTITY,
     AMEND_ORDER,
+    C_ACCOUNT_ID,
+    C_ORDER_ID,
     CANCEL_ORDER,
     CLOSED_BY_USER,
     FOK,
@@ -184,7 +188,15 @@ class Engine:
 
     def handle(self, command: AnyCommand) -> list[AnyEvent]:
         """Applies one command and returns its events."""
-        ts = command.ts
+        # The order commands' fields read in one call each (see `names.astuple`); `ts`
+        # comes first in every command.
+        kind = type(command)
+        if kind is PLACE_ORDER or kind is CANCEL_ORDER or kind is AMEND_ORDER:
+            fields = astuple(command)
+            ts: Any = fields[P_TS]
+        else:
+            fields = ()
+            ts = command.ts
         ctx = self._ctx
         ctx.ts = ts
         events: list[AnyEvent] = []
@@ -198,12 +210,12 @@ class Engine:
         # compare, and mypyc turns each call into a direct C call (a dict of bound methods
         # went through a generic call and argument parsing; a `match` on class patterns
         # costs an isinstance() per case).
-        if type(command) is PLACE_ORDER:
-            self._place(ctx, command)
-        elif type(command) is CANCEL_ORDER:
-            self._cancel(ctx, command)
-        elif type(command) is AMEND_ORDER:
-            self._amend(ctx, command)
+        if type(command) is PLACE_ORDER:  # (`kind is` would not narrow `command`)
+            self._place(ctx, command, fields)
+        elif kind is CANCEL_ORDER:
+            self._cancel(ctx, fields)
+        elif kind is AMEND_ORDER:
+            self._amend(ctx, fields)
         elif type(command) is REPLACE_ORDER:
             self._replace(ctx, command)
         elif type(command) is CancelAllOrders:
@@ -242,12 +254,12 @@ class Engine:
 
     # -- ORDERS --
 
-    def _place(self, ctx: Context, cmd: PlaceOrder, trial: Order | None = None) -> None:
-        """Places `cmd`, or refuses it with its `OrderRejected`. `trial` given: only checks,
-        counting the open order `trial` as gone (see `_replace_refusal`)."""
-        # The command's fields read once, in one call (see `names.astuple`); its codes as
-        # `str`s (see `names`), compared natively when compiled.
-        fields = astuple(cmd)
+    def _place(self, ctx: Context, cmd: PlaceOrder, fields: tuple[Any, ...],
+               trial: Order | None = None) -> None:
+        """Places `cmd` (`fields`: `astuple(cmd)`), or refuses it with its `OrderRejected`.
+        `trial` given: only checks, counting the open order `trial` as gone (see
+        `_replace_refusal`)."""
+        # The codes read as `str`s (see `names`), compared natively when compiled.
         state = self.state
         account_id: int = fields[P_ACCOUNT_ID]
         account = state.accounts.get(account_id)
@@ -402,10 +414,13 @@ class Engine:
             return RejectReason.FORBIDDEN
         return order
 
-    def _cancel(self, ctx: Context, cmd: CancelOrder) -> None:
-        order = self._own_open(cmd.account_id, cmd.order_id)
+    def _cancel(self, ctx: Context, fields: tuple[Any, ...]) -> None:
+        """A `CancelOrder`, by its fields (`astuple`)."""
+        account_id: int = fields[C_ACCOUNT_ID]
+        order_id: int = fields[C_ORDER_ID]
+        order = self._own_open(account_id, order_id)
         if isinstance(order, RejectReason):
-            ctx.events.append(RequestRejected(cmd.account_id, order, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(account_id, order, order_id, ctx.ts))
             return
         self._cancel_open(ctx, order)
 
@@ -423,7 +438,7 @@ class Engine:
         if isinstance(found, RejectReason):
             ctx.events.append(RequestRejected(cmd.account_id, found, cmd.order_id, cmd.ts))
             if cmd.allow_failure:
-                self._place(ctx, place)
+                self._place(ctx, place, astuple(place))
             return
         if not cmd.allow_failure:
             refusal = self._replace_refusal(place, found)
@@ -431,7 +446,7 @@ class Engine:
                 ctx.events.append(refusal)
                 return
         self._cancel_open(ctx, found)
-        self._place(ctx, place)
+        self._place(ctx, place, astuple(place))
 
     def _replace_refusal(self, cmd: PlaceOrder, target: Order) -> AnyEvent | None:
         """The refusal `_place` would give `cmd` once `target` is cancelled, found without
@@ -462,7 +477,7 @@ class Engine:
             best = keys.pop()
         trial = Context(cmd.ts)
         try:
-            self._place(trial, cmd, target)
+            self._place(trial, cmd, astuple(cmd), target)
         finally:
             if best is not None:
                 keys.append(best)
@@ -491,19 +506,24 @@ class Engine:
         if ctx.spawn:
             flow.settle(ctx, ctx.spawn[0].instrument)
 
-    def _amend(self, ctx: Context, cmd: AmendOrder) -> None:
-        found = self._own_open(cmd.account_id, cmd.order_id)
+    def _amend(self, ctx: Context, fields: tuple[Any, ...]) -> None:
+        """An `AmendOrder`, by its fields (`astuple`)."""
+        account_id: int = fields[A_ACCOUNT_ID]
+        order_id: int = fields[A_ORDER_ID]
+        new_quantity: int | None = fields[A_QUANTITY]
+        new_price: int | None = fields[A_PRICE]
+        found = self._own_open(account_id, order_id)
         if isinstance(found, RejectReason):
-            ctx.events.append(RequestRejected(cmd.account_id, found, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(account_id, found, order_id, ctx.ts))
             return
         order = found
         inst = order.instrument
-        reason = self._amend_refusal(cmd, order, inst)
+        reason = self._amend_refusal(new_quantity, new_price, order, inst)
         if reason is not None:
-            ctx.events.append(RequestRejected(cmd.account_id, reason, cmd.order_id, cmd.ts))
+            ctx.events.append(RequestRejected(account_id, reason, order_id, ctx.ts))
             return
-        quantity = order.quantity if cmd.quantity is None else cmd.quantity
-        price = order.price if cmd.price is None else cmd.price
+        quantity = order.quantity if new_quantity is None else new_quantity
+        price = order.price if new_price is None else new_price
         loses_priority = price != order.price or quantity > order.quantity
         resting = order.level is not None
         flow = self.flow
@@ -519,7 +539,7 @@ class Engine:
         if loses_priority:
             order.priority = self.state.take_priority()
         ctx.events.append(
-            OrderAmended(order.order_id, cmd.account_id, price, quantity, order.priority, cmd.ts)
+            OrderAmended(order.order_id, account_id, price, quantity, order.priority, ctx.ts)
         )
         if resting:
             if loses_priority:
@@ -531,19 +551,20 @@ class Engine:
         if flow.needs_settle(ctx, inst):
             flow.settle(ctx, inst)
 
+    @staticmethod
     def _amend_refusal(
-        self, cmd: AmendOrder, order: Order, inst: Instrument
+        new_quantity: int | None, new_price: int | None, order: Order, inst: Instrument
     ) -> RejectReason | None:
         if inst.halted:
             return RejectReason.INSTRUMENT_HALTED
-        if cmd.quantity is None and cmd.price is None:
+        if new_quantity is None and new_price is None:
             return RejectReason.INVALID_ORDER
         if order.parent_order_id or order.sibling is not None:
             return RejectReason.INVALID_ORDER  # bracket children move only together
-        if cmd.price is not None and (cmd.price <= 0 or order.price is None):
+        if new_price is not None and (new_price <= 0 or order.price is None):
             return RejectReason.INVALID_ORDER
-        quantity = order.quantity if cmd.quantity is None else cmd.quantity
-        price = order.price if cmd.price is None else cmd.price
+        quantity = order.quantity if new_quantity is None else new_quantity
+        price = order.price if new_price is None else new_price
         if quantity <= order.filled:
             return RejectReason.INVALID_ORDER
         if quantity < inst.min_quantity:

@@ -47,6 +47,13 @@ def required_hold(order: Order, price: int | None, quantity: int) -> int:
     return remaining * inst.base_mult
 
 
+def buy_cost(order: Order, rate: int, price: int, qty: int) -> int:
+    """Quote increments a buy pays for `qty` more lots at `price`, its fee at `rate`
+    included (the rise of its rounded-up total fee, as `charge` takes it)."""
+    notional = price * qty
+    return notional - (-(order.fee_num + notional * rate) // RATE_SCALE) - order.fee_paid
+
+
 def charge(order: Order, notional: int, rate: int) -> int:
     """The fee of a fill in quote increments: the rise of the order's rounded-up total fee
     (README: "Balances, holds and fees")."""
@@ -102,7 +109,9 @@ class Settlement:
             hold = buy_hold(inst, price or 0, quantity or 0, 0, 0)
         else:
             hold = (quantity or 0) * inst.base_mult
-        return -1 if hold > bal.total - bal.held else hold
+        # `hold + held > total`, not `hold > total - held`: totals pass 64 bits (10**-12
+        # units), and a difference of them is an arbitrary-precision result, allocated.
+        return -1 if hold + bal.held > bal.total else hold
 
     @staticmethod
     def hold(ctx: Context, order: Order, amount: int) -> None:
@@ -217,12 +226,16 @@ class Settlement:
         """Lots a market order can still take at `price` within its quantity, its quote budget
         and the funds it holds."""
         if taker.is_buy:
-            qty = self.affordable(taker, inst, price)
             if taker.quote_left is None:
                 rest = taker.quantity - taker.filled
-                if rest < qty:
-                    qty = rest
-            return qty
+                # Most market buys can pay for all they want: asking that takes a few
+                # operations on small integers, where `affordable` divides the budget
+                # (near 64 bits) scaled by the rate, arbitrary-precision arithmetic.
+                if buy_cost(taker, inst.taker_rate, price, rest) <= taker.hold // inst.quote_mult:
+                    return rest
+                qty = self.affordable(taker, inst, price)
+                return rest if rest < qty else qty
+            return self.affordable(taker, inst, price)
         qty = taker.hold // inst.base_mult
         if taker.quote_left is None:
             rest = taker.quantity - taker.filled
@@ -241,19 +254,12 @@ class Settlement:
         paid = taker.fee_paid
         qty = ((budget + paid) * RATE_SCALE - fee_num) // (price * (RATE_SCALE + rate))
         qty = max(qty, 0)
-        # The estimate is within a lot or two of the answer; the cost of q lots is
-        # price*q + ceil((fee_num + price*q*rate) / RATE_SCALE) - paid, written out (a
-        # closure was made at every call, and called through a generic call).
-        while qty > 0:
-            notional = price * qty
-            if notional - (-(fee_num + notional * rate) // RATE_SCALE) - paid <= budget:
-                break
+        # The estimate is within a lot or two of the answer.
+        while qty > 0 and buy_cost(taker, rate, price, qty) > budget:
             qty -= 1
-        while True:
-            notional = price * (qty + 1)
-            if notional - (-(fee_num + notional * rate) // RATE_SCALE) - paid > budget:
-                return qty
+        while buy_cost(taker, rate, price, qty + 1) <= budget:
             qty += 1
+        return qty
 
     def quote_spent(self, order: Order, inst: Instrument) -> bool:
         """Whether a quote-quantity market order stopped because its quote budget (not the
