@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from exchange.engine.accounts import FEE_ACCOUNT_ID, Account
 from exchange.engine.codes import OrderType
 from exchange.engine.context import Context
 from exchange.engine.settlement import Settlement, buy_hold, charge, required_hold
+from exchange.engine.units import RATE_SCALE
 
 from .parts import instrument, order
 
@@ -104,3 +108,30 @@ def test_a_market_buy_wants_what_its_hold_pays_for_fee_included() -> None:
     Settlement.hold(Context(1), made, 1000 * QM)
     # 9 lots at 100 cost 900 + fee 2 = 902 increments; 10 would cost 1002.
     assert settlement.market_want(made, inst, 100) == 9
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    taker_rate=st.sampled_from(["0", "0.001", "0.002", "0.0075"]),
+    budget=st.integers(min_value=0, max_value=10**15),
+    quantity=st.integers(min_value=1, max_value=10**6),
+    filled=st.integers(min_value=0, max_value=10**6 - 1),
+    price=st.integers(min_value=1, max_value=10**7),
+    fee_num=st.integers(min_value=0, max_value=10**12),
+)
+def test_a_market_buy_wants_the_least_of_its_rest_and_what_it_can_afford(
+    taker_rate: str, budget: int, quantity: int, filled: int, price: int, fee_num: int
+) -> None:
+    # `market_want` answers without `affordable` when the rest is affordable: the same
+    # answer as the least of the two, whatever the fees paid so far.
+    inst = instrument(taker=taker_rate)
+    alice = funded(1, usd=budget * QM)
+    made = order(1, alice, inst, "buy", quantity)
+    made.is_market = True
+    made.filled = min(filled, quantity - 1)
+    made.fee_num = fee_num if inst.taker_rate else 0
+    made.fee_paid = -(-made.fee_num // RATE_SCALE)
+    Settlement.hold(Context(1), made, budget * QM)
+    rest = made.quantity - made.filled
+    expected = min(rest, Settlement.affordable(made, inst, price))
+    assert Settlement({1: alice}).market_want(made, inst, price) == expected
