@@ -35,17 +35,28 @@ class Balance:
 
 
 class Account:
-    __slots__ = ("account_id", "balances", "closes_at", "house", "opens_at", "orders")
+    __slots__ = ("account_id", "balances", "closes_at", "house", "opens_at", "orders", "pairs")
 
     def __init__(self, account_id: int) -> None:
         self.account_id: Any = account_id  # boxed once (see `Balance`)
         self.balances: dict[str, Balance] = {}
+        # (base, quote) balances by instrument symbol: what a placement needs, found with one
+        # lookup of a key that is the very object stored (two by asset name compared the
+        # strings). Balances are never replaced, so the pairs never go stale.
+        self.pairs: dict[str, tuple[Balance, Balance]] = {}
         self.orders: dict[int, Order] = {}  # open and pending orders by id
         self.house = False
         # The window of its latest round in which it may place orders, [opens_at, closes_at)
         # in microseconds; 0 leaves that side open.
         self.opens_at = 0
         self.closes_at = 0
+
+    def pair(self, symbol: str, base: str, quote: str) -> tuple[Balance, Balance]:
+        """The balances an order on `symbol` (`base`/`quote`) moves, made when first asked."""
+        pair = self.pairs.get(symbol)
+        if pair is None:
+            pair = self.pairs[symbol] = (self.balance(base), self.balance(quote))
+        return pair
 
     def balance(self, asset: str) -> Balance:
         balance = self.balances.get(asset)

@@ -146,7 +146,8 @@ class Level:
     __slots__ = ("count", "head", "price", "quantity", "tail")
 
     def __init__(self, price: int) -> None:
-        self.price = price
+        # Boxed once (see `accounts.Balance`): a field of every book event and trade at it.
+        self.price: Any = price
         self.head: Order | None = None
         self.tail: Order | None = None
         self.quantity = 0  # remaining lots of all its orders
@@ -287,11 +288,11 @@ def match(ctx: Context, inst: Instrument, taker: Order, sink: FillSink) -> Close
         key = keys[-1]
         if limit_key is not None and key < limit_key:
             break
-        price = key * sign
+        level = levels[key * sign]
+        price = level.price  # the boxed price, passed on as it is
         want = sink.want(taker, price) if market else taker.quantity - taker.filled
         if want <= 0:
             break
-        level = levels[price]
         maker = level.head
         changed = False
         while maker is not None:

@@ -304,9 +304,7 @@ class Engine:
             return
         side: str = fields[P_SIDE]
         is_buy = side == "buy"
-        balances = account.balances
-        base_bal = balances.get(inst.base) or account.balance(inst.base)
-        quote_bal = balances.get(inst.quote) or account.balance(inst.quote)
+        base_bal, quote_bal = account.pair(inst.symbol, inst.base, inst.quote)
         if kind == LIMIT and fields[P_POST_ONLY] and book.crosses(inst, is_buy, price or 0):
             self._reject(ctx, cmd, RejectReason.POST_ONLY_WOULD_TAKE)
             return
